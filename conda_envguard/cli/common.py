@@ -1,0 +1,79 @@
+"""What every verb shares: JSON or text output, and finding the env a verb is about."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+
+
+def emit(data, text: str | None = None) -> None:
+    """Print `data` as JSON under --json, else `text` (human output never goes into JSON)."""
+    from conda.base.context import context
+
+    if context.json:
+        print(json.dumps(data, indent=2, default=str))
+    elif text is not None:
+        print(text)
+
+
+def say(message: str) -> None:
+    """Progress and notes: to stderr, so they never mix with JSON on stdout."""
+    from conda.base.context import context
+
+    if not context.quiet:
+        print(message, file=sys.stderr, flush=True)
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    lines = [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
+    lines += [fmt.format(*map(str, row)) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def age(stamp: str) -> str:
+    """'3d ago', '5h ago', '2m ago' for an ISO 8601 time."""
+    try:
+        then = datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return "?"
+    seconds = max(0, (datetime.now(timezone.utc) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return "just now"
+
+
+def local_time(stamp: str) -> str:
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return stamp or "?"
+
+
+def target_prefix(args, required: bool = True):
+    """The env named by -n/-p, which must exist."""
+    from pathlib import Path
+
+    from ..envs import is_environment, resolve
+    from ..exceptions import EnvironmentNotFoundError
+
+    if not (getattr(args, "name", None) or getattr(args, "prefix", None)):
+        if not required:
+            return None
+        from conda.exceptions import ArgumentError
+
+        raise ArgumentError("Name the environment with -n NAME or -p PREFIX.")
+    prefix = resolve(getattr(args, "name", None), getattr(args, "prefix", None))
+    if not is_environment(prefix):
+        raise EnvironmentNotFoundError(getattr(args, "name", None) or str(prefix))
+    return Path(prefix)
+
+
+def confirm(message: str) -> None:
+    """conda's own yes/no question: --yes and --json answer it, 'no' exits cleanly."""
+    from conda.reporters import confirm_yn
+
+    confirm_yn(message, default="no", dry_run=False)

@@ -1,0 +1,45 @@
+"""`conda envguard`: the verbs, one module each, imported only when chosen."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser, Namespace
+from importlib import import_module
+
+VERBS = (
+    "list",
+    "show",
+    "status",
+    "snapshot",
+    "restore",
+    "undo",
+    "diff",
+    "protect",
+    "unprotect",
+    "trash",
+    "purge",
+    "prune",
+)
+
+DESCRIPTION = """\
+Protect conda environments, snapshot them, and bring removed ones back.
+
+envguard works inside conda: it stops `conda remove`, `conda create` and `conda rename`
+from destroying a protected env, snapshots every env before it is removed or overwritten,
+and keeps removed envs in a trash for an instant undo. Run without a command, it lists
+the snapshots.
+"""
+
+
+def configure_parser(parser: ArgumentParser) -> None:
+    parser.description = DESCRIPTION
+    verbs = parser.add_subparsers(title="commands", dest="envguard_verb", metavar="COMMAND")
+    for verb in VERBS:
+        import_module(f"{__package__}.main_{verb}").configure_parser(verbs)
+
+
+def execute(args: Namespace) -> int:
+    verb = getattr(args, "envguard_verb", None) or "list"
+    module = import_module(f"{__package__}.main_{verb}")
+    if verb == "list" and not hasattr(args, "snapshot_env"):
+        args.snapshot_env = None  # bare `conda envguard`: list everything
+    return module.execute(args) or 0

@@ -1,0 +1,42 @@
+"""`conda envguard protect`: mark an env so that nothing removes, overwrites or renames it."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_parser_json, add_parser_prefix
+
+    p = verbs.add_parser(
+        "protect",
+        help="Protect an environment from removal, overwrite and rename.",
+        description="Protect an environment: conda remove --all, conda env remove, conda create "
+        "over it and conda rename stop with an error until it is unprotected.",
+        epilog="Example:\n  conda envguard protect -n pytorch-exp1 --reason 'paper results'",
+    )
+    add_parser_prefix(p, prefix_required=True)
+    p.add_argument("--reason", help="Why it matters; shown in the error that stops a removal.")
+    add_parser_json(p)
+
+
+def execute(args: Namespace) -> int:
+    from ..envs import name_of
+    from ..policy import write_marker
+    from .common import emit, target_prefix
+
+    prefix = target_prefix(args)
+    name = name_of(prefix)
+    if name == "base":
+        emit({"env_name": name, "prefix": str(prefix), "protected": True}, "base is always protected.")
+        return 0
+    marker = write_marker(prefix, args.reason)
+    emit(
+        {"env_name": name, "prefix": str(prefix), "protected": True, **marker},
+        f"Protected '{name}'. Undo with: conda envguard unprotect {_flag(name, prefix)}",
+    )
+    return 0
+
+
+def _flag(name: str, prefix) -> str:
+    return f"-p {prefix}" if name == str(prefix) else f"-n {name}"

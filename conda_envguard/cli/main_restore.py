@@ -1,0 +1,179 @@
+"""`conda envguard restore`: recreate an env from a snapshot (or from the trash)."""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
+
+    p = verbs.add_parser(
+        "restore",
+        help="Recreate an environment from its latest (or a chosen) snapshot.",
+        description="Recreate an environment from a snapshot: from the trash when it still holds "
+        "it (instant), else from the snapshot's explicit lock (exact packages, offline from the "
+        "package cache when possible), else from its environment.yml; then its pip packages. "
+        "Ends by comparing the result with the snapshot.",
+        epilog="Examples:\n"
+        "  conda envguard restore pytorch-exp1\n"
+        "  conda envguard restore pytorch-exp1 -n pytorch-exp1-copy\n"
+        "  conda envguard restore pytorch-exp1 --snapshot 20261128-1423 --force\n"
+        "  conda envguard restore pytorch-exp1 --at 2026-11-20T09:00 --force",
+    )
+    p.add_argument(
+        "env", nargs="?", metavar="ENV", help="The environment to bring back (its name or path)."
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--snapshot", metavar="ID", help="Restore this snapshot (default: latest).")
+    which.add_argument(
+        "--at",
+        metavar="TIME",
+        help="Restore the state the env had at TIME: 2026-11-20, 2026-11-20T14:30, or 3h / 2d ago.",
+    )
+    add_parser_prefix(p)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="Replace an existing environment at the target (envguard snapshots it first).",
+    )
+    add_output_and_prompt_options(p)
+
+
+def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from ..envs import is_environment, resolve
+    from ..exceptions import SnapshotNotFoundError, TargetExistsError
+    from ..restore import restore
+    from ..store import Store
+    from ..trash import is_shell, set_aside
+    from .common import confirm, emit, say
+
+    store = Store()
+    snap = _choose_snapshot(store, args)
+    if args.name or args.prefix:
+        target = resolve(args.name, args.prefix)
+    else:
+        target = Path(snap.prefix)
+    occupied = is_environment(target) or (
+        target.exists() and not is_shell(target) and any(target.iterdir())
+    )
+    if occupied and not args.force:
+        raise TargetExistsError(str(target), "restore")
+    method = _planned_method(snap)
+    plan = {
+        "snapshot": snap.id,
+        "env_name": snap.env_name,
+        "target": str(target),
+        "method": method,
+        "replaces_existing": occupied,
+        "counts": snap.meta.get("counts", {}),
+    }
+    if context.dry_run:
+        emit({**plan, "dry_run": True}, _plan_text(plan) + "\n(dry run: nothing changed)")
+        return 0
+    if not context.json:
+        print(_plan_text(plan))
+    confirm("Restore it?")
+    if occupied:
+        replaced = set_aside(target, "restore --force")
+        say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
+    if not snap.file("explicit.txt").exists() and not snap.file("environment.yml").exists():
+        raise SnapshotNotFoundError(snap.id)
+    report = restore(snap, target)
+    emit(report.to_json(), _report_text(report))
+    return 0
+
+
+def _choose_snapshot(store, args):
+    from ..exceptions import SnapshotNotFoundError
+
+    if args.snapshot:
+        return store.get(args.snapshot)
+    if not args.env:
+        from conda.exceptions import ArgumentError
+
+        raise ArgumentError("Name the environment to restore, or give --snapshot ID.")
+    wanted = os.path.abspath(os.path.expanduser(args.env)) if os.sep in args.env else None
+    snaps = store.for_env(name=args.env, prefix=wanted)
+    if not snaps:
+        raise SnapshotNotFoundError(args.env)
+    if args.at:
+        moment = parse_time(args.at)
+        # A snapshot records the state an env had *until* it was taken (just before a change):
+        # the state at a moment is the first snapshot taken after it.
+        later = [s for s in snaps if datetime.fromisoformat(s.created) >= moment]
+        if not later:
+            from ..exceptions import EnvGuardError
+
+            raise EnvGuardError(
+                f"'{args.env}' has not changed (as far as envguard saw) since {args.at}: "
+                "its state then is its state now. See its snapshots: "
+                f"conda envguard list -n {args.env}"
+            )
+        return later[0]
+    return snaps[-1]
+
+
+def parse_time(text: str) -> datetime:
+    from conda.exceptions import ArgumentError
+
+    text = text.strip()
+    units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ArgumentError(
+            f"Cannot read the time '{text}'. Use 2026-11-20, 2026-11-20T14:30, or 3h / 2d (ago)."
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a time without a zone is the user's local time
+    return moment
+
+
+def _planned_method(snap) -> str:
+    from ..trash import Trash
+
+    if any(e.snapshot_id == snap.id for e in Trash().entries()):
+        return "trash"
+    return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
+
+
+def _plan_text(plan: dict) -> str:
+    how = {
+        "trash": "from the trash (one move, the env exactly as it was)",
+        "explicit": "from its explicit lock (exact packages; the environment.yml if that fails)",
+        "environment.yml": "from its environment.yml",
+    }[plan["method"]]
+    counts = plan["counts"]
+    lines = [
+        f"Restore snapshot {plan['snapshot']} of '{plan['env_name']}'",
+        f"  to      {plan['target']}",
+        f"  how     {how}",
+        f"  with    {counts.get('conda', 0)} conda and {counts.get('pip', 0)} pip packages",
+    ]
+    if plan["replaces_existing"]:
+        lines.append("  replaces the env there now (it is snapshotted and moved to the trash first)")
+    return "\n".join(lines)
+
+
+def _report_text(report) -> str:
+    lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
+    if report.exact:
+        lines.append("It matches the snapshot exactly.")
+    else:
+        for label, names in (
+            ("missing", report.missing),
+            ("not in the snapshot", report.extra),
+            ("different version or build", report.changed),
+        ):
+            if names:
+                lines.append(f"  {label}: {', '.join(names)}")
+    lines += [f"Note: {n}" for n in report.notes]
+    return "\n".join(lines)

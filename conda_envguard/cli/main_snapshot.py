@@ -1,0 +1,46 @@
+"""`conda envguard snapshot`: take snapshots by hand, or from cron with --all."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_parser_json, add_parser_prefix
+
+    p = verbs.add_parser(
+        "snapshot",
+        help="Snapshot an environment now (or every environment with --all).",
+        description="Save the exact state of an environment (environment.yml, explicit lock, "
+        "pip packages, conda history). An env unchanged since its last snapshot is skipped.",
+        epilog="Examples:\n  conda envguard snapshot -n myenv\n  conda envguard snapshot --all"
+        "   # e.g. nightly from cron",
+    )
+    group = add_parser_prefix(p)
+    group.add_argument("--all", action="store_true", help="Snapshot every known environment.")
+    p.add_argument(
+        "--force", action="store_true", help="Snapshot even when nothing changed since the last."
+    )
+    add_parser_json(p)
+
+
+def execute(args: Namespace) -> int:
+    from ..envs import known_prefixes, name_of
+    from ..store import Store
+    from .common import emit, say, target_prefix
+
+    store = Store()
+    prefixes = known_prefixes() if args.all else [target_prefix(args)]
+    taken, skipped = [], []
+    for prefix in prefixes:
+        name = name_of(prefix)
+        if not args.force and store.is_unchanged(prefix):
+            skipped.append({"env_name": name, "prefix": str(prefix)})
+            say(f"{name}: unchanged since its last snapshot (use --force to take one anyway)")
+            continue
+        say(f"{name}: saving snapshot...")
+        snap = store.take(prefix, name, trigger="manual", command="conda envguard snapshot")
+        taken.append({"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)})
+    text = "\n".join(f"Saved snapshot {t['id']} of '{t['env_name']}'." for t in taken)
+    emit({"taken": taken, "skipped": skipped}, text or None)
+    return 0

@@ -1,0 +1,75 @@
+"""`conda envguard undo`: put back the most recently removed env, in one rename."""
+
+from __future__ import annotations
+
+import time
+from argparse import Namespace
+from pathlib import Path
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_output_and_prompt_options
+
+    p = verbs.add_parser(
+        "undo",
+        help="Bring back the most recently removed (or overwritten) environment.",
+        description="Put back the most recently removed or overwritten environment (of ENV, or "
+        "of any env) from envguard's trash: one rename, whatever its size, with its Jupyter "
+        "kernels and its registration.",
+        epilog="Examples:\n  conda envguard undo\n  conda envguard undo pytorch-exp1",
+    )
+    p.add_argument("env", nargs="?", metavar="ENV", help="The environment (name or path).")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="If an env now occupies the place, snapshot it and move it to the trash first.",
+    )
+    add_output_and_prompt_options(p)
+
+
+def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
+    from ..envs import is_environment
+    from ..exceptions import EnvGuardError, TrashEntryNotFoundError
+    from ..kernels import restore_kernels
+    from ..trash import Trash, is_shell, set_aside
+    from .common import confirm, emit
+
+    trash = Trash()
+    entries = trash.find(args.env)
+    if not entries:
+        raise TrashEntryNotFoundError(args.env)
+    entry = entries[-1]
+    target = Path(entry.prefix)
+    occupied = target.exists() and not is_shell(target)
+    if occupied and (is_environment(target) or any(target.iterdir())) and not args.force:
+        raise EnvGuardError(
+            f"Another environment now occupies {target}, so '{entry.env_name}' can't go back "
+            "there.\n"
+            f"  Replace it (it is snapshotted and trashed first): conda envguard undo "
+            f"{entry.env_name} --force\n"
+            f"  Or restore elsewhere: conda envguard restore --snapshot {entry.snapshot_id} "
+            f"-n NEW_NAME"
+        )
+    plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
+    if context.dry_run:
+        emit({**plan, "dry_run": True}, f"Would put '{entry.env_name}' back at {target}.")
+        return 0
+    if not context.json:
+        print(f"Put '{entry.env_name}' (removed {entry.trashed_at}) back at {target}.")
+    confirm("Proceed?")
+    if occupied and target.exists() and not is_shell(target):
+        set_aside(target, "undo --force")
+    started = time.perf_counter()
+    trash.move_out(entry)
+    restore_kernels(entry, target)
+    from conda.core.envs_manager import register_env
+
+    register_env(str(target))
+    seconds = time.perf_counter() - started
+    emit(
+        {**plan, "restored": True, "seconds": round(seconds, 3)},
+        f"'{entry.env_name}' is back at {target} ({seconds:.2f} s).",
+    )
+    return 0

@@ -1,0 +1,56 @@
+"""What differs between two states of an env: packages added, removed and changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def live_packages(prefix: str | Path) -> list[dict]:
+    """The packages of a live env, in the same form as a snapshot's packages.json."""
+    from conda.core.prefix_data import PrefixData
+
+    from .redact import redact
+
+    out = []
+    try:
+        prefix_data = PrefixData(str(prefix), interoperability=True)
+    except TypeError:  # conda before 25.9
+        prefix_data = PrefixData(str(prefix), pip_interop_enabled=True)
+    for rec in prefix_data.iter_records():
+        is_pypi = getattr(rec, "subdir", None) == "pypi" or "pypi" in str(
+            getattr(rec, "channel", "")
+        )
+        channel = getattr(rec, "channel", None)
+        out.append(
+            {
+                "name": rec.name,
+                "version": rec.version,
+                "build": "" if is_pypi else rec.build,
+                "channel": "" if is_pypi else redact(str(getattr(channel, "canonical_name", "") or "")),
+                "kind": "pypi" if is_pypi else "conda",
+            }
+        )
+    return out
+
+
+def _key(pkg: dict) -> tuple[str, str]:
+    return (pkg.get("kind", "conda"), pkg["name"])
+
+
+def diff_packages(old: list[dict], new: list[dict]) -> dict:
+    before = {_key(p): p for p in old}
+    after = {_key(p): p for p in new}
+    changed = []
+    for key in sorted(before.keys() & after.keys()):
+        a, b = before[key], after[key]
+        fields = [f for f in ("version", "build", "channel") if (a.get(f) or "") != (b.get(f) or "")]
+        if fields:
+            changed.append(
+                {"name": key[1], "kind": key[0], "fields": fields,
+                 "old": {f: a.get(f, "") for f in fields}, "new": {f: b.get(f, "") for f in fields}}
+            )
+    return {
+        "added": [after[k] for k in sorted(after.keys() - before.keys())],
+        "removed": [before[k] for k in sorted(before.keys() - after.keys())],
+        "changed": changed,
+    }

@@ -1,0 +1,62 @@
+"""Finding environments: names to prefixes and back, and every env conda knows."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def is_environment(prefix: str | os.PathLike) -> bool:
+    return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
+
+
+def name_of(prefix: str | os.PathLike) -> str:
+    """The name conda shows for `prefix`: 'base', the dir name inside an envs dir, or the path."""
+    from conda.base.context import context
+
+    prefix = os.path.normpath(str(prefix))
+    if os.path.normpath(context.root_prefix) == prefix:
+        return "base"
+    parent = os.path.dirname(prefix)
+    for envs_dir in context.envs_dirs:
+        if os.path.normpath(envs_dir) == parent:
+            return os.path.basename(prefix)
+    return prefix
+
+
+def short_name(prefix: str | os.PathLike) -> str:
+    """A name good for messages and ids: the env name, or the last part of its path."""
+    return os.path.basename(os.path.normpath(str(prefix))) or str(prefix)
+
+
+def prefix_for_name(name: str) -> Path:
+    """Where env `name` lives (or would live): an existing env of that name first."""
+    from conda.base.context import context
+
+    if name == "base":
+        return Path(context.root_prefix)
+    for envs_dir in context.envs_dirs:
+        candidate = Path(envs_dir, name)
+        if is_environment(candidate):
+            return candidate
+    return Path(context.envs_dirs[0], name)
+
+
+def resolve(name: str | None = None, prefix: str | None = None) -> Path:
+    """The prefix meant by `-n NAME` or `-p PREFIX` (which may not exist yet)."""
+    if prefix:
+        return Path(os.path.abspath(os.path.expanduser(prefix)))
+    if name:
+        if os.sep in name:
+            return Path(os.path.abspath(os.path.expanduser(name)))
+        return prefix_for_name(name)
+    from conda.base.context import context
+
+    return Path(context.target_prefix)
+
+
+def known_prefixes() -> list[str]:
+    """Every env conda knows about: its envs dirs and environments.txt."""
+    from conda.core.envs_manager import list_all_known_prefixes
+
+    return [p for p in list_all_known_prefixes() if is_environment(p)]

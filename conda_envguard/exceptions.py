@@ -1,0 +1,106 @@
+"""Every error envguard shows a user: what happened, why, and the command that gets them on.
+
+Each is a `CondaError`, so conda prints it cleanly (and as JSON under `--json`) with no
+traceback, and attributes set here become fields of that JSON.
+"""
+
+from __future__ import annotations
+
+from conda import CondaError
+
+
+class EnvGuardError(CondaError):
+    """Base of envguard's errors."""
+
+
+class ProtectedEnvironmentError(EnvGuardError):
+    """A command would remove, overwrite or rename a protected env."""
+
+    def __init__(self, action: str, env_name: str, prefix: str, rule: str, how_to: str):
+        self.env_name = env_name
+        self.prefix = prefix
+        self.rule = rule
+        super().__init__(
+            f"envguard stopped this command: it would {action} the protected environment "
+            f"'{env_name}' ({prefix}).\n"
+            f"  Protected by: {rule}\n"
+            "  Nothing was changed.\n"
+            f"  To {action} it on purpose: {how_to}"
+        )
+
+
+class SnapshotFailedError(EnvGuardError):
+    """The snapshot before a destructive command could not be written."""
+
+    def __init__(self, prefix: str, store: str, reason: str, command: str):
+        self.prefix = prefix
+        self.store = store
+        super().__init__(
+            f"envguard could not save a snapshot of {prefix}, so it stopped this command "
+            "before anything was removed.\n"
+            f"  Reason: {reason}\n"
+            f"  Snapshot store: {store}\n"
+            "  Fix the cause (free disk space, permissions), or move the store with\n"
+            "    conda config --set plugins.envguard_store /another/dir\n"
+            "  To go on without a snapshot, for this one command only:\n"
+            f"    CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda {command}"
+        )
+
+
+class SnapshotNotFoundError(EnvGuardError):
+    def __init__(self, what: str):
+        super().__init__(
+            f"envguard has no snapshot matching '{what}'.\n"
+            "  See what there is with: conda envguard list"
+        )
+
+
+class AmbiguousSnapshotError(EnvGuardError):
+    def __init__(self, what: str, matches: list[str]):
+        shown = "\n    ".join(matches[:10])
+        super().__init__(
+            f"'{what}' matches {len(matches)} snapshots:\n    {shown}\n"
+            "  Give more of the snapshot id."
+        )
+
+
+class CorruptSnapshotError(EnvGuardError):
+    def __init__(self, path: str, reason: str):
+        self.path = path
+        super().__init__(
+            f"The snapshot at {path} is damaged and cannot be used: {reason}\n"
+            "  Other snapshots are unaffected: conda envguard list"
+        )
+
+
+class EnvironmentNotFoundError(EnvGuardError):
+    def __init__(self, what: str):
+        super().__init__(
+            f"There is no conda environment '{what}'.\n"
+            "  Known environments: conda env list\n"
+            "  Saved snapshots and trash: conda envguard list, conda envguard trash"
+        )
+
+
+class TargetExistsError(EnvGuardError):
+    def __init__(self, prefix: str, verb: str):
+        self.prefix = prefix
+        super().__init__(
+            f"An environment already exists at {prefix}; envguard will not overwrite it.\n"
+            f"  Restore under another name with -n NEW_NAME, or replace it with --force\n"
+            f"  (envguard snapshots it first): conda envguard {verb} ... --force"
+        )
+
+
+class RestoreFailedError(EnvGuardError):
+    pass
+
+
+class TrashEntryNotFoundError(EnvGuardError):
+    def __init__(self, what: str | None):
+        target = f" for '{what}'" if what else ""
+        super().__init__(
+            f"envguard's trash holds no removed environment{target}.\n"
+            "  See the trash with: conda envguard trash\n"
+            "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
+        )

@@ -1,0 +1,324 @@
+"""The hooks around conda's own commands: what is a command about to do, to which env?
+
+Before a command that removes or overwrites an env, envguard refuses if the env is protected,
+then snapshots it (no snapshot, no deletion), then moves it to the trash. Before a command
+that changes an env's packages, it records the env's state in the history. After the command
+completes, the trash entry is kept; if the command did not complete (the user said no, conda
+refused or failed), the env is put back where it was.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .envs import is_environment, name_of
+
+# Trash entries this process moved whose conda command has not completed yet.
+_unfinished: list = []
+_atexit_registered = False
+
+REMOVE, OVERWRITE, RENAME, CHANGE = "remove", "overwrite", "rename", "change"
+
+
+@dataclass(frozen=True)
+class Target:
+    prefix: Path
+    action: str
+    keep_dir: bool = False  # `conda remove --all --keep-env`: packages go, the directory stays
+
+
+def before_command(command: str) -> None:
+    from conda import CondaError
+
+    _roll_back_unfinished()
+    try:
+        targets = _targets(command)
+    except CondaError:
+        raise
+    except Exception as e:  # a guard that can't read the command must not crash it
+        _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
+        return
+    for target in targets:
+        if target.action == CHANGE:
+            _record_history(target.prefix, command)
+        else:
+            _guard_destruction(target, command)
+
+
+def after_command(command: str) -> None:
+    from .trash import TRASHED, Trash, disk_usage, human_size
+
+    trash = Trash()
+    while _unfinished:
+        entry = _unfinished.pop()
+        entry.state = TRASHED
+        entry.size_bytes = disk_usage(entry.env_dir)
+        trash.save(entry)
+        _note(
+            f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]} "
+            f"({human_size(entry.size_bytes)} held).\n"
+            f"  Bring it back:   conda envguard undo {_cli_name(entry.env_name)}\n"
+            f"  Free space now:  conda envguard purge {_cli_name(entry.env_name)}"
+        )
+    from .expiry import maybe_expire_in_background
+
+    maybe_expire_in_background()
+
+
+# -- what does the command target? -------------------------------------------------------------
+def _targets(command: str) -> list[Target]:
+    from conda.base.context import context
+
+    args = getattr(context, "_argparse_args", None)
+
+    def arg(key: str, default=None):
+        try:
+            return getattr(args, key, default) if args is not None else default
+        except Exception:
+            return default
+
+    if command in ("remove", "env_remove"):
+        prefix = Path(context.target_prefix)
+        if command == "env_remove" or arg("all"):
+            return [Target(prefix, REMOVE, keep_dir=bool(arg("keep_env")))]
+        return [Target(prefix, CHANGE)]
+    if command in ("create", "env_create"):
+        prefix = _prefix_from_args_or_file(arg)
+        return [Target(prefix, OVERWRITE)] if prefix and is_environment(prefix) else []
+    if command == "rename":
+        source = Path(context.target_prefix)
+        targets = [Target(source, RENAME)]
+        destination = arg("destination")
+        if destination and arg("yes"):
+            from .envs import resolve
+
+            dest = resolve(name=destination)
+            if is_environment(dest) and dest != source:
+                targets.append(Target(dest, OVERWRITE))
+        return targets
+    if command in ("install", "update", "env_update"):
+        prefix = _prefix_from_args_or_file(arg) if command == "env_update" else None
+        return [Target(prefix or Path(context.target_prefix), CHANGE)]
+    return []
+
+
+def _prefix_from_args_or_file(arg) -> Path | None:
+    """The env a create/env update targets: -n/-p, else the name or prefix in its file."""
+    from conda.base.context import context
+
+    from .envs import prefix_for_name
+
+    if arg("name") or arg("prefix"):
+        return Path(context.target_prefix)
+    files = arg("file")
+    if isinstance(files, str):
+        files = [files]
+    if not files:
+        return None
+    name, prefix = _name_prefix_from_file(files[0])
+    if name:
+        return prefix_for_name(name)
+    return Path(os.path.abspath(os.path.expanduser(prefix))) if prefix else None
+
+
+def _name_prefix_from_file(path: str) -> tuple[str | None, str | None]:
+    try:
+        from conda.cli.common import get_name_prefix_from_env_file
+
+        return get_name_prefix_from_env_file(path)
+    except ImportError:  # conda before 26.7
+        pass
+    try:
+        import yaml
+
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        return data.get("name"), data.get("prefix")
+    except Exception:
+        return None, None
+
+
+# -- destruction --------------------------------------------------------------------------------
+def _guard_destruction(target: Target, command: str) -> None:
+    from conda.base.context import context
+
+    from .exceptions import ProtectedEnvironmentError
+    from .policy import protection_of
+
+    prefix = target.prefix
+    if not is_environment(prefix) or _conda_refuses(prefix, target.action):
+        return  # conda stops the command itself, before touching anything
+    name = name_of(prefix)
+    protection = protection_of(prefix)
+    if protection and protection.kind == "frozen" and not context.protect_frozen_envs:
+        protection = None  # --override-frozen: the user asked on purpose
+    if protection:
+        raise ProtectedEnvironmentError(
+            target.action, name, str(prefix), protection.rule, protection.how_to
+        )
+    if target.action == RENAME or context.dry_run:
+        return  # a rename keeps the env's contents; a dry run changes nothing
+    snapshot = _snapshot_or_stop(prefix, name, command)
+    if not target.keep_dir:
+        _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+
+
+def _conda_refuses(prefix: Path, action: str) -> bool:
+    """Will conda itself refuse to remove this env (so nothing is to be done)?"""
+    if action != REMOVE:
+        return False
+    from conda.base.context import context
+
+    def same(a, b) -> bool:
+        try:
+            return bool(a) and bool(b) and os.path.samefile(a, b)
+        except OSError:
+            return False
+
+    return (
+        same(prefix, context.root_prefix)
+        or same(prefix, context.active_prefix)
+        or same(prefix, getattr(context, "default_activation_prefix", None))
+    )
+
+
+def _snapshot_or_stop(prefix: Path, name: str, command: str):
+    from .exceptions import SnapshotFailedError
+    from .settings import require_snapshot
+    from .store import Store
+
+    store = Store()
+    try:
+        snapshot = store.take(prefix, name, trigger=_trigger(command), command=_command_line())
+    except Exception as e:
+        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        if require_snapshot():
+            raise SnapshotFailedError(
+                str(prefix), str(store.root), reason, _command_line(with_conda=False)
+            ) from e
+        _note(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
+        return None
+    _note(f"envguard: saved snapshot {snapshot.id} of '{name}'.")
+    return snapshot
+
+
+def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> None:
+    from .settings import trash_days
+    from .store import new_id
+    from .trash import Trash, make_shell
+
+    days = trash_days()
+    if days <= 0:
+        return
+    trash = Trash()
+    entry_id = snapshot.id if snapshot else new_id(name)
+    try:
+        entry = trash.move_in(prefix, name, entry_id, days, _command_line())
+    except OSError as e:
+        _note(
+            f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "
+            "it as usual" + (f", and snapshot {snapshot.id} can restore it." if snapshot else ".")
+        )
+        return
+    _unfinished.append(entry)
+    _register_atexit()
+    try:
+        make_shell(prefix, entry.env_dir, with_records)
+    except OSError:
+        _roll_back_unfinished()
+        raise
+    from .kernels import hide_kernels
+
+    hide_kernels(entry)
+
+
+def _roll_back_unfinished() -> None:
+    """Put back envs whose command did not complete (declined, refused, failed)."""
+    from conda.gateways.disk.delete import rm_rf
+
+    from .trash import Trash, is_shell
+
+    trash = Trash()
+    while _unfinished:
+        entry = _unfinished.pop()
+        prefix = Path(entry.prefix)
+        try:
+            if prefix.exists() and not is_shell(prefix):
+                rm_rf(str(prefix))  # what the failed command half-made in its place
+            trash.move_out(entry)
+            from .kernels import restore_kernels
+
+            restore_kernels(entry, prefix)
+            _register(prefix)
+            _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
+        except Exception as e:
+            _note(
+                f"envguard: could not put '{entry.env_name}' back ({e}). It is safe in the "
+                f"trash: conda envguard undo {_cli_name(entry.env_name)}"
+            )
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_roll_back_unfinished)
+        _atexit_registered = True
+
+
+def _register(prefix: Path) -> None:
+    try:
+        from conda.core.envs_manager import register_env
+
+        register_env(str(prefix))
+    except Exception:
+        pass
+
+
+# -- history --------------------------------------------------------------------------------------
+def _record_history(prefix: Path, command: str) -> None:
+    """Snapshot the env's current state before a command changes it, unless unchanged."""
+    from conda.base.context import context
+
+    from .settings import history_enabled
+
+    if context.dry_run or not history_enabled() or not is_environment(prefix):
+        return
+    from .store import Store
+
+    try:
+        store = Store()
+        if store.is_unchanged(prefix):
+            return
+        store.take(prefix, name_of(prefix), trigger=_trigger(command), command=_command_line())
+    except Exception as e:
+        _note(f"envguard: could not record the state of {prefix} before this change ({e}).")
+
+
+# -- messages -------------------------------------------------------------------------------------
+def _trigger(command: str) -> str:
+    return command.replace("_", " ")
+
+
+def _command_line(with_conda: bool = True) -> str:
+    """The command as typed, for metadata and for messages that repeat it."""
+    argv = sys.argv[1:] if sys.argv and "conda" in os.path.basename(sys.argv[0] or "") else []
+    if not argv and sys.argv and sys.argv[0].endswith(os.path.join("conda", "__main__.py")):
+        argv = sys.argv[1:]
+    text = shlex.join(argv) if argv else "..."
+    return f"conda {text}" if with_conda else text
+
+
+def _cli_name(name: str) -> str:
+    return shlex.quote(name)
+
+
+def _note(message: str) -> None:
+    from conda.base.context import context
+
+    if not context.quiet:
+        print(message, file=sys.stderr)

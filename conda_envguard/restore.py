@@ -1,0 +1,217 @@
+"""Bring an env back from a snapshot (or from the trash, when it still holds that env).
+
+Order of preference: the trash (one rename: the env exactly as it was); the explicit lock
+(the exact packages, straight from the package cache when it still has them, so it works
+offline right after a removal); conda's environment.yml as the fallback when the lock can't
+be used (another platform, packages gone from cache and channel). Then the pip packages.
+Every restore ends by comparing the env with the snapshot.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .snapshot import Snapshot
+
+
+@dataclass
+class RestoreReport:
+    snapshot_id: str
+    prefix: str
+    method: str = ""  # "trash", "explicit" or "environment.yml"
+    pip: str = "none"  # "none", "installed" or "failed: ..."
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        return not (self.missing or self.extra or self.changed)
+
+    def to_json(self) -> dict:
+        return {**self.__dict__, "exact": self.exact}
+
+
+def restore(snapshot: Snapshot, target: Path, *, use_trash: bool = True) -> RestoreReport:
+    """Recreate the env of `snapshot` at `target`, which must not hold an env."""
+    report = RestoreReport(snapshot.id, str(target))
+    if use_trash and _restore_from_trash(snapshot, target):
+        report.method = "trash"
+    else:
+        _ensure_parent(target)
+        if not _restore_from_lock(snapshot, target, report):
+            _restore_from_yaml(snapshot, target)
+            report.method = "environment.yml"
+        _restore_pip(snapshot, target, report)
+        _keep_history(snapshot, target)
+    _register(target)
+    compare(snapshot, target, report)
+    return report
+
+
+def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
+    from .kernels import restore_kernels
+    from .trash import Trash
+
+    trash = Trash()
+    for entry in trash.entries():
+        if entry.snapshot_id == snapshot.id:
+            trash.move_out(entry, target)
+            restore_kernels(entry, target)
+            return True
+    return False
+
+
+def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
+    from conda import CondaError
+    from conda.base.context import context
+    from conda.misc import explicit
+
+    lock = snapshot.file("explicit.txt")
+    if snapshot.meta.get("platform") not in (None, context.subdir):
+        report.notes.append(
+            f"the lock is for {snapshot.meta['platform']}, this is {context.subdir}: "
+            "used environment.yml"
+        )
+        return False
+    try:
+        specs = [
+            line.strip()
+            for line in lock.read_text().splitlines()
+            if line.strip() and not line.startswith("#") and line.strip() != "@EXPLICIT"
+        ]
+    except OSError as e:
+        report.notes.append(f"no usable lock ({e.strerror}): used environment.yml")
+        return False
+    if not specs:
+        report.notes.append("the lock lists no packages: used environment.yml")
+        return False
+    if "<TOKEN>" in "".join(specs):
+        specs = _add_tokens_back(specs)
+    try:
+        explicit(specs, str(target))
+    except (CondaError, OSError) as e:
+        report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")
+        _clean_failed(target)
+        return False
+    report.method = "explicit"
+    return True
+
+
+def _add_tokens_back(specs: list[str]) -> list[str]:
+    """Tokens were redacted from the lock; conda's channel settings may know them again."""
+    from conda.base.context import context
+
+    out = []
+    for spec in specs:
+        for channel in context.channels:
+            if "/t/" in channel and "<TOKEN>" in spec:
+                base = channel.split("/t/")[0]
+                if spec.startswith(base):
+                    token = channel.split("/t/")[1].split("/")[0]
+                    spec = spec.replace("/t/<TOKEN>", f"/t/{token}", 1)
+        out.append(spec)
+    return out
+
+
+def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
+    from conda.base.context import context
+
+    from .exceptions import RestoreFailedError
+
+    yml = snapshot.file("environment.yml")
+    if not yml.is_file():
+        raise RestoreFailedError(f"Snapshot {snapshot.id} has neither a usable lock nor an environment.yml.")
+    # A separate conda process: it reads the file, solves and creates exactly as
+    # `conda env create` would, without disturbing this process's conda context.
+    cmd = [sys.executable, "-m", "conda", "env", "create", "--yes", "-f", str(yml), "-p", str(target)]
+    if context.quiet or context.json:
+        cmd.append("--quiet")
+    env = {k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"}
+    result = subprocess.run(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE if context.json else None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        _clean_failed(target)
+        raise RestoreFailedError(
+            f"envguard could not recreate {target} from snapshot {snapshot.id}: neither its "
+            "lock nor its environment.yml could be installed.\n"
+            f"  conda said: {(result.stderr or '').strip()[-2000:]}\n"
+            f"  The snapshot is unchanged; its files are in {snapshot.path}"
+        )
+
+
+def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    requirements = snapshot.file("pip.txt")
+    if not requirements.is_file():
+        return
+    python = target / ("python.exe" if sys.platform == "win32" else "bin/python")
+    command = [str(python), "-m", "pip", "install", "--no-deps", "-r", str(requirements)]
+    if not python.exists():
+        report.pip = "failed: the restored env has no python"
+    else:
+        result = subprocess.run(command, capture_output=True, text=True)
+        report.pip = "installed" if result.returncode == 0 else "failed: " + _last_line(result.stderr)
+    if report.pip != "installed":
+        report.notes.append(
+            "pip packages were not restored; when the env has python and pip, run:\n    "
+            + " ".join(command)
+        )
+
+
+def _keep_history(snapshot: Snapshot, target: Path) -> None:
+    """Put the env's old conda history back in front of what the restore itself wrote."""
+    old = snapshot.file("history")
+    new = target / "conda-meta" / "history"
+    try:
+        restored = new.read_text()
+        new.write_text(old.read_text() + restored)
+    except OSError:
+        pass
+
+
+def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    from .diff import diff_packages, live_packages
+
+    changes = diff_packages(snapshot.packages(), live_packages(target))
+    report.missing = [c["name"] for c in changes["removed"]]
+    report.extra = [c["name"] for c in changes["added"]]
+    report.changed = [c["name"] for c in changes["changed"]]
+
+
+def _ensure_parent(target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _clean_failed(target: Path) -> None:
+    from conda.gateways.disk.delete import rm_rf
+
+    if target.exists():
+        rm_rf(str(target))
+
+
+def _register(target: Path) -> None:
+    try:
+        from conda.core.envs_manager import register_env
+
+        register_env(str(target))
+    except Exception:
+        pass
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "pip failed"

@@ -1,0 +1,57 @@
+"""Which snapshots may go: retention by count (envguard_keep) and by age.
+
+Safe by construction: the newest snapshot of an env that no longer exists is its last way
+back, so it is kept unless the user names that env; a snapshot whose env is in the trash is
+kept while the trash holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+
+
+def select(
+    snapshots, keep: int | None, older_than_days: float | None, named: str | None
+) -> list:
+    from .envs import is_environment
+    from .trash import Trash
+
+    in_trash = {e.snapshot_id for e in Trash().entries()}
+    by_env = defaultdict(list)
+    for snap in snapshots:
+        by_env[os.path.normpath(snap.prefix)].append(snap)
+    cutoff = (
+        datetime.now(timezone.utc) - timedelta(days=older_than_days)
+        if older_than_days is not None
+        else None
+    )
+    doomed = []
+    for prefix, snaps in by_env.items():
+        snaps.sort(key=lambda s: (s.created, s.id))
+        newest = snaps[-1]
+        candidates = set()
+        if keep is not None and len(snaps) > keep:
+            candidates.update(s.id for s in snaps[: len(snaps) - keep])
+        if cutoff is not None:
+            candidates.update(s.id for s in snaps if datetime.fromisoformat(s.created) < cutoff)
+        env_gone = not is_environment(prefix)
+        for snap in snaps:
+            if snap.id not in candidates or snap.id in in_trash:
+                continue
+            if snap is newest and env_gone and named not in (snap.env_name, snap.prefix):
+                continue
+            doomed.append(snap)
+    return doomed
+
+
+def prune_automatically() -> int:
+    from .settings import keep
+    from .store import Store
+
+    store = Store()
+    doomed = select(store.all(), keep(), None, None)
+    for snap in doomed:
+        store.delete(snap)
+    return len(doomed)

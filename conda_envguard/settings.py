@@ -1,0 +1,97 @@
+"""envguard's settings: declared for conda's configuration system, read from `context.plugins`.
+
+Every setting lives under `plugins:` in any `.condarc` (user or system-wide), can be set with
+`conda config --set plugins.<name> VALUE`, or as the variable `CONDA_PLUGINS_<NAME>`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEFAULT_STORE = "~/.conda/envguard"
+DEFAULT_TRASH_DAYS = 7
+DEFAULT_KEEP = 50
+DEFAULT_STALE_DAYS = 30
+
+
+def declare_settings():
+    from conda.common.configuration import PrimitiveParameter, SequenceParameter
+    from conda.plugins.types import CondaSetting
+
+    yield CondaSetting(
+        name="envguard_protect",
+        description="Glob patterns of env names (or full prefixes, when the pattern holds a "
+        "path separator) that envguard refuses to remove, overwrite or rename.",
+        parameter=SequenceParameter(PrimitiveParameter("", element_type=str)),
+    )
+    yield CondaSetting(
+        name="envguard_store",
+        description=f"Directory of envguard's snapshots (default {DEFAULT_STORE}).",
+        parameter=PrimitiveParameter("", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_require_snapshot",
+        description="Stop a removal or overwrite when its snapshot cannot be written. Set to "
+        "false for one command (CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false) to go on anyway.",
+        parameter=PrimitiveParameter(True, element_type=bool),
+    )
+    yield CondaSetting(
+        name="envguard_trash_days",
+        description="Days a removed env is kept in the trash for an instant undo (0: no trash).",
+        parameter=PrimitiveParameter(DEFAULT_TRASH_DAYS, element_type=int),
+    )
+    yield CondaSetting(
+        name="envguard_keep",
+        description="Snapshots kept per env; older ones are pruned automatically.",
+        parameter=PrimitiveParameter(DEFAULT_KEEP, element_type=int),
+    )
+    yield CondaSetting(
+        name="envguard_history",
+        description="Snapshot an env before install, update and remove change it.",
+        parameter=PrimitiveParameter(True, element_type=bool),
+    )
+    yield CondaSetting(
+        name="envguard_stale_days",
+        description="conda doctor warns when an env's latest snapshot is older than this.",
+        parameter=PrimitiveParameter(DEFAULT_STALE_DAYS, element_type=int),
+    )
+
+
+def _get(name: str, default):
+    from conda.base.context import context
+
+    # context.plugins raises when the setting is unknown (plugin half-installed): use the default.
+    try:
+        value = getattr(context.plugins, name)
+    except Exception:
+        return default
+    return default if value is None else value
+
+
+def protect_patterns() -> tuple[str, ...]:
+    return tuple(p for p in _get("envguard_protect", ()) if p)
+
+
+def store_dir() -> Path:
+    return Path(os.path.expanduser(os.path.expandvars(_get("envguard_store", "") or DEFAULT_STORE)))
+
+
+def require_snapshot() -> bool:
+    return bool(_get("envguard_require_snapshot", True))
+
+
+def trash_days() -> int:
+    return max(0, int(_get("envguard_trash_days", DEFAULT_TRASH_DAYS)))
+
+
+def keep() -> int:
+    return max(1, int(_get("envguard_keep", DEFAULT_KEEP)))
+
+
+def history_enabled() -> bool:
+    return bool(_get("envguard_history", True))
+
+
+def stale_days() -> int:
+    return int(_get("envguard_stale_days", DEFAULT_STALE_DAYS))

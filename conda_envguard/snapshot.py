@@ -1,0 +1,252 @@
+"""What an env's state is: captured from a prefix into files, and read back.
+
+A snapshot directory holds:
+  environment.yml  conda's own export: every package pinned name=version=build, pip: section
+  explicit.txt     an @EXPLICIT lock: one URL#sha256 per conda package
+  pip.txt          pip-installed packages, name==version (only when there are any)
+  history          a copy of the env's conda-meta/history
+  packages.json    every package, for diffs and for checking a restore
+  snapshot.json    metadata, with a checksum of each file above
+All of it passes through `redact` first: no token or password reaches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .redact import redact, redact_url
+
+FORMAT = 1
+META = "snapshot.json"
+
+
+@dataclass
+class Snapshot:
+    """A snapshot as stored: its directory and its metadata."""
+
+    path: Path
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.meta.get("id") or self.path.name
+
+    @property
+    def env_name(self) -> str:
+        return self.meta.get("env_name", "")
+
+    @property
+    def prefix(self) -> str:
+        return self.meta.get("prefix", "")
+
+    @property
+    def created(self) -> str:
+        return self.meta.get("created", "")
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def packages(self) -> list[dict]:
+        from .exceptions import CorruptSnapshotError
+
+        try:
+            return json.loads(self.file("packages.json").read_text())["packages"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CorruptSnapshotError(str(self.path), f"packages.json: {e}") from e
+
+    def verify(self) -> list[str]:
+        """Files whose content no longer matches the checksum taken when they were written."""
+        bad = []
+        for name, digest in self.meta.get("files", {}).items():
+            try:
+                if _sha256(self.file(name).read_bytes()) != digest:
+                    bad.append(name)
+            except OSError:
+                bad.append(name)
+        return bad
+
+    def to_json(self) -> dict:
+        return {**self.meta, "id": self.id, "path": str(self.path)}
+
+
+def load(path: Path) -> Snapshot:
+    from .exceptions import CorruptSnapshotError
+
+    try:
+        meta = json.loads((path / META).read_text())
+    except (OSError, ValueError) as e:
+        raise CorruptSnapshotError(str(path), f"{META}: {e}") from e
+    if not isinstance(meta, dict) or "prefix" not in meta:
+        raise CorruptSnapshotError(str(path), f"{META} is not an envguard snapshot")
+    return Snapshot(path, meta)
+
+
+def fingerprint(prefix: str | os.PathLike) -> str:
+    """A cheap digest of an env's package state: conda-meta and pip's dist-info dirs.
+
+    It changes whenever conda or pip installs or removes anything, and costs a few
+    directory listings, not a full export.
+    """
+    digest = hashlib.sha256()
+    for entry in _scan(Path(prefix, "conda-meta")):
+        digest.update(entry)
+    for site in _site_packages(Path(prefix)):
+        for entry in _scan(site, suffixes=(".dist-info", ".egg-info")):
+            digest.update(entry)
+    return digest.hexdigest()[:16]
+
+
+def _scan(directory: Path, suffixes: tuple[str, ...] = ()) -> list[bytes]:
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    out = []
+    for entry in entries:
+        if suffixes and not entry.name.endswith(suffixes):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        out.append(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return sorted(out)
+
+
+def _site_packages(prefix: Path) -> list[Path]:
+    if sys.platform == "win32":
+        return [prefix / "Lib" / "site-packages"]
+    try:
+        return [p / "site-packages" for p in (prefix / "lib").glob("python3*")]
+    except OSError:
+        return []
+
+
+def capture(
+    prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, command: str
+) -> dict:
+    """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
+
+    Returns the metadata written to snapshot.json.
+    """
+    from conda import __version__ as conda_version
+    from conda.base.context import context
+    from conda.models.environment import Environment
+    from conda.plugins.environment_exporters.environment_yml import export_yaml
+
+    from . import __version__
+
+    env = Environment.from_prefix(str(prefix), name, context.subdir)
+    pip_specs = sorted(_pip_specs(env), key=str.lower)
+    conda_records = sorted(env.explicit_packages, key=lambda r: r.name)
+
+    files: dict[str, bytes] = {}
+    # conda's own exporter, without the prefix: line (a restore picks its own place)
+    try:
+        from dataclasses import replace
+
+        env = replace(env, prefix=None)
+    except TypeError:
+        pass
+    files["environment.yml"] = redact(export_yaml(env)).encode()
+    files["explicit.txt"] = _explicit_lock(conda_records, context.subdir).encode()
+    if pip_specs:
+        files["pip.txt"] = ("\n".join(pip_specs) + "\n").encode()
+    try:
+        files["history"] = redact(
+            Path(prefix, "conda-meta", "history").read_text(errors="replace")
+        ).encode()
+    except OSError:
+        pass
+    packages = [_record_json(r) for r in conda_records] + [
+        {"name": s.split("==")[0], "version": s.split("==", 1)[-1], "kind": "pypi"}
+        for s in pip_specs
+    ]
+    files["packages.json"] = json.dumps({"packages": packages}, indent=1).encode()
+
+    for file_name, data in files.items():
+        _write(dest / file_name, data)
+
+    meta = {
+        "format": FORMAT,
+        "id": snap_id,
+        "env_name": name,
+        "prefix": str(prefix),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trigger": trigger,
+        "command": redact(command),
+        "conda_version": conda_version,
+        "envguard_version": __version__,
+        "platform": context.subdir,
+        "python": platform.python_version(),
+        "user": _user(),
+        "counts": {"conda": len(conda_records), "pip": len(pip_specs)},
+        "fingerprint": fingerprint(prefix),
+        "files": {n: _sha256(d) for n, d in files.items()},
+    }
+    _write(dest / META, json.dumps(meta, indent=2).encode())
+    return meta
+
+
+def _pip_specs(env) -> list[str]:
+    external = env.external_packages or {}
+    return [str(s) for s in external.get("pip", [])]
+
+
+def _explicit_lock(records, subdir: str) -> str:
+    """An @EXPLICIT file as `conda list --explicit --sha256` writes it, without credentials."""
+    from conda import __version__ as conda_version
+
+    lines = [
+        "# This file may be used to create an environment using:",
+        "# $ conda create --name <env> --file <this file>",
+        f"# platform: {subdir}",
+        f"# created-by: conda {conda_version} (conda-envguard)",
+        "@EXPLICIT",
+    ]
+    for rec in records:
+        url = rec.get("url", None) if hasattr(rec, "get") else getattr(rec, "url", None)
+        if not url or url.startswith("<unknown>"):
+            lines.append(f"# no URL for: {rec.fn}")
+            continue
+        digest = getattr(rec, "sha256", None) or getattr(rec, "md5", None)
+        lines.append(redact_url(url) + (f"#{digest}" if digest else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _record_json(rec) -> dict:
+    channel = getattr(rec, "channel", None)
+    return {
+        "name": rec.name,
+        "version": rec.version,
+        "build": rec.build,
+        "channel": redact(str(getattr(channel, "canonical_name", "") or "")),
+        "kind": "conda",
+    }
+
+
+def _write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return ""

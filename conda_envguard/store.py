@@ -1,0 +1,169 @@
+"""Where snapshots live: one directory each under `<store>/snapshots/`, private to the user.
+
+A snapshot is written into a hidden temporary directory and renamed into place when every
+file is on disk, so a crash or a full disk never leaves half a snapshot that lists as good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .snapshot import META, Snapshot, capture, load
+
+TMP_PREFIX = ".tmp-"
+_STALE_TMP_SECONDS = 3600
+
+
+class Store:
+    def __init__(self, root: Path | None = None):
+        if root is None:
+            from .settings import store_dir
+
+            root = store_dir()
+        self.root = Path(root)
+        self.snapshots_dir = self.root / "snapshots"
+
+    def ensure(self) -> None:
+        """Create the store, readable by its user only: snapshots hold command lines."""
+        for directory in (self.root, self.snapshots_dir):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    def take(self, prefix: Path, name: str, trigger: str, command: str = "") -> Snapshot:
+        """Snapshot the env at `prefix`; all or nothing."""
+        self.ensure()
+        self._clean_stale_tmp()
+        snap_id = new_id(name)
+        tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
+        tmp.mkdir(mode=0o700)
+        try:
+            meta = capture(prefix, name, tmp, snap_id, trigger, command)
+            final = self.snapshots_dir / snap_id
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        from .atomic import fsync_dir
+
+        fsync_dir(self.snapshots_dir)
+        self._remember(prefix, meta)
+        return Snapshot(final, meta)
+
+    # A tiny index, one file per env, of its latest snapshot's fingerprint: deciding that an
+    # env is unchanged must not read every snapshot in the store.
+    def _index_path(self, prefix: Path) -> Path:
+        key = hashlib.sha256(os.path.normpath(str(prefix)).encode()).hexdigest()[:24]
+        return self.root / "index" / key
+
+    def _remember(self, prefix: Path, meta: dict) -> None:
+        from .atomic import write_text_atomic
+
+        path = self._index_path(prefix)
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            write_text_atomic(path, f"{meta['fingerprint']} {meta['id']}\n", 0o600)
+        except OSError:
+            pass  # only an optimisation
+
+    def is_unchanged(self, prefix: Path) -> bool:
+        """Does the env's latest snapshot still describe it?"""
+        from .snapshot import fingerprint
+
+        try:
+            recorded, snap_id = self._index_path(prefix).read_text().split()
+        except (OSError, ValueError):
+            return False
+        return recorded == fingerprint(prefix) and (self.snapshots_dir / snap_id).is_dir()
+
+    def all(self) -> list[Snapshot]:
+        """Every readable snapshot, oldest first. Damaged ones are skipped (see `damaged`)."""
+        good, _ = self._scan()
+        return good
+
+    def damaged(self) -> list[Path]:
+        return self._scan()[1]
+
+    def _scan(self) -> tuple[list[Snapshot], list[Path]]:
+        good, bad = [], []
+        try:
+            entries = list(os.scandir(self.snapshots_dir))
+        except FileNotFoundError:
+            return [], []
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            try:
+                good.append(load(Path(entry.path)))
+            except Exception:
+                bad.append(Path(entry.path))
+        good.sort(key=lambda s: (s.created, s.id))
+        return good, bad
+
+    def for_env(self, name: str | None = None, prefix: str | None = None) -> list[Snapshot]:
+        """Snapshots of one env (by name or by prefix), oldest first."""
+        out = []
+        for snap in self.all():
+            if (
+                prefix
+                and os.path.normpath(snap.prefix) == os.path.normpath(prefix)
+                or name
+                and name in (snap.env_name, snap.prefix)
+            ):
+                out.append(snap)
+        return out
+
+    def latest(self, name: str | None = None, prefix: str | None = None) -> Snapshot | None:
+        snaps = self.for_env(name, prefix)
+        return snaps[-1] if snaps else None
+
+    def get(self, snap_id: str) -> Snapshot:
+        """The snapshot whose id is `snap_id` or starts with it."""
+        from .exceptions import AmbiguousSnapshotError, SnapshotNotFoundError
+
+        if not snap_id or "/" in snap_id or snap_id.startswith("."):
+            raise SnapshotNotFoundError(snap_id)
+        exact = self.snapshots_dir / snap_id
+        if (exact / META).exists():
+            return load(exact)
+        matches = [s for s in self.all() if s.id.startswith(snap_id)]
+        if not matches:
+            raise SnapshotNotFoundError(snap_id)
+        if len(matches) > 1:
+            raise AmbiguousSnapshotError(snap_id, [s.id for s in matches])
+        return matches[0]
+
+    def delete(self, snap: Snapshot) -> None:
+        # rename first so a half-deleted snapshot never lists as good
+        doomed = snap.path.with_name(f"{TMP_PREFIX}del-{snap.path.name}")
+        os.rename(snap.path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _clean_stale_tmp(self) -> None:
+        """Remove what a killed snapshot left behind (only old leftovers: another may be live)."""
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.snapshots_dir))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(TMP_PREFIX):
+                try:
+                    if now - entry.stat().st_mtime > _STALE_TMP_SECONDS:
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                except OSError:
+                    pass
+
+
+def new_id(name: str) -> str:
+    """A sortable, unique, filesystem-safe id: 20261128-142301-myenv-3fa1."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name.rstrip("/")))[:40] or "env"
+    safe = safe.lstrip(".") or "env"
+    return f"{stamp}-{safe}-{secrets.token_hex(2)}"

@@ -1,0 +1,278 @@
+"""The trash: a removed env is moved aside in one rename, and comes back in one rename.
+
+The trash sits beside the env (`<envs dir>/.envguard-trash/<id>/env`), on the same
+filesystem, so moving even a 20,000-file env costs one `rename`. conda is then left an empty
+*shell* at the prefix to remove: a `conda-meta/` holding the env's package records without
+their file lists, so conda shows and asks exactly what it always does, and removes nothing
+but the shell.
+
+Every entry is also recorded in the store (`<store>/trash/<id>.json`), written before the
+move: whatever moment a process is killed at, the env is either in place or in the trash,
+and the record says where.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+TRASH_DIRNAME = ".envguard-trash"
+SHELL_MARKER = Path("conda-meta", "envguard-shell")
+
+# states of an entry, in the order they happen
+MOVING = "moving"  # record written, env not moved yet
+PENDING = "pending"  # env in the trash, the conda command still running
+TRASHED = "trashed"  # the command completed: the env stays in the trash until undo or expiry
+PURGING = "purging"
+
+
+@dataclass
+class TrashEntry:
+    id: str
+    prefix: str
+    env_name: str
+    location: str  # the entry's directory; the env itself is in <location>/env
+    trashed_at: str
+    expires_at: str
+    state: str = MOVING
+    snapshot_id: str | None = None
+    size_bytes: int | None = None
+    kernels: list = field(default_factory=list)
+    command: str = ""
+
+    @property
+    def env_dir(self) -> Path:
+        return Path(self.location, "env")
+
+    @property
+    def expired(self) -> bool:
+        return _parse(self.expires_at) <= datetime.now(timezone.utc)
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Trash:
+    def __init__(self, store_root: Path | None = None):
+        if store_root is None:
+            from .settings import store_dir
+
+            store_root = store_dir()
+        self.records_dir = Path(store_root) / "trash"
+
+    # -- records ---------------------------------------------------------------------------
+    def _record_path(self, entry_id: str) -> Path:
+        return self.records_dir / f"{entry_id}.json"
+
+    def save(self, entry: TrashEntry) -> None:
+        from .atomic import write_text_atomic
+
+        self.records_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_text_atomic(self._record_path(entry.id), json.dumps(entry.to_json(), indent=2), 0o600)
+
+    def forget(self, entry: TrashEntry) -> None:
+        try:
+            self._record_path(entry.id).unlink()
+        except FileNotFoundError:
+            pass
+
+    def entries(self) -> list[TrashEntry]:
+        """Entries that hold an env, oldest first; records of moves that never happened are
+        dropped on the way."""
+        out = []
+        try:
+            paths = sorted(self.records_dir.glob("*.json"))
+        except OSError:
+            return []
+        for path in paths:
+            try:
+                entry = TrashEntry(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            if not entry.env_dir.is_dir():
+                if entry.state in (MOVING, PURGING) and not _is_shell(entry.prefix):
+                    self.forget(entry)  # killed before the rename, or purged: nothing held
+                continue
+            out.append(entry)
+        out.sort(key=lambda e: (e.trashed_at, e.id))
+        return out
+
+    def find(self, name_or_prefix: str | None = None) -> list[TrashEntry]:
+        entries = self.entries()
+        if not name_or_prefix:
+            return entries
+        wanted = os.path.normpath(os.path.abspath(name_or_prefix)) if os.sep in name_or_prefix else None
+        return [
+            e
+            for e in entries
+            if e.env_name == name_or_prefix
+            or e.id == name_or_prefix
+            or (wanted and os.path.normpath(e.prefix) == wanted)
+        ]
+
+    # -- moving ----------------------------------------------------------------------------
+    def move_in(
+        self, prefix: Path, name: str, entry_id: str, days: int, command: str = ""
+    ) -> TrashEntry:
+        """Move the env at `prefix` into the trash. Raises OSError when it can't be a rename."""
+        location = prefix.parent / TRASH_DIRNAME / entry_id
+        now = datetime.now(timezone.utc)
+        entry = TrashEntry(
+            id=entry_id,
+            prefix=str(prefix),
+            env_name=name,
+            location=str(location),
+            trashed_at=now.isoformat(timespec="seconds"),
+            expires_at=(now + timedelta(days=days)).isoformat(timespec="seconds"),
+            snapshot_id=entry_id,
+            command=command,
+        )
+        if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
+            raise OSError(18, "the environment is a mount point of its own", str(prefix))
+        location.mkdir(mode=0o700, parents=True)
+        try:
+            self.save(entry)
+            os.rename(prefix, entry.env_dir)
+        except BaseException:
+            self.forget(entry)
+            shutil.rmtree(location, ignore_errors=True)
+            raise
+        entry.state = PENDING
+        self.save(entry)
+        return entry
+
+    def move_out(self, entry: TrashEntry, prefix: Path | None = None) -> Path:
+        """Put the env of `entry` back at `prefix` (default: where it came from)."""
+        target = Path(prefix or entry.prefix)
+        if _is_shell(target):
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(entry.env_dir, target)
+        self.forget(entry)
+        shutil.rmtree(entry.location, ignore_errors=True)
+        _remove_if_empty(Path(entry.location).parent)
+        return target
+
+    def purge(self, entry: TrashEntry) -> None:
+        entry.state = PURGING
+        self.save(entry)
+        from conda.gateways.disk.delete import rm_rf
+
+        rm_rf(entry.location)
+        if os.path.exists(entry.location):  # rm_rf gives up quietly on some files
+            shutil.rmtree(entry.location, ignore_errors=True)
+        self.forget(entry)
+        _remove_if_empty(Path(entry.location).parent)
+
+
+def make_shell(prefix: Path, from_env: Path, with_records: bool) -> None:
+    """Leave conda an env to remove that holds nothing.
+
+    With `with_records`, the shell keeps the env's package records (without their file lists),
+    so `conda remove --all` shows the real package plan and asks its usual questions.
+    """
+    meta = prefix / "conda-meta"
+    meta.mkdir(parents=True)
+    (prefix / SHELL_MARKER).write_text(str(from_env) + "\n")
+    (meta / "history").touch()
+    if not with_records:
+        return
+    for record_path in Path(from_env, "conda-meta").glob("*.json"):
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
+        record["files"] = []
+        record["paths_data"] = {"paths_version": 1, "paths": []}
+        (meta / record_path.name).write_text(json.dumps(record))
+
+
+def _is_shell(prefix: str | os.PathLike) -> bool:
+    return Path(prefix, SHELL_MARKER).is_file()
+
+
+def is_shell(prefix: str | os.PathLike) -> bool:
+    return _is_shell(prefix)
+
+
+def _remove_if_empty(directory: Path) -> None:
+    try:
+        directory.rmdir()
+    except OSError:
+        pass
+
+
+def _parse(stamp: str) -> datetime:
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return datetime.now(timezone.utc)
+
+
+def disk_usage(path: str | os.PathLike) -> int:
+    """Bytes that deleting `path` would free: files hard-linked elsewhere (conda links most
+    files from its package cache) are not counted, as they stay on disk either way."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                    continue
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if st.st_nlink == 1:
+                total += getattr(st, "st_blocks", 0) * 512 or st.st_size
+    return total
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def set_aside(prefix: Path, trigger: str) -> str:
+    """Snapshot the env at `prefix`, then clear the place: into the trash when it can be a
+    rename, else deleted (the snapshot can bring it back). Used by `--force`. Returns the
+    snapshot id."""
+    from conda.gateways.disk.delete import rm_rf
+
+    from .envs import name_of
+    from .settings import trash_days
+    from .store import Store
+
+    name = name_of(prefix)
+    snap = Store().take(prefix, name, trigger=trigger, command=f"conda envguard {trigger}")
+    days = trash_days()
+    if days > 0:
+        trash = Trash()
+        try:
+            entry = trash.move_in(prefix, name, snap.id, days, f"conda envguard {trigger}")
+        except OSError:
+            pass
+        else:
+            from .kernels import hide_kernels
+
+            entry.state = TRASHED
+            entry.size_bytes = disk_usage(entry.env_dir)
+            trash.save(entry)
+            hide_kernels(entry)
+            return snap.id
+    rm_rf(str(prefix))
+    return snap.id
