@@ -1,11 +1,153 @@
-"""Jupyter kernelspecs of an env: recorded, taken out of Jupyter with the env, put back with it."""
+"""Jupyter kernelspecs that run inside an env: recorded, taken out with it, put back with it.
+
+A kernelspec is a directory `<jupyter data dir>/kernels/<name>/` whose kernel.json `argv`
+starts a program; it "belongs" to an env when that program lives in the env. When the env is
+removed, its kernelspecs are moved into its trash entry (no stale kernel left in Jupyter or
+VS Code); undo and restore put them back, pointing at wherever the env now lives.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+
+def jupyter_data_dirs() -> list[Path]:
+    """User and system Jupyter data dirs, as jupyter_core orders them (env-local dirs move with
+    their env and need no care)."""
+    dirs: list[Path] = []
+    if os.environ.get("JUPYTER_DATA_DIR"):
+        dirs.append(Path(os.environ["JUPYTER_DATA_DIR"]))
+    elif sys.platform == "darwin":
+        dirs.append(Path.home() / "Library" / "Jupyter")
+    elif sys.platform == "win32":
+        dirs.append(Path(os.environ.get("APPDATA", Path.home())) / "jupyter")
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        dirs.append(Path(xdg) / "jupyter")
+    dirs += [Path(p) for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if sys.platform == "win32":
+        dirs.append(Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "jupyter")
+    else:
+        dirs += [Path("/usr/local/share/jupyter"), Path("/usr/share/jupyter")]
+    return list(dict.fromkeys(dirs))
+
+
+def _specs():
+    for data_dir in jupyter_data_dirs():
+        try:
+            kernel_dirs = list((data_dir / "kernels").iterdir())
+        except OSError:
+            continue
+        for kernel_dir in kernel_dirs:
+            try:
+                spec = json.loads((kernel_dir / "kernel.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(spec, dict):
+                yield kernel_dir, spec
+
+
+def _runs_in(spec: dict, prefix: str) -> bool:
+    root = os.path.normpath(prefix) + os.sep
+    return any(isinstance(a, str) and os.path.normpath(a).startswith(root) for a in spec.get("argv", ()))
+
+
+def kernels_of(prefix: str | os.PathLike) -> list[dict]:
+    """The kernelspecs outside the env whose command runs inside it."""
+    return [
+        {"name": kdir.name, "dir": str(kdir), "spec": spec}
+        for kdir, spec in _specs()
+        if _runs_in(spec, str(prefix))
+    ]
+
+
+def stale_kernels() -> list[dict]:
+    """Kernelspecs whose program is gone (typically: its env was removed without envguard)."""
+    out = []
+    for kdir, spec in _specs():
+        argv = spec.get("argv") or []
+        program = argv[0] if argv and isinstance(argv[0], str) else ""
+        if os.path.isabs(program) and not os.path.exists(program):
+            out.append({"name": kdir.name, "dir": str(kdir), "program": program})
+    return out
+
+
+def save_into_snapshot(prefix: Path, dest: Path) -> list[dict]:
+    """Copy the env's kernelspecs into a snapshot directory; returns what was recorded."""
+    recorded = kernels_of(prefix)
+    for i, kernel in enumerate(recorded):
+        kernel["saved_as"] = f"kernels/{i}-{kernel['name']}"
+        shutil.copytree(kernel["dir"], dest / kernel["saved_as"], symlinks=True)
+    return recorded
+
 
 def hide_kernels(entry) -> None:
-    """Placeholder until kernelspecs are tracked."""
+    """Move the kernelspecs of a trashed env into its trash entry."""
+    from .trash import Trash
+
+    moved = []
+    for i, kernel in enumerate(kernels_of(entry.prefix)):
+        held = Path(entry.location, "kernels", f"{i}-{kernel['name']}")
+        try:
+            held.parent.mkdir(exist_ok=True)
+            shutil.move(kernel["dir"], held)
+        except OSError:
+            continue
+        moved.append({"name": kernel["name"], "dir": kernel["dir"], "held": str(held)})
+    if moved:
+        entry.kernels = moved
+        Trash().save(entry)
 
 
-def restore_kernels(entry, prefix) -> None:
-    """Placeholder until kernelspecs are tracked."""
+def restore_kernels(entry, prefix: str | os.PathLike) -> list[str]:
+    """Put back the kernelspecs held by a trash entry, pointing at `prefix`."""
+    placed = []
+    for kernel in entry.kernels or []:
+        held = Path(kernel["held"])
+        if not held.is_dir():
+            continue
+        placed.append(_place(held, Path(kernel["dir"]), entry.prefix, str(prefix), move=True))
+    return placed
+
+
+def restore_from_snapshot(snapshot, prefix: str | os.PathLike) -> list[str]:
+    """Install the kernelspecs recorded in a snapshot, pointing at `prefix`."""
+    placed = []
+    for kernel in snapshot.meta.get("kernels", []):
+        saved = snapshot.path / kernel.get("saved_as", "")
+        if kernel.get("saved_as") and saved.is_dir():
+            placed.append(_place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False))
+    return placed
+
+
+def _place(source: Path, wanted: Path, old_prefix: str, new_prefix: str, move: bool) -> str:
+    target = wanted
+    if target.exists():  # the original name is taken (e.g. restored under a new name)
+        target = wanted.with_name(f"{wanted.name}-{Path(new_prefix).name}")
+        if target.exists():
+            shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        shutil.move(str(source), str(target))
+    else:
+        shutil.copytree(source, target, symlinks=True)
+    if os.path.normpath(old_prefix) != os.path.normpath(new_prefix):
+        _repoint(target / "kernel.json", old_prefix, new_prefix)
+    return str(target)
+
+
+def _repoint(kernel_json: Path, old_prefix: str, new_prefix: str) -> None:
+    try:
+        spec = json.loads(kernel_json.read_text())
+    except (OSError, ValueError):
+        return
+    old = os.path.normpath(old_prefix)
+    spec["argv"] = [
+        new_prefix + a[len(old):] if isinstance(a, str) and (a == old or a.startswith(old + os.sep)) else a
+        for a in spec.get("argv", [])
+    ]
+    kernel_json.write_text(json.dumps(spec, indent=1))

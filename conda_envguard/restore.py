@@ -28,6 +28,7 @@ class RestoreReport:
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    kernels: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
@@ -49,20 +50,21 @@ def restore(snapshot: Snapshot, target: Path, *, use_trash: bool = True) -> Rest
             report.method = "environment.yml"
         _restore_pip(snapshot, target, report)
         _keep_history(snapshot, target)
+        from .kernels import restore_from_snapshot
+
+        report.kernels = restore_from_snapshot(snapshot, target)
     _register(target)
     compare(snapshot, target, report)
     return report
 
 
 def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
-    from .kernels import restore_kernels
     from .trash import Trash
 
     trash = Trash()
     for entry in trash.entries():
         if entry.snapshot_id == snapshot.id:
             trash.move_out(entry, target)
-            restore_kernels(entry, target)
             return True
     return False
 

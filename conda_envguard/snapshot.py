@@ -173,6 +173,9 @@ def capture(
 
     for file_name, data in files.items():
         _write(dest / file_name, data)
+    from .kernels import save_into_snapshot
+
+    kernels = save_into_snapshot(Path(prefix), dest)
 
     meta = {
         "format": FORMAT,
@@ -189,6 +192,7 @@ def capture(
         "user": _user(),
         "counts": {"conda": len(conda_records), "pip": len(pip_specs)},
         "fingerprint": fingerprint(prefix),
+        "kernels": kernels,
         "files": {n: _sha256(d) for n, d in files.items()},
     }
     _write(dest / META, json.dumps(meta, indent=2).encode())

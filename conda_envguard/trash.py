@@ -152,6 +152,12 @@ class Trash:
             shutil.rmtree(target)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.rename(entry.env_dir, target)
+        from .kernels import restore_kernels
+
+        try:
+            restore_kernels(entry, target)
+        except OSError:
+            pass  # kernelspecs are a convenience: never fail the env's return over them
         self.forget(entry)
         shutil.rmtree(entry.location, ignore_errors=True)
         _remove_if_empty(Path(entry.location).parent)

@@ -32,7 +32,6 @@ def execute(args: Namespace) -> int:
 
     from ..envs import is_environment
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
-    from ..kernels import restore_kernels
     from ..trash import Trash, is_shell, set_aside
     from .common import confirm, emit
 
@@ -63,7 +62,6 @@ def execute(args: Namespace) -> int:
         set_aside(target, "undo --force")
     started = time.perf_counter()
     trash.move_out(entry)
-    restore_kernels(entry, target)
     from conda.core.envs_manager import register_env
 
     register_env(str(target))

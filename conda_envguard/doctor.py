@@ -1,0 +1,81 @@
+"""`conda doctor` checks and hints on conda's own errors."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+
+def snapshot_check(prefix: str, verbose: bool) -> None:
+    """Health check: the env has a recent snapshot; no kernel points at a removed env; trash size."""
+    from conda.base.constants import OK_MARK, X_MARK
+
+    from .settings import stale_days
+    from .store import Store
+    from .trash import Trash, human_size
+
+    latest = Store().latest(prefix=prefix)
+    limit = stale_days()
+    if latest is None:
+        print(f"{X_MARK} envguard has no snapshot of this environment. Take one with:")
+        print(f"    conda envguard snapshot -p {prefix}\n")
+    elif datetime.fromisoformat(latest.created) < datetime.now(timezone.utc) - timedelta(days=limit):
+        print(f"{X_MARK} envguard's latest snapshot of this environment is older than {limit} days "
+              f"({latest.created[:10]}). Take a new one: conda envguard snapshot -p {prefix}\n")
+    else:
+        print(f"{OK_MARK} envguard snapshot {latest.id} is recent.\n")
+
+    from .kernels import stale_kernels
+
+    stale = stale_kernels()
+    if stale:
+        print(f"{X_MARK} Jupyter kernels point at programs that no longer exist:")
+        for kernel in stale:
+            print(f"    {kernel['name']}: {kernel['program']}  ({kernel['dir']})")
+        print("  Remove them with: jupyter kernelspec remove NAME\n")
+    elif verbose:
+        print(f"{OK_MARK} No Jupyter kernel points at a removed environment.\n")
+
+    entries = Trash().entries()
+    if entries:
+        held = sum(e.size_bytes or 0 for e in entries)
+        print(f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), {human_size(held)}. "
+              "See: conda envguard trash; free: conda envguard purge --all\n")
+
+
+def snapshot_fix(prefix: str, args, confirm) -> int:
+    from .envs import name_of
+    from .store import Store
+
+    confirm(f"Take a snapshot of {prefix} now?")
+    snap = Store().take(prefix, name_of(prefix), trigger="doctor", command="conda doctor --fix")
+    print(f"Saved snapshot {snap.id}.")
+    return 0
+
+
+def error_hints(error):
+    """`conda envguard undo/restore NAME` when conda can't find an env that envguard holds."""
+    from conda.exceptions import EnvironmentLocationNotFound, EnvironmentNameNotFound
+
+    if not isinstance(error, (EnvironmentNameNotFound, EnvironmentLocationNotFound)):
+        return
+    details = {**(getattr(error, "_kwargs", None) or {}), **vars(error)}
+    wanted = str(details.get("environment_name") or details.get("location") or "")
+    if not wanted:
+        return
+    from .envs import name_of
+    from .store import Store
+    from .trash import Trash
+
+    name = name_of(wanted) if "/" in wanted or "\\" in wanted else wanted
+    if Trash().find(name) or Trash().find(wanted):
+        yield (
+            f"envguard holds '{name}' in its trash: bring it back with "
+            f"`conda envguard undo {name}`",
+            "envguard_undo",
+        )
+    elif Store().for_env(name=name, prefix=wanted):
+        yield (
+            f"envguard has snapshots of '{name}': recreate it with "
+            f"`conda envguard restore {name}`",
+            "envguard_restore",
+        )
