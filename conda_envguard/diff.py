@@ -26,7 +26,9 @@ def live_packages(prefix: str | Path) -> list[dict]:
                 "name": rec.name,
                 "version": rec.version,
                 "build": "" if is_pypi else rec.build,
-                "channel": "" if is_pypi else redact(str(getattr(channel, "canonical_name", "") or "")),
+                "channel": ""
+                if is_pypi
+                else redact(str(getattr(channel, "canonical_name", "") or "")),
                 "kind": "pypi" if is_pypi else "conda",
             }
         )
@@ -43,11 +45,18 @@ def diff_packages(old: list[dict], new: list[dict]) -> dict:
     changed = []
     for key in sorted(before.keys() & after.keys()):
         a, b = before[key], after[key]
-        fields = [f for f in ("version", "build", "channel") if (a.get(f) or "") != (b.get(f) or "")]
+        fields = [
+            f for f in ("version", "build", "channel") if (a.get(f) or "") != (b.get(f) or "")
+        ]
         if fields:
             changed.append(
-                {"name": key[1], "kind": key[0], "fields": fields,
-                 "old": {f: a.get(f, "") for f in fields}, "new": {f: b.get(f, "") for f in fields}}
+                {
+                    "name": key[1],
+                    "kind": key[0],
+                    "fields": fields,
+                    "old": {f: a.get(f, "") for f in fields},
+                    "new": {f: b.get(f, "") for f in fields},
+                }
             )
     return {
         "added": [after[k] for k in sorted(after.keys() - before.keys())],

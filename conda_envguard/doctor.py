@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 
 def snapshot_check(prefix: str, verbose: bool) -> None:
-    """Health check: the env has a recent snapshot; no kernel points at a removed env; trash size."""
+    """Health check: a recent snapshot; no kernel pointing at a removed env; the trash's size."""
     from conda.base.constants import OK_MARK, X_MARK
 
     from .settings import stale_days
@@ -18,9 +18,13 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
     if latest is None:
         print(f"{X_MARK} envguard has no snapshot of this environment. Take one with:")
         print(f"    conda envguard snapshot -p {prefix}\n")
-    elif datetime.fromisoformat(latest.created) < datetime.now(timezone.utc) - timedelta(days=limit):
-        print(f"{X_MARK} envguard's latest snapshot of this environment is older than {limit} days "
-              f"({latest.created[:10]}). Take a new one: conda envguard snapshot -p {prefix}\n")
+    elif datetime.fromisoformat(latest.created) < datetime.now(timezone.utc) - timedelta(
+        days=limit
+    ):
+        print(
+            f"{X_MARK} envguard's latest snapshot of this environment is older than {limit} days "
+            f"({latest.created[:10]}). Take a new one: conda envguard snapshot -p {prefix}\n"
+        )
     else:
         print(f"{OK_MARK} envguard snapshot {latest.id} is recent.\n")
 
@@ -38,8 +42,10 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
     entries = Trash().entries()
     if entries:
         held = sum(e.size_bytes or 0 for e in entries)
-        print(f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), {human_size(held)}. "
-              "See: conda envguard trash; free: conda envguard purge --all\n")
+        print(
+            f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), {human_size(held)}. "
+            "See: conda envguard trash; free: conda envguard purge --all\n"
+        )
 
 
 def snapshot_fix(prefix: str, args, confirm) -> int:

@@ -53,7 +53,9 @@ def _specs():
 
 def _runs_in(spec: dict, prefix: str) -> bool:
     root = os.path.normpath(prefix) + os.sep
-    return any(isinstance(a, str) and os.path.normpath(a).startswith(root) for a in spec.get("argv", ()))
+    return any(
+        isinstance(a, str) and os.path.normpath(a).startswith(root) for a in spec.get("argv", ())
+    )
 
 
 def kernels_of(prefix: str | os.PathLike) -> list[dict]:
@@ -120,7 +122,9 @@ def restore_from_snapshot(snapshot, prefix: str | os.PathLike) -> list[str]:
     for kernel in snapshot.meta.get("kernels", []):
         saved = snapshot.path / kernel.get("saved_as", "")
         if kernel.get("saved_as") and saved.is_dir():
-            placed.append(_place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False))
+            placed.append(
+                _place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False)
+            )
     return placed
 
 
@@ -147,7 +151,9 @@ def _repoint(kernel_json: Path, old_prefix: str, new_prefix: str) -> None:
         return
     old = os.path.normpath(old_prefix)
     spec["argv"] = [
-        new_prefix + a[len(old):] if isinstance(a, str) and (a == old or a.startswith(old + os.sep)) else a
+        new_prefix + a[len(old) :]
+        if isinstance(a, str) and (a == old or a.startswith(old + os.sep))
+        else a
         for a in spec.get("argv", [])
     ]
     kernel_json.write_text(json.dumps(spec, indent=1))

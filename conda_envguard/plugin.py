@@ -7,7 +7,7 @@ conda's plugin types at module level: all real work is imported inside the actio
 from __future__ import annotations
 
 from conda.plugins import hookimpl
-from conda.plugins.types import CondaPostCommand, CondaPreCommand, CondaSetting, CondaSubcommand
+from conda.plugins.types import CondaPostCommand, CondaPreCommand, CondaSubcommand
 
 # Commands that can destroy an env or change its packages. Names differ by conda version:
 # `env remove` arrives as `remove` from 24.9 (before: `env_remove`), `env create` as
@@ -76,7 +76,9 @@ def conda_health_checks():
 
     kwargs = {"name": "envguard snapshots", "action": snapshot_check}
     if "fixer" in getattr(CondaHealthCheck, "__dataclass_fields__", {}):
-        kwargs.update(fixer=snapshot_fix, summary="Snapshot this environment", fix="Take a snapshot")
+        kwargs.update(
+            fixer=snapshot_fix, summary="Snapshot this environment", fix="Take a snapshot"
+        )
     yield CondaHealthCheck(**kwargs)
 
 

@@ -128,10 +128,23 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
 
     yml = snapshot.file("environment.yml")
     if not yml.is_file():
-        raise RestoreFailedError(f"Snapshot {snapshot.id} has neither a usable lock nor an environment.yml.")
+        raise RestoreFailedError(
+            f"Snapshot {snapshot.id} has neither a usable lock nor an environment.yml."
+        )
     # A separate conda process: it reads the file, solves and creates exactly as
     # `conda env create` would, without disturbing this process's conda context.
-    cmd = [sys.executable, "-m", "conda", "env", "create", "--yes", "-f", str(yml), "-p", str(target)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "conda",
+        "env",
+        "create",
+        "--yes",
+        "-f",
+        str(yml),
+        "-p",
+        str(target),
+    ]
     if context.quiet or context.json:
         cmd.append("--quiet")
     env = {k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"}
@@ -162,7 +175,9 @@ def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> Non
         report.pip = "failed: the restored env has no python"
     else:
         result = subprocess.run(command, capture_output=True, text=True)
-        report.pip = "installed" if result.returncode == 0 else "failed: " + _last_line(result.stderr)
+        report.pip = (
+            "installed" if result.returncode == 0 else "failed: " + _last_line(result.stderr)
+        )
     if report.pip != "installed":
         report.notes.append(
             "pip packages were not restored; when the env has python and pip, run:\n    "

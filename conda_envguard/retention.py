@@ -12,9 +12,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 
-def select(
-    snapshots, keep: int | None, older_than_days: float | None, named: str | None
-) -> list:
+def select(snapshots, keep: int | None, older_than_days: float | None, named: str | None) -> list:
     from .envs import is_environment
     from .trash import Trash
 

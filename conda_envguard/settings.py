@@ -74,7 +74,9 @@ def protect_patterns() -> tuple[str, ...]:
 
 
 def store_dir() -> Path:
-    return Path(os.path.expanduser(os.path.expandvars(_get("envguard_store", "") or DEFAULT_STORE)))
+    return Path(
+        os.path.expanduser(os.path.expandvars(_get("envguard_store", "") or DEFAULT_STORE))
+    )
 
 
 def require_snapshot() -> bool:

@@ -129,9 +129,7 @@ def _site_packages(prefix: Path) -> list[Path]:
         return []
 
 
-def capture(
-    prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, command: str
-) -> dict:
+def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, command: str) -> dict:
     """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
 
     Returns the metadata written to snapshot.json.

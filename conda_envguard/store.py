@@ -110,11 +110,8 @@ class Store:
         """Snapshots of one env (by name or by prefix), oldest first."""
         out = []
         for snap in self.all():
-            if (
-                prefix
-                and os.path.normpath(snap.prefix) == os.path.normpath(prefix)
-                or name
-                and name in (snap.env_name, snap.prefix)
+            if (prefix and os.path.normpath(snap.prefix) == os.path.normpath(prefix)) or (
+                name and name in (snap.env_name, snap.prefix)
             ):
                 out.append(snap)
         return out

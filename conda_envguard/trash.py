@@ -72,7 +72,9 @@ class Trash:
         from .atomic import write_text_atomic
 
         self.records_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_text_atomic(self._record_path(entry.id), json.dumps(entry.to_json(), indent=2), 0o600)
+        write_text_atomic(
+            self._record_path(entry.id), json.dumps(entry.to_json(), indent=2), 0o600
+        )
 
     def forget(self, entry: TrashEntry) -> None:
         try:
@@ -105,7 +107,9 @@ class Trash:
         entries = self.entries()
         if not name_or_prefix:
             return entries
-        wanted = os.path.normpath(os.path.abspath(name_or_prefix)) if os.sep in name_or_prefix else None
+        wanted = (
+            os.path.normpath(os.path.abspath(name_or_prefix)) if os.sep in name_or_prefix else None
+        )
         return [
             e
             for e in entries

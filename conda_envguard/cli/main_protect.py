@@ -28,7 +28,10 @@ def execute(args: Namespace) -> int:
     prefix = target_prefix(args)
     name = name_of(prefix)
     if name == "base":
-        emit({"env_name": name, "prefix": str(prefix), "protected": True}, "base is always protected.")
+        emit(
+            {"env_name": name, "prefix": str(prefix), "protected": True},
+            "base is always protected.",
+        )
         return 0
     marker = write_marker(prefix, args.reason)
     emit(

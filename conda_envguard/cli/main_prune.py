@@ -15,9 +15,13 @@ def configure_parser(verbs) -> None:
         "envguard_keep setting). The last snapshot of an env that no longer exists is never "
         "pruned unless that env is named with -n.",
     )
-    p.add_argument("-n", "--name", dest="snapshot_env", metavar="ENV", help="Only this env's snapshots.")
+    p.add_argument(
+        "-n", "--name", dest="snapshot_env", metavar="ENV", help="Only this env's snapshots."
+    )
     p.add_argument("--keep", type=int, metavar="N", help="Snapshots to keep per env.")
-    p.add_argument("--older-than", type=float, metavar="DAYS", help="Prune snapshots older than DAYS.")
+    p.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="Prune snapshots older than DAYS."
+    )
     add_output_and_prompt_options(p)
 
 
@@ -32,7 +36,9 @@ def execute(args: Namespace) -> int:
     store = Store()
     env = args.snapshot_env
     snaps = store.for_env(name=env, prefix=env) if env else store.all()
-    n_keep = args.keep if args.keep is not None else (None if args.older_than is not None else keep())
+    n_keep = (
+        args.keep if args.keep is not None else (None if args.older_than is not None else keep())
+    )
     doomed = select(snaps, n_keep, args.older_than, env)
     listing = "\n".join(f"  {s.id}  {s.env_name}  {local_time(s.created)}" for s in doomed)
     result = {"pruned": [s.id for s in doomed], "dry_run": bool(context.dry_run)}

@@ -20,7 +20,10 @@ def configure_parser(verbs) -> None:
     p.add_argument("env", nargs="?", metavar="ENV", help="Purge this environment's entries.")
     p.add_argument("--all", action="store_true", help="Purge everything in the trash.")
     p.add_argument(
-        "--older-than", type=float, metavar="DAYS", help="Purge entries removed more than DAYS ago."
+        "--older-than",
+        type=float,
+        metavar="DAYS",
+        help="Purge entries removed more than DAYS ago.",
     )
     p.add_argument("--expired", action="store_true", help="Purge entries past their expiry.")
     add_output_and_prompt_options(p)
@@ -50,7 +53,10 @@ def execute(args: Namespace) -> int:
         if entry.size_bytes is None:
             entry.size_bytes = disk_usage(entry.env_dir)
     total = sum(e.size_bytes or 0 for e in entries)
-    listing = "\n".join(f"  {e.env_name}  ({human_size(e.size_bytes)}, removed {e.trashed_at[:10]})" for e in entries)
+    listing = "\n".join(
+        f"  {e.env_name}  ({human_size(e.size_bytes)}, removed {e.trashed_at[:10]})"
+        for e in entries
+    )
     result = {"purged": [e.to_json() for e in entries], "freed_bytes": total}
     if not entries:
         emit({**result, "purged": []}, "Nothing to purge.")

@@ -32,7 +32,7 @@ def configure_parser(verbs) -> None:
     which.add_argument(
         "--at",
         metavar="TIME",
-        help="Restore the state the env had at TIME: 2026-11-20, 2026-11-20T14:30, or 3h / 2d ago.",
+        help="Restore the state the env had at TIME: 2026-11-20, 2026-11-20T14:30, or 3h/2d ago.",
     )
     add_parser_prefix(p)
     p.add_argument(
@@ -55,10 +55,7 @@ def execute(args: Namespace) -> int:
 
     store = Store()
     snap = _choose_snapshot(store, args)
-    if args.name or args.prefix:
-        target = resolve(args.name, args.prefix)
-    else:
-        target = Path(snap.prefix)
+    target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
     occupied = is_environment(target) or (
         target.exists() and not is_shell(target) and any(target.iterdir())
     )
@@ -159,7 +156,9 @@ def _plan_text(plan: dict) -> str:
         f"  with    {counts.get('conda', 0)} conda and {counts.get('pip', 0)} pip packages",
     ]
     if plan["replaces_existing"]:
-        lines.append("  replaces the env there now (it is snapshotted and moved to the trash first)")
+        lines.append(
+            "  replaces the env there now (it is snapshotted and moved to the trash first)"
+        )
     return "\n".join(lines)
 
 

@@ -44,6 +44,8 @@ def execute(args: Namespace) -> int:
         else "(no packages)",
     ]
     if damaged:
-        lines.append(f"\nWARNING: these files changed since the snapshot was taken: {', '.join(damaged)}")
+        lines.append(
+            f"\nWARNING: these files changed since the snapshot was taken: {', '.join(damaged)}"
+        )
     emit({**snap.to_json(), "packages": packages, "damaged_files": damaged}, "\n".join(lines))
     return 0

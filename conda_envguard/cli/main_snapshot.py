@@ -40,7 +40,9 @@ def execute(args: Namespace) -> int:
             continue
         say(f"{name}: saving snapshot...")
         snap = store.take(prefix, name, trigger="manual", command="conda envguard snapshot")
-        taken.append({"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)})
+        taken.append(
+            {"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)}
+        )
     text = "\n".join(f"Saved snapshot {t['id']} of '{t['env_name']}'." for t in taken)
     emit({"taken": taken, "skipped": skipped}, text or None)
     return 0

@@ -27,7 +27,13 @@ def execute(args: Namespace) -> int:
         if entry.size_bytes is None:
             entry.size_bytes = disk_usage(entry.env_dir)
     rows = [
-        [e.env_name, local_time(e.trashed_at), human_size(e.size_bytes), e.expires_at[:10], e.prefix]
+        [
+            e.env_name,
+            local_time(e.trashed_at),
+            human_size(e.size_bytes),
+            e.expires_at[:10],
+            e.prefix,
+        ]
         for e in entries
     ]
     total = sum(e.size_bytes or 0 for e in entries)
