@@ -1,0 +1,1 @@
+"""Test support shared by the pytest suite and the benchmarks: stdlib only, no conda import."""
