@@ -96,8 +96,10 @@ class Trash:
             except (OSError, ValueError, TypeError):
                 continue
             if not entry.env_dir.is_dir():
-                if entry.state in (MOVING, PURGING) and not _is_shell(entry.prefix):
+                gone = not Path(entry.location).exists()
+                if gone or (entry.state in (MOVING, PURGING) and not _is_shell(entry.prefix)):
                     self.forget(entry)  # killed before the rename, or purged: nothing held
+                    _remove_if_empty(Path(entry.location))
                 continue
             out.append(entry)
         out.sort(key=lambda e: (e.trashed_at, e.id))

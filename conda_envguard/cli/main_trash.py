@@ -18,7 +18,7 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..trash import Trash, disk_usage, human_size
+    from ..trash import TRASHED, Trash, disk_usage, human_size
     from .common import emit, local_time, table
 
     trash = Trash()
@@ -38,8 +38,11 @@ def execute(args: Namespace) -> int:
     ]
     total = sum(e.size_bytes or 0 for e in entries)
     if entries:
-        text = table(rows, ["ENV", "REMOVED", "SIZE", "EXPIRES", "PREFIX"])
-        text += f"\n\n{human_size(total)} held. Free it with: conda envguard purge --all"
+        text = table(rows, ["ID", "ENV", "REMOVED", "SIZE", "EXPIRES", "PREFIX"])
+        text += f"\n\n{human_size(total)} held. Bring one back: conda envguard undo ENV"
+        text += "\nFree the space: conda envguard purge ENV (or --all)"
+        if any(e.state != TRASHED for e in entries):
+            text += "\n(interrupted: its conda command was killed; undo puts it back)"
     else:
         text = "The trash is empty."
     emit({"entries": [e.to_json() for e in entries], "total_bytes": total}, text)
