@@ -59,9 +59,15 @@ def protection_of(prefix: str | os.PathLike, action: str = "remove") -> Protecti
 def _pattern_protection(name: str, prefix: Path) -> Protection | None:
     from .settings import protect_patterns
 
+    # A path pattern holds however the path is spelled: as given, and with symlinks resolved.
+    spellings = {os.path.normpath(str(prefix)), os.path.realpath(prefix)}
     for pattern in protect_patterns():
-        subject = str(prefix) if ("/" in pattern or os.sep in pattern) else name
-        if fnmatch.fnmatchcase(subject, pattern):
+        if "/" in pattern or os.sep in pattern:
+            wanted = os.path.normpath(os.path.expanduser(pattern))
+            matched = any(fnmatch.fnmatchcase(p, wanted) for p in spellings)
+        else:
+            matched = fnmatch.fnmatchcase(name, pattern)
+        if matched:
             source = pattern_source(pattern)
             return Protection(
                 "pattern",

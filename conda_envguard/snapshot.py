@@ -180,7 +180,8 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
         "id": snap_id,
         "env_name": name,
         "prefix": str(prefix),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        # microseconds: snapshots taken within one second must still sort in order
+        "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
         "trigger": trigger,
         "command": redact(command),
         "conda_version": conda_version,

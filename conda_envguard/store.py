@@ -80,7 +80,13 @@ class Store:
             recorded, snap_id = self._index_path(prefix).read_text().split()
         except (OSError, ValueError):
             return False
-        return recorded == fingerprint(prefix) and (self.snapshots_dir / snap_id).is_dir()
+        if recorded != fingerprint(prefix):
+            return False
+        try:
+            load(self.snapshots_dir / snap_id)  # a damaged snapshot is no snapshot
+        except Exception:
+            return False
+        return True
 
     def all(self) -> list[Snapshot]:
         """Every readable snapshot, oldest first. Damaged ones are skipped (see `damaged`)."""

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from .redact import redact
+
 TRASH_DIRNAME = ".envguard-trash"
 SHELL_MARKER = Path("conda-meta", "envguard-shell")
 
@@ -135,7 +137,7 @@ class Trash:
             trashed_at=now.isoformat(timespec="seconds"),
             expires_at=(now + timedelta(days=days)).isoformat(timespec="seconds"),
             snapshot_id=entry_id,
-            command=command,
+            command=redact(command),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
             raise OSError(18, "the environment is a mount point of its own", str(prefix))

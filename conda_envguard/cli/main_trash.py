@@ -28,7 +28,8 @@ def execute(args: Namespace) -> int:
             entry.size_bytes = disk_usage(entry.env_dir)
     rows = [
         [
-            e.env_name,
+            e.id,
+            e.env_name if e.state == TRASHED else f"{e.env_name} (interrupted)",
             local_time(e.trashed_at),
             human_size(e.size_bytes),
             e.expires_at[:10],
