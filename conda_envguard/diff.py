@@ -7,32 +7,9 @@ from pathlib import Path
 
 def live_packages(prefix: str | Path) -> list[dict]:
     """The packages of a live env, in the same form as a snapshot's packages.json."""
-    from conda.core.prefix_data import PrefixData
+    from .envstate import package_list, read_state
 
-    from .redact import redact
-
-    out = []
-    try:
-        prefix_data = PrefixData(str(prefix), interoperability=True)
-    except TypeError:  # conda before 25.9
-        prefix_data = PrefixData(str(prefix), pip_interop_enabled=True)
-    for rec in prefix_data.iter_records():
-        is_pypi = getattr(rec, "subdir", None) == "pypi" or "pypi" in str(
-            getattr(rec, "channel", "")
-        )
-        channel = getattr(rec, "channel", None)
-        out.append(
-            {
-                "name": rec.name,
-                "version": rec.version,
-                "build": "" if is_pypi else rec.build,
-                "channel": ""
-                if is_pypi
-                else redact(str(getattr(channel, "canonical_name", "") or "")),
-                "kind": "pypi" if is_pypi else "conda",
-            }
-        )
-    return out
+    return package_list(read_state(prefix))
 
 
 def _key(pkg: dict) -> tuple[str, str]:

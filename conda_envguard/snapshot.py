@@ -136,25 +136,17 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
     """
     from conda import __version__ as conda_version
     from conda.base.context import context
-    from conda.models.environment import Environment
-    from conda.plugins.environment_exporters.environment_yml import export_yaml
 
     from . import __version__
+    from .envstate import package_list, read_state
 
-    env = Environment.from_prefix(str(prefix), name, context.subdir)
-    pip_specs = sorted(_pip_specs(env), key=str.lower)
-    conda_records = sorted(env.explicit_packages, key=lambda r: r.name)
+    state = read_state(prefix)
+    pip_specs = [f"{n}=={v}" for n, v in state.pip]
+    packages = package_list(state)
 
     files: dict[str, bytes] = {}
-    # conda's own exporter, without the prefix: line (a restore picks its own place)
-    try:
-        from dataclasses import replace
-
-        env = replace(env, prefix=None)
-    except TypeError:
-        pass
-    files["environment.yml"] = redact(export_yaml(env)).encode()
-    files["explicit.txt"] = _explicit_lock(conda_records, context.subdir).encode()
+    files["environment.yml"] = redact(_environment_yml(prefix, name, state, packages)).encode()
+    files["explicit.txt"] = _explicit_lock(state.conda, context.subdir).encode()
     if pip_specs:
         files["pip.txt"] = ("\n".join(pip_specs) + "\n").encode()
     try:
@@ -163,10 +155,6 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
         ).encode()
     except OSError:
         pass
-    packages = [_record_json(r) for r in conda_records] + [
-        {"name": s.split("==")[0], "version": s.split("==", 1)[-1], "kind": "pypi"}
-        for s in pip_specs
-    ]
     files["packages.json"] = json.dumps({"packages": packages}, indent=1).encode()
 
     for file_name, data in files.items():
@@ -189,7 +177,7 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
         "platform": context.subdir,
         "python": platform.python_version(),
         "user": _user(),
-        "counts": {"conda": len(conda_records), "pip": len(pip_specs)},
+        "counts": {"conda": len(state.conda), "pip": len(pip_specs)},
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
         "files": {n: _sha256(d) for n, d in files.items()},
@@ -198,9 +186,35 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
     return meta
 
 
-def _pip_specs(env) -> list[str]:
-    external = env.external_packages or {}
-    return [str(s) for s in external.get("pip", [])]
+def _environment_yml(prefix: Path, name: str, state, packages: list[dict]) -> str:
+    """conda's own environment.yml exporter, fed from the raw records: pinned name=version=build,
+    channels in the order packages came from them, a pip: section, and no prefix: line."""
+    from conda.base.context import context
+    from conda.models.environment import Environment, EnvironmentConfig
+    from conda.models.match_spec import MatchSpec
+    from conda.plugins.environment_exporters.environment_yml import export_yaml
+
+    channels = [p["channel"] for p in packages if p["kind"] == "conda" and p["channel"]]
+    env = Environment(
+        name=name,
+        platform=context.subdir,
+        config=EnvironmentConfig(channels=tuple(dict.fromkeys(channels))),
+        requested_packages=[
+            MatchSpec(f"{r['name']}=={r['version']}={r['build']}") for r in state.conda
+        ],
+        external_packages={"pip": [f"{n}=={v}" for n, v in state.pip]} if state.pip else {},
+        variables=_env_vars(prefix),
+    )
+    return export_yaml(env)
+
+
+def _env_vars(prefix: Path) -> dict:
+    """Variables set with `conda env config vars set` (conda-meta/state)."""
+    try:
+        data = json.loads(Path(prefix, "conda-meta", "state").read_text())
+        return dict(data.get("env_vars") or {})
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
 
 
 def _explicit_lock(records, subdir: str) -> str:
@@ -215,24 +229,13 @@ def _explicit_lock(records, subdir: str) -> str:
         "@EXPLICIT",
     ]
     for rec in records:
-        url = rec.get("url", None) if hasattr(rec, "get") else getattr(rec, "url", None)
+        url = rec.get("url")
         if not url or url.startswith("<unknown>"):
-            lines.append(f"# no URL for: {rec.fn}")
+            lines.append(f"# no URL for: {rec.get('fn') or rec['name']}")
             continue
-        digest = getattr(rec, "sha256", None) or getattr(rec, "md5", None)
+        digest = rec.get("sha256") or rec.get("md5")
         lines.append(redact_url(url) + (f"#{digest}" if digest else ""))
     return "\n".join(lines) + "\n"
-
-
-def _record_json(rec) -> dict:
-    channel = getattr(rec, "channel", None)
-    return {
-        "name": rec.name,
-        "version": rec.version,
-        "build": rec.build,
-        "channel": redact(str(getattr(channel, "canonical_name", "") or "")),
-        "kind": "conda",
-    }
 
 
 def _write(path: Path, data: bytes) -> None:

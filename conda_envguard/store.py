@@ -68,7 +68,7 @@ class Store:
         path = self._index_path(prefix)
         try:
             path.parent.mkdir(mode=0o700, exist_ok=True)
-            write_text_atomic(path, f"{meta['fingerprint']} {meta['id']}\n", 0o600)
+            write_text_atomic(path, f"{meta['fingerprint']} {meta['id']}\n", 0o600, durable=False)
         except OSError:
             pass  # only an optimisation
 
@@ -89,14 +89,11 @@ class Store:
         return True
 
     def all(self) -> list[Snapshot]:
-        """Every readable snapshot, oldest first. Damaged ones are skipped (see `damaged`)."""
-        good, _ = self._scan()
-        return good
+        """Every readable snapshot, oldest first. Damaged ones are skipped (see `scan`)."""
+        return self.scan()[0]
 
-    def damaged(self) -> list[Path]:
-        return self._scan()[1]
-
-    def _scan(self) -> tuple[list[Snapshot], list[Path]]:
+    def scan(self) -> tuple[list[Snapshot], list[Path]]:
+        """(readable snapshots oldest first, paths of damaged ones)."""
         good, bad = [], []
         try:
             entries = list(os.scandir(self.snapshots_dir))
@@ -112,10 +109,12 @@ class Store:
         good.sort(key=lambda s: (s.created, s.id))
         return good, bad
 
-    def for_env(self, name: str | None = None, prefix: str | None = None) -> list[Snapshot]:
+    def for_env(
+        self, name: str | None = None, prefix: str | None = None, among: list | None = None
+    ) -> list[Snapshot]:
         """Snapshots of one env (by name or by prefix), oldest first."""
         out = []
-        for snap in self.all():
+        for snap in self.all() if among is None else among:
             if (prefix and os.path.normpath(snap.prefix) == os.path.normpath(prefix)) or (
                 name and name in (snap.env_name, snap.prefix)
             ):

@@ -29,7 +29,9 @@ def execute(args: Namespace) -> int:
 
     store = Store()
     env = getattr(args, "snapshot_env", None)
-    snaps = store.for_env(name=env, prefix=env) if env else store.all()
+    snaps, damaged = store.scan()
+    if env:
+        snaps = store.for_env(name=env, prefix=env, among=snaps)
     rows = [
         [
             s.id,
@@ -45,7 +47,6 @@ def execute(args: Namespace) -> int:
     else:
         where = f" of '{env}'" if env else ""
         text = f"No snapshots{where} yet. Take one with: conda envguard snapshot -n ENV"
-    damaged = store.damaged()
     if damaged:
         text += "\n\n" + "\n".join(f"(damaged, skipped: {p})" for p in damaged)
     emit([_summary(s) for s in snaps], text)
