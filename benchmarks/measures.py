@@ -1,0 +1,324 @@
+"""The measures of issue 5, each against what a user would run without envguard.
+
+The baseline side always runs `--no-plugins`: plain conda, as if envguard were not installed.
+Every env and package is made here, in the sandbox, from tiny noarch packages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .sandbox import Pkg, Sandbox
+from .sizes import Size
+from .timing import Result, Run, ratio_result, time_pairs
+
+Log = Callable[[str], None]
+
+EXTRA = "bench-extra"  # the package measure 2 installs, in two versions
+BIG = "big"  # the env of measures 4 and 5
+
+
+def sized_env(n: int) -> str:
+    return f"pkgs-{n}"
+
+
+def _small_pkgs(n: int) -> list[Pkg]:
+    return [Pkg(f"bench-p{i:04d}", "1.0") for i in range(n)]
+
+
+def _big_pkgs(size: Size) -> list[Pkg]:
+    # n_files comes on top of the one file every package has
+    return [
+        Pkg(f"bench-big{i:02d}", "1.0", n_files=size.files_per_pkg - 1)
+        for i in range(size.big_pkgs)
+    ]
+
+
+# -- set-up -----------------------------------------------------------------------------------
+def setup(sb: Sandbox, size: Size, log: Log) -> None:
+    """The channel, the package cache, and the envs every measure starts from."""
+    log("compiling conda's and envguard's bytecode into the sandbox")
+    sb.compile_bytecode()
+    log(f"building a local channel ({max(size.env_sizes)} small packages, {size.big_files} files)")
+    extra = [Pkg(EXTRA, "1.0"), Pkg(EXTRA, "2.0")]
+    sb.build_channel(_small_pkgs(max(size.env_sizes)) + _big_pkgs(size) + extra)
+    for n in size.env_sizes:
+        log(f"creating env {sized_env(n)}")
+        sb.create_explicit(sized_env(n), _small_pkgs(n))
+    log(f"creating env {BIG} ({size.big_files} files; this also fills the package cache)")
+    sb.conda("create", "-n", BIG, *(p.name for p in _big_pkgs(size)), "-y", plugins=False)
+
+
+# -- 1. start-up --------------------------------------------------------------------------------
+# In a fresh interpreter, with what conda has imported before it loads plugins already there:
+# the import of the plugin module alone, and every module it pulled in on top.
+_IMPORT_PROBE = """\
+import json, sys, time
+import conda.plugins, conda.plugins.types
+before = set(sys.modules)
+start = time.perf_counter()
+import conda_envguard.plugin
+seconds = time.perf_counter() - start
+added = sorted(m for m in set(sys.modules) - before if not m.startswith("conda_envguard"))
+print(json.dumps({"seconds": seconds, "added": added}))
+"""
+
+
+def startup(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    env = sized_env(size.medium)
+    results = []
+    for label, args in (
+        ("start-up: conda env list", ("env", "list")),
+        (f"start-up: conda list -n E, {size.medium} pkgs", ("list", "-n", env)),
+    ):
+        log(f"1. {label}: {pairs} pairs")
+        eg, bl = time_pairs(
+            pairs,
+            lambda args=args: sb.conda(*args),
+            lambda args=args: sb.conda(*args, plugins=False),
+            warmup=size.warmup,
+        )
+        results.append(ratio_result(1, label, 1.03, eg, bl))
+
+    log(f"1. import conda_envguard.plugin: {pairs} runs")
+    skip = 1 if size.warmup else 0
+    probes = [
+        json.loads(sb.run([sys.executable, "-c", _IMPORT_PROBE]).stdout)
+        for _ in range(skip + pairs)
+    ][skip:]
+    seconds = [p["seconds"] for p in probes]
+    median_ms = statistics.median(seconds) * 1000
+    added = probes[-1]["added"]
+    results.append(
+        Result(
+            number=1,
+            measure="import conda_envguard.plugin",
+            target="< 2 ms",
+            envguard=median_ms,
+            baseline=None,
+            ratio=None,
+            ok=median_ms < 2,
+            unit="ms",
+            runs={"envguard": [s * 1000 for s in seconds]},
+            note="after conda.plugins.types; modules it added: " + (", ".join(added) or "none"),
+        )
+    )
+    return results
+
+
+# -- 2. install -------------------------------------------------------------------------------
+def install(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    env = sized_env(size.medium)
+    log(f"2. conda install into {env}: {pairs} pairs")
+    # Every run switches the package to its other version: each does real work, and each
+    # envguard run finds the env changed since its last snapshot, so it takes one (the cost
+    # being measured). The first install, untimed, puts the package there.
+    sb.conda("install", "-n", env, f"{EXTRA}=1.0", "-y", plugins=False)
+    installed = ["1.0"]
+
+    def switch(plugins: bool) -> Run:
+        version = "2.0" if installed[0] == "1.0" else "1.0"
+        run = sb.conda("install", "-n", env, f"{EXTRA}={version}", "-y", plugins=plugins)
+        installed[0] = version
+        return run
+
+    before = _snapshot_count(sb, env)
+    eg, bl = time_pairs(pairs, lambda: switch(True), lambda: switch(False))
+    taken = _snapshot_count(sb, env) - before
+    label = f"install 1 pkg into a {size.medium}-pkg env"
+    note = f"envguard took {taken} snapshots in its {len(eg)} installs"
+    return [ratio_result(2, label, 1.05, eg, bl, note=note)]
+
+
+def _snapshot_count(sb: Sandbox, env: str) -> int:
+    """How many snapshots of `env` the store holds (to check what was measured)."""
+    return len(json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout))
+
+
+# -- 3. snapshot vs export --------------------------------------------------------------------
+# Growth is "linear" when the cost per package between the medium and large envs is at most
+# this factor times that between the small and medium ones, give or take the noise of the
+# medians the slopes come from (an allowance in seconds, spread over the packages).
+LINEAR_FACTOR = 1.5
+NOISE_ALLOWANCE_S = 0.02
+
+
+def snapshot(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    results = []
+    medians: dict[int, tuple[float, float]] = {}
+    for n in size.env_sizes:
+        env = sized_env(n)
+        log(f"3. envguard snapshot vs env export, {n} pkgs: {pairs} pairs")
+        eg, bl = time_pairs(
+            pairs,
+            lambda env=env: sb.conda("envguard", "snapshot", "-n", env, "--force"),
+            lambda env=env: sb.conda("env", "export", "-n", env, plugins=False),
+            warmup=size.warmup,
+        )
+        results.append(ratio_result(3, f"snapshot vs env export, {n} pkgs", 1.1, eg, bl))
+        medians[n] = (
+            statistics.median(r.seconds for r in eg),
+            statistics.median(r.seconds for r in bl),
+        )
+
+    def slopes(a: int, b: int) -> tuple[float, float]:  # ms per package, envguard and export
+        eg, bl = ((medians[b][i] - medians[a][i]) * 1000 / (b - a) for i in (0, 1))
+        return eg, bl
+
+    small, medium, large = size.env_sizes
+    low, high = slopes(small, medium), slopes(medium, large)
+    allowance = NOISE_ALLOWANCE_S * 1000 / (large - medium)
+    linear = high[0] <= LINEAR_FACTOR * max(low[0], 0.0) + allowance
+    for (a, b), (eg_slope, bl_slope), is_reference in (
+        ((small, medium), low, True),
+        ((medium, large), high, False),
+    ):
+        results.append(
+            Result(
+                number=3,
+                measure=f"snapshot growth, {a}->{b} pkgs",
+                target="-" if is_reference else "linear",
+                envguard=eg_slope,
+                baseline=bl_slope,
+                # a negative slope is noise (tiny envs): no ratio to speak of
+                ratio=eg_slope / bl_slope if min(eg_slope, bl_slope) > 0 else None,
+                ok=is_reference or linear,
+                unit="ms/pkg",
+                note=""
+                if is_reference
+                else f"linear: at most {LINEAR_FACTOR}x the "
+                f"{small}->{medium} slope + {allowance:.3f} ms/pkg for noise",
+            )
+        )
+    return results
+
+
+# -- 4 and 5. removal and undo --------------------------------------------------------------------
+def remove_and_undo(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """Each pair: envguard removes BIG (snapshot + trash) and undoes it; plain conda re-creates
+    a copy from the package cache and removes that.
+
+    So every removal, on either side, is of a complete env made outside its timed part: the
+    envguard side's by the undo before it, the plain side's by the re-creation before it.
+    """
+    names = [p.name for p in _big_pkgs(size)]
+    copy = f"{BIG}-copy"
+    removal: tuple[list[Run], list[Run]] = ([], [])
+    back: tuple[list[Run], list[Run]] = ([], [])
+
+    def guarded() -> None:
+        removal[0].append(sb.conda("env", "remove", "-n", BIG, "-y"))
+        back[0].append(sb.conda("envguard", "undo", BIG, "-y"))
+
+    def plain() -> None:
+        create = ("create", "-n", copy, "--offline", *names, "-y")
+        back[1].append(sb.conda(*create, plugins=False))
+        removal[1].append(sb.conda("env", "remove", "-n", copy, "-y", plugins=False))
+
+    log(f"4./5. remove and undo a {size.big_files}-file env: {pairs} pairs")
+    for i in range(pairs):
+        for side in (guarded, plain) if i % 2 == 0 else (plain, guarded):
+            side()
+    files = f"{size.big_files} files"
+    return [
+        ratio_result(4, f"env remove, {files}", 0.15, *removal),
+        ratio_result(5, f"undo vs create --offline, {files}", 0.2, *back),
+    ]
+
+
+# restore's last words say how it restored: "Restored PREFIX from snapshot ID (explicit)."
+_RESTORED_FROM = re.compile(r"from snapshot \S+ \((trash|explicit|environment\.yml)\)")
+
+
+def restore(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """`conda envguard restore` from the explicit lock vs `conda env create -f` its export."""
+    log(f"5. envguard restore vs env create -f, {size.big_files}-file env: {pairs} pairs")
+    exported = sb.conda("env", "export", "-n", BIG, plugins=False).stdout
+    yml = sb.specs_dir / "environment.yml"
+    yml.write_text(
+        "".join(
+            line
+            for line in exported.splitlines(keepends=True)
+            if not line.startswith(("name:", "prefix:"))  # given with -n
+        )
+    )
+    # Removed with a snapshot, and the trash emptied, so restore must use the lock.
+    sb.conda("env", "remove", "-n", BIG, "-y")
+    sb.conda("envguard", "purge", "--all", "-y")
+
+    def guarded() -> Run:
+        run = sb.conda("envguard", "restore", BIG, "-n", "restored", "-y")
+        sb.remove_dir("restored")
+        return run
+
+    def plain() -> Run:
+        run = sb.conda("env", "create", "-f", str(yml), "-n", "from-yml", "-y", plugins=False)
+        sb.remove_dir("from-yml")
+        return run
+
+    eg, bl = time_pairs(pairs, guarded, plain)
+    methods = sorted({m for r in eg for m in _RESTORED_FROM.findall(r.stdout)})
+    label = f"restore (lock) vs env create -f, {size.big_files} files"
+    note = "restored from: " + (", ".join(methods) or "? (restore's output has changed)")
+    return [ratio_result(5, label, 0.7, eg, bl, note=note)]
+
+
+# -- 6. list ------------------------------------------------------------------------------------
+def list_snapshots(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    store = sb.root / "store-list"
+    sb.prepare_store(store)
+    in_store = {"CONDA_PLUGINS_ENVGUARD_STORE": str(store)}
+    log(f"6. filling a store with {size.list_snapshots} snapshots")
+    sb.conda("envguard", "snapshot", "-n", sized_env(size.medium), "--force", env=in_store)
+    clone_snapshots(sb, store, size.list_snapshots, size.list_envs)
+
+    log(f"6. envguard list vs env list: {pairs} pairs")
+    eg, bl = time_pairs(
+        pairs,
+        lambda: sb.conda("envguard", "list", env=in_store),
+        lambda: sb.conda("env", "list", plugins=False),
+        warmup=size.warmup,
+    )
+    label = f"envguard list, {size.list_snapshots} snapshots, vs env list"
+    return [ratio_result(6, label, 1.2, eg, bl)]
+
+
+def clone_snapshots(sb: Sandbox, store: Path, total: int, envs: int) -> None:
+    """Turn the store's one real snapshot into `total`, one a minute, over `envs` envs.
+
+    Files are hard links of the original's, except snapshot.json, rewritten with its own id,
+    time and env: what `list` reads. (envs x 50 snapshots is a store at envguard_keep's
+    default.)
+    """
+    snapshots = store / "snapshots"
+    (source,) = [p for p in snapshots.iterdir() if not p.name.startswith(".")]
+    meta = json.loads((source / "snapshot.json").read_text())
+    start = datetime.now(timezone.utc) - timedelta(minutes=total)
+    for i in range(total):
+        env_name = f"env{i % envs:02d}"
+        created = start + timedelta(minutes=i)
+        snap_id = f"{created:%Y%m%d-%H%M%S}-{env_name}-{i:04x}"
+        dest = snapshots / snap_id
+        shutil.copytree(source, dest, copy_function=os.link)
+        (dest / "snapshot.json").unlink()  # a link to the original's: replace, don't edit
+        (dest / "snapshot.json").write_text(
+            json.dumps(
+                {
+                    **meta,
+                    "id": snap_id,
+                    "created": created.isoformat(timespec="seconds"),
+                    "env_name": env_name,
+                    "prefix": str(sb.prefix(env_name)),
+                },
+                indent=2,
+            )
+        )
+    shutil.rmtree(source)

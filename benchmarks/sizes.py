@@ -1,0 +1,57 @@
+"""How big the benchmark's envs are, and how many timed pairs each measure runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    repeat: int  # timed pairs per measure, unless --repeat says otherwise
+    # Measures whose commands take about a second (1, 3 and 6) run `quick_factor` times as
+    # many pairs: the differences they look for are a few milliseconds.
+    quick_factor: int
+    warmup: bool  # one untimed run of each side before the pairs of the quick measures
+    env_sizes: tuple[int, int, int]  # packages in the small, medium and large envs
+    big_pkgs: int  # the big env for removal, undo and restore: big_pkgs x files_per_pkg files
+    files_per_pkg: int
+    list_snapshots: int  # snapshots in the store for `conda envguard list`
+    list_envs: int  # ... spread over this many envs
+
+    @property
+    def medium(self) -> int:
+        """The env of measures 1, 2 and 6 (the "300-package env")."""
+        return self.env_sizes[1]
+
+    @property
+    def big_files(self) -> int:
+        return self.big_pkgs * self.files_per_pkg
+
+
+SIZES = {
+    # the issue's sizes
+    "full": Size(
+        name="full",
+        repeat=5,
+        quick_factor=3,
+        warmup=True,
+        env_sizes=(50, 300, 1000),
+        big_pkgs=20,
+        files_per_pkg=1000,
+        list_snapshots=1000,
+        list_envs=20,
+    ),
+    # a smoke test: every measure runs once, on small envs, in well under a minute
+    "tiny": Size(
+        name="tiny",
+        repeat=1,
+        quick_factor=1,
+        warmup=False,
+        env_sizes=(5, 20, 40),
+        big_pkgs=2,
+        files_per_pkg=100,
+        list_snapshots=20,
+        list_envs=4,
+    ),
+}
