@@ -24,6 +24,7 @@ Log = Callable[[str], None]
 
 EXTRA = "bench-extra"  # the package measure 2 installs, in two versions
 BIG = "big"  # the env of measures 4 and 5
+DEPS = "deps"  # the env of measure 5's second restore: a chain of dependencies
 
 
 def sized_env(n: int) -> str:
@@ -32,6 +33,19 @@ def sized_env(n: int) -> str:
 
 def _small_pkgs(n: int) -> list[Pkg]:
     return [Pkg(f"bench-p{i:04d}", "1.0") for i in range(n)]
+
+
+def _dep_pkgs(size: Size) -> list[Pkg]:
+    """bench-dep0000 ... each in several versions, each needing the previous package."""
+    return [
+        Pkg(
+            f"bench-dep{i:04d}",
+            f"1.{v}",
+            depends=(f"bench-dep{i - 1:04d} >=1.{v}",) if i else (),
+        )
+        for i in range(size.dep_pkgs)
+        for v in range(size.dep_versions)
+    ]
 
 
 def _big_pkgs(size: Size) -> list[Pkg]:
@@ -49,12 +63,14 @@ def setup(sb: Sandbox, size: Size, log: Log) -> None:
     sb.compile_bytecode()
     log(f"building a local channel ({max(size.env_sizes)} small packages, {size.big_files} files)")
     extra = [Pkg(EXTRA, "1.0"), Pkg(EXTRA, "2.0")]
-    sb.build_channel(_small_pkgs(max(size.env_sizes)) + _big_pkgs(size) + extra)
+    sb.build_channel(_small_pkgs(max(size.env_sizes)) + _big_pkgs(size) + extra + _dep_pkgs(size))
     for n in size.env_sizes:
         log(f"creating env {sized_env(n)}")
         sb.create_explicit(sized_env(n), _small_pkgs(n))
     log(f"creating env {BIG} ({size.big_files} files; this also fills the package cache)")
     sb.conda("create", "-n", BIG, *(p.name for p in _big_pkgs(size)), "-y", plugins=False)
+    log(f"creating env {DEPS} ({size.dep_pkgs} packages in a dependency chain)")
+    sb.conda("create", "-n", DEPS, f"bench-dep{size.dep_pkgs - 1:04d}", "-y", plugins=False)
 
 
 # -- 1. start-up --------------------------------------------------------------------------------
@@ -239,10 +255,19 @@ _RESTORED_FROM = re.compile(r"from snapshot \S+ \((trash|explicit|environment\.y
 
 
 def restore(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
-    """`conda envguard restore` from the explicit lock vs `conda env create -f` its export."""
-    log(f"5. envguard restore vs env create -f, {size.big_files}-file env: {pairs} pairs")
-    exported = sb.conda("env", "export", "-n", BIG, plugins=False).stdout
-    yml = sb.specs_dir / "environment.yml"
+    """`conda envguard restore` from the explicit lock vs `conda env create -f` its export:
+    for the big env (linking dominates) and for the dependency chain (solving dominates)."""
+    label = "restore (lock) vs env create -f"
+    return [
+        _restore_one(sb, BIG, f"{label}, {size.big_files} files", pairs, log),
+        _restore_one(sb, DEPS, f"{label}, {size.dep_pkgs}-pkg dependency chain", pairs, log),
+    ]
+
+
+def _restore_one(sb: Sandbox, env: str, label: str, pairs: int, log: Log) -> Result:
+    log(f"5. envguard restore vs env create -f, env {env}: {pairs} pairs")
+    exported = sb.conda("env", "export", "-n", env, plugins=False).stdout
+    yml = sb.specs_dir / f"{env}-environment.yml"
     yml.write_text(
         "".join(
             line
@@ -251,11 +276,11 @@ def restore(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
         )
     )
     # Removed with a snapshot, and the trash emptied, so restore must use the lock.
-    sb.conda("env", "remove", "-n", BIG, "-y")
+    sb.conda("env", "remove", "-n", env, "-y")
     sb.conda("envguard", "purge", "--all", "-y")
 
     def guarded() -> Run:
-        run = sb.conda("envguard", "restore", BIG, "-n", "restored", "-y")
+        run = sb.conda("envguard", "restore", env, "-n", "restored", "-y")
         sb.remove_dir("restored")
         return run
 
@@ -266,9 +291,8 @@ def restore(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
 
     eg, bl = time_pairs(pairs, guarded, plain)
     methods = sorted({m for r in eg for m in _RESTORED_FROM.findall(r.stdout)})
-    label = f"restore (lock) vs env create -f, {size.big_files} files"
     note = "restored from: " + (", ".join(methods) or "? (restore's output has changed)")
-    return [ratio_result(5, label, 0.7, eg, bl, note=note)]
+    return ratio_result(5, label, 0.7, eg, bl, note=note)
 
 
 # -- 6. list ------------------------------------------------------------------------------------

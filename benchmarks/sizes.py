@@ -18,6 +18,10 @@ class Size:
     files_per_pkg: int
     list_snapshots: int  # snapshots in the store for `conda envguard list`
     list_envs: int  # ... spread over this many envs
+    # restore of a dependency chain: so many packages, each in `dep_versions` versions and
+    # needing the one before it: a solve of the kind a real env makes conda do
+    dep_pkgs: int = 300
+    dep_versions: int = 3
 
     @property
     def medium(self) -> int:
@@ -53,5 +57,7 @@ SIZES = {
         files_per_pkg=100,
         list_snapshots=20,
         list_envs=4,
+        dep_pkgs=10,
+        dep_versions=2,
     ),
 }
