@@ -182,7 +182,9 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
 
     return (
         same(prefix, context.root_prefix)
+        # conda refuses the "current" env: CONDA_PREFIX, or CONDA_DEFAULT_ENV without it
         or same(prefix, context.active_prefix)
+        or same(prefix, getattr(context, "default_prefix", None))
         or same(prefix, getattr(context, "default_activation_prefix", None))
     )
 
@@ -254,10 +256,13 @@ def _roll_back_unfinished() -> None:
             _register(prefix)
             _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
         except Exception as e:
-            _note(
-                f"envguard: could not put '{entry.env_name}' back ({e}). It is safe in the "
-                f"trash: conda envguard undo {_cli_name(entry.env_name)}"
+            name = _cli_name(entry.env_name)
+            where = (
+                f"It is safe in the trash: conda envguard undo {name}"
+                if entry.env_dir.is_dir()
+                else f"Its snapshot can rebuild it: conda envguard restore {name}"
             )
+            _note(f"envguard: could not put '{entry.env_name}' back ({e}). {where}")
 
 
 def _register_atexit() -> None:

@@ -63,8 +63,11 @@ def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
 
     trash = Trash()
     for entry in trash.entries():
-        if entry.snapshot_id == snapshot.id:
-            trash.move_out(entry, target)
+        if entry.snapshot_id == snapshot.id and entry.whole:
+            try:
+                trash.move_out(entry, target)
+            except OSError:
+                return False  # e.g. the target is on another filesystem: use the lock
             return True
     return False
 

@@ -45,10 +45,21 @@ class TrashEntry:
     size_bytes: int | None = None
     kernels: list = field(default_factory=list)
     command: str = ""
+    pid: int = 0  # the conda process that moved the env, while its command runs
 
     @property
     def env_dir(self) -> Path:
         return Path(self.location, "env")
+
+    @property
+    def in_use(self) -> bool:
+        """Is the conda command that moved this env still running (e.g. at its question)?"""
+        return self.state in (MOVING, PENDING) and _alive(self.pid)
+
+    @property
+    def whole(self) -> bool:
+        """Can this env come back as it was? Not while its command runs, nor half purged."""
+        return self.state != PURGING and not self.in_use
 
     @property
     def expired(self) -> bool:
@@ -138,6 +149,7 @@ class Trash:
             expires_at=(now + timedelta(days=days)).isoformat(timespec="seconds"),
             snapshot_id=entry_id,
             command=redact(command),
+            pid=os.getpid(),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
             raise OSError(18, "the environment is a mount point of its own", str(prefix))
@@ -154,12 +166,26 @@ class Trash:
         return entry
 
     def move_out(self, entry: TrashEntry, prefix: Path | None = None) -> Path:
-        """Put the env of `entry` back at `prefix` (default: where it came from)."""
+        """Put the env of `entry` back at `prefix` (default: where it came from).
+
+        Raises OSError (the env stays in the trash) when that can't be a rename."""
         target = Path(prefix or entry.prefix)
-        if _is_shell(target):
-            shutil.rmtree(target)
+        if not entry.env_dir.is_dir():
+            raise FileNotFoundError(2, "the trash no longer holds this env", str(entry.env_dir))
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.rename(entry.env_dir, target)
+        # The shell conda was given is set aside, not deleted, until the env is back in place.
+        shell = None
+        if _is_shell(target):
+            shell = target.with_name(f".{target.name}.envguard-shell")
+            os.rename(target, shell)
+        try:
+            os.rename(entry.env_dir, target)
+        except OSError:
+            if shell is not None:
+                os.rename(shell, target)
+            raise
+        if shell is not None:
+            shutil.rmtree(shell, ignore_errors=True)
         from .kernels import restore_kernels
 
         try:
@@ -203,6 +229,18 @@ def make_shell(prefix: Path, from_env: Path, with_records: bool) -> None:
         record["files"] = []
         record["paths_data"] = {"paths_version": 1, "paths": []}
         (meta / record_path.name).write_text(json.dumps(record))
+
+
+def _alive(pid: int) -> bool:
+    if not pid or pid == os.getpid():
+        return False  # this very process is not waiting on anything
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _is_shell(prefix: str | os.PathLike) -> bool:

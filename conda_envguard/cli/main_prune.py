@@ -48,7 +48,7 @@ def execute(args: Namespace) -> int:
     if context.dry_run:
         emit(result, f"Would delete {len(doomed)} snapshot(s):\n{listing}")
         return 0
-    if not context.json:
+    if not context.json and not context.quiet:
         print(f"Delete {len(doomed)} snapshot(s):\n{listing}")
     confirm("Proceed?")
     for snap in doomed:

@@ -49,6 +49,10 @@ def execute(args: Namespace) -> int:
         entries = [e for e in entries if datetime.fromisoformat(e.trashed_at) < cutoff]
     if args.expired:
         entries = [e for e in entries if e.expired]
+    busy = [e for e in entries if e.in_use]
+    for entry in busy:
+        say(f"Skipping '{entry.env_name}': a conda command is removing it right now.")
+    entries = [e for e in entries if not e.in_use]
     for entry in entries:
         if entry.size_bytes is None:
             entry.size_bytes = disk_usage(entry.env_dir)
@@ -64,7 +68,7 @@ def execute(args: Namespace) -> int:
     if context.dry_run:
         emit({**result, "dry_run": True}, f"Would purge:\n{listing}")
         return 0
-    if not context.json:
+    if not context.json and not context.quiet:
         print(f"Purge for good (undo will no longer be possible):\n{listing}")
     confirm("Proceed?")
     for entry in entries:

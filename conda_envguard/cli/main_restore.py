@@ -73,7 +73,7 @@ def execute(args: Namespace) -> int:
     if context.dry_run:
         emit({**plan, "dry_run": True}, _plan_text(plan) + "\n(dry run: nothing changed)")
         return 0
-    if not context.json:
+    if not context.json and not context.quiet:
         print(_plan_text(plan))
     confirm("Restore it?")
     if occupied:
@@ -137,7 +137,7 @@ def parse_time(text: str) -> datetime:
 def _planned_method(snap) -> str:
     from ..trash import Trash
 
-    if any(e.snapshot_id == snap.id for e in Trash().entries()):
+    if any(e.snapshot_id == snap.id and e.whole for e in Trash().entries()):
         return "trash"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
 

@@ -30,7 +30,6 @@ def configure_parser(verbs) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from ..envs import is_environment
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
     from ..trash import Trash, is_shell, set_aside
     from .common import confirm, emit
@@ -40,9 +39,24 @@ def execute(args: Namespace) -> int:
     if not entries:
         raise TrashEntryNotFoundError(args.env)
     entry = entries[-1]
+    if entry.in_use:
+        raise EnvGuardError(
+            f"A conda command (process {entry.pid}) is removing '{entry.env_name}' right now. "
+            "Answer its question (or stop it): if it does not complete, envguard puts the env "
+            "back by itself."
+        )
+    if not entry.whole:
+        raise EnvGuardError(
+            f"'{entry.env_name}' was being purged from the trash when that was interrupted, "
+            "so what is left of it is incomplete and will not be put back.\n"
+            f"  Rebuild it from its snapshot: conda envguard restore {entry.env_name}\n"
+            f"  Finish the purge: conda envguard purge {entry.env_name} -y"
+        )
     target = Path(entry.prefix)
+    if target.is_dir() and not is_shell(target) and not any(target.iterdir()):
+        target.rmdir()  # an empty directory holds nothing to keep
     occupied = target.exists() and not is_shell(target)
-    if occupied and (is_environment(target) or any(target.iterdir())) and not args.force:
+    if occupied and not args.force:
         raise EnvGuardError(
             f"Another environment now occupies {target}, so '{entry.env_name}' can't go back "
             "there.\n"
@@ -55,10 +69,10 @@ def execute(args: Namespace) -> int:
     if context.dry_run:
         emit({**plan, "dry_run": True}, f"Would put '{entry.env_name}' back at {target}.")
         return 0
-    if not context.json:
+    if not context.json and not context.quiet:
         print(f"Put '{entry.env_name}' (removed {entry.trashed_at}) back at {target}.")
     confirm("Proceed?")
-    if occupied and target.exists() and not is_shell(target):
+    if occupied:
         set_aside(target, "undo --force")
     started = time.perf_counter()
     trash.move_out(entry)
