@@ -40,6 +40,7 @@ class RestoreReport:
 
 def restore(snapshot: Snapshot, target: Path, *, use_trash: bool = True) -> RestoreReport:
     """Recreate the env of `snapshot` at `target`, which must not hold an env."""
+    snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target))
     if use_trash and _restore_from_trash(snapshot, target):
         report.method = "trash"

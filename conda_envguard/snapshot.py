@@ -50,6 +50,14 @@ class Snapshot:
     def created(self) -> str:
         return self.meta.get("created", "")
 
+    def summary(self) -> dict:
+        """The metadata a listing needs; `full()` reads the rest."""
+        keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
+        return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
+
+    def full(self) -> Snapshot:
+        return load(self.path) if self.meta.get("summary") else self
+
     def file(self, name: str) -> Path:
         return self.path / name
 

@@ -7,6 +7,7 @@ file is on disk, so a crash or a full disk never leaves half a snapshot that lis
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -93,21 +94,63 @@ class Store:
         return self.scan()[0]
 
     def scan(self) -> tuple[list[Snapshot], list[Path]]:
-        """(readable snapshots oldest first, paths of damaged ones)."""
+        """(readable snapshots oldest first, paths of damaged ones).
+
+        Reading a thousand snapshot.json files is most of `conda envguard list`: a cache in
+        the store keeps each one's metadata, keyed by its file's size and mtime, so only new
+        or changed snapshots are read again.
+        """
         good, bad = [], []
         try:
             entries = list(os.scandir(self.snapshots_dir))
         except FileNotFoundError:
             return [], []
+        cache = self._read_cache()
+        fresh: dict[str, list] = {}
         for entry in entries:
             if entry.name.startswith(".") or not entry.is_dir():
                 continue
             try:
-                good.append(load(Path(entry.path)))
+                st = os.stat(os.path.join(entry.path, META))
+                stamp = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                bad.append(Path(entry.path))
+                continue
+            cached = cache.get(entry.name)
+            if cached and cached[0] == stamp:
+                good.append(Snapshot(Path(entry.path), cached[1]))
+                fresh[entry.name] = cached
+                continue
+            try:
+                snap = load(Path(entry.path))
             except Exception:
                 bad.append(Path(entry.path))
+                continue
+            summary = snap.summary()
+            good.append(Snapshot(snap.path, summary))
+            fresh[entry.name] = [stamp, summary]
+        if fresh != cache:
+            self._write_cache(fresh)
         good.sort(key=lambda s: (s.created, s.id))
         return good, bad
+
+    def _cache_path(self) -> Path:
+        return self.root / "list-cache.json"
+
+    def _read_cache(self) -> dict:
+        try:
+            data = json.loads(self._cache_path().read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _write_cache(self, cache: dict) -> None:
+        from .atomic import write_text_atomic
+
+        try:
+            write_text_atomic(self._cache_path(), json.dumps(cache), 0o600, durable=False)
+        except OSError:
+            pass  # only an optimisation (and the store may be read-only)
 
     def for_env(
         self, name: str | None = None, prefix: str | None = None, among: list | None = None
@@ -139,7 +182,7 @@ class Store:
             raise SnapshotNotFoundError(snap_id)
         if len(matches) > 1:
             raise AmbiguousSnapshotError(snap_id, [s.id for s in matches])
-        return matches[0]
+        return matches[0].full()
 
     def delete(self, snap: Snapshot) -> None:
         # rename first so a half-deleted snapshot never lists as good

@@ -21,7 +21,7 @@ def execute(args: Namespace) -> int:
     from ..store import Store
     from .common import emit, local_time, table
 
-    snap = Store().get(args.snapshot_id)
+    snap = Store().get(args.snapshot_id).full()
     packages = snap.packages()
     damaged = snap.verify()
     meta = snap.meta
