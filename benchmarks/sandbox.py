@@ -45,6 +45,7 @@ class Sandbox:
         self.root = root
         self.home = root / "home"
         self.channel = root / "channel"
+        self.index_channel = root / "channel-index"
         self.pkgs_dir = root / "pkgs"
         self.envs_dir = root / "envs"
         self.store = root / "store"

@@ -22,6 +22,9 @@ class Size:
     # needing the one before it: a solve of the kind a real env makes conda do
     dep_pkgs: int = 300
     dep_versions: int = 3
+    # ... from a channel whose index also lists so many other packages, as real channels do
+    # (conda-forge lists over a million): a solve must read them, an explicit lock need not
+    index_padding: int = 100_000
 
     @property
     def medium(self) -> int:
@@ -59,5 +62,6 @@ SIZES = {
         list_envs=4,
         dep_pkgs=10,
         dep_versions=2,
+        index_padding=1_000,
     ),
 }
