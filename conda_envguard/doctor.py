@@ -68,20 +68,23 @@ def error_hints(error):
     wanted = str(details.get("environment_name") or details.get("location") or "")
     if not wanted:
         return
-    from .envs import name_of
+    import shlex
+
+    from .envs import cli_arg, name_of
     from .store import Store
     from .trash import Trash
 
-    name = name_of(wanted) if "/" in wanted or "\\" in wanted else wanted
+    is_path = "/" in wanted or "\\" in wanted
+    name = name_of(wanted) if is_path else wanted
+    arg = cli_arg(wanted, flag=False) if is_path else shlex.quote(name)
     if Trash().find(name) or Trash().find(wanted):
         yield (
             f"envguard holds '{name}' in its trash: bring it back with "
-            f"`conda envguard undo {name}`",
+            f"`conda envguard undo {arg}`",
             "envguard_undo",
         )
     elif Store().for_env(name=name, prefix=wanted):
         yield (
-            f"envguard has snapshots of '{name}': recreate it with "
-            f"`conda envguard restore {name}`",
+            f"envguard has snapshots of '{name}': recreate it with `conda envguard restore {arg}`",
             "envguard_restore",
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from pathlib import Path
 
 
@@ -29,6 +31,30 @@ def short_name(prefix: str | os.PathLike) -> str:
     return os.path.basename(os.path.normpath(str(prefix))) or str(prefix)
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+=-]*$")
+
+
+def check_name(name: str) -> None:
+    """Refuse names conda would not make an env of: '.', '..', spaces and the like."""
+    if name in (".", "..") or not name.strip() or any(c in name for c in " :#\0"):
+        from .exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"'{name}' is not a valid environment name. Give a plain name (-n my-env) "
+            "or a full path (-p /path/to/env)."
+        )
+
+
+def cli_arg(prefix: str | os.PathLike, flag: bool = True) -> str:
+    """How to name this env on a command line, safe to paste: `-n NAME` or `-p 'PATH'`
+    (or just NAME / 'PATH' with flag=False)."""
+    name = name_of(prefix)
+    if name != str(prefix) and _PLAIN_NAME.match(name):
+        return f"-n {name}" if flag else name
+    quoted = shlex.quote(os.path.normpath(str(prefix)))
+    return f"-p {quoted}" if flag else quoted
+
+
 def prefix_for_name(name: str) -> Path:
     """Where env `name` lives (or would live): an existing env of that name first."""
     from conda.base.context import context
@@ -49,6 +75,7 @@ def resolve(name: str | None = None, prefix: str | None = None) -> Path:
     if name:
         if os.sep in name:
             return Path(os.path.abspath(os.path.expanduser(name)))
+        check_name(name)
         return prefix_for_name(name)
     from conda.base.context import context
 

@@ -62,8 +62,8 @@ def after_command(command: str) -> None:
         _note(
             f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]} "
             f"({human_size(entry.size_bytes)} held).\n"
-            f"  Bring it back:   conda envguard undo {_cli_name(entry.env_name)}\n"
-            f"  Free space now:  conda envguard purge {_cli_name(entry.env_name)}"
+            f"  Bring it back:   conda envguard undo {_cli_name(entry)}\n"
+            f"  Free space now:  conda envguard purge {_cli_name(entry)}"
         )
     from .expiry import maybe_expire_in_background
 
@@ -256,7 +256,7 @@ def _roll_back_unfinished() -> None:
             _register(prefix)
             _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
         except Exception as e:
-            name = _cli_name(entry.env_name)
+            name = _cli_name(entry)
             where = (
                 f"It is safe in the trash: conda envguard undo {name}"
                 if entry.env_dir.is_dir()
@@ -315,8 +315,11 @@ def _command_line(with_conda: bool = True) -> str:
     return f"conda {text}" if with_conda else text
 
 
-def _cli_name(name: str) -> str:
-    return shlex.quote(name)
+def _cli_name(entry) -> str:
+    """The env of a trash entry as `conda envguard undo` takes it, safe to paste."""
+    from .envs import cli_arg
+
+    return cli_arg(entry.prefix, flag=False)
 
 
 def _note(message: str) -> None:

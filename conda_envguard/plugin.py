@@ -28,9 +28,18 @@ def conda_subcommands():
 
 
 def _configure_parser(parser) -> None:
-    from .cli.main import configure_parser
+    """conda builds every plugin's parser on every command. envguard's verbs (a dozen modules)
+    are built only when `conda envguard ...` is the command actually being parsed."""
+    parse_known_args = parser.parse_known_args
 
-    configure_parser(parser)
+    def configure_then_parse(args=None, namespace=None):
+        parser.parse_known_args = parse_known_args
+        from .cli.main import configure_parser
+
+        configure_parser(parser)
+        return parse_known_args(args, namespace)
+
+    parser.parse_known_args = configure_then_parse
 
 
 def _execute(args) -> int:

@@ -41,7 +41,9 @@ def protection_of(prefix: str | os.PathLike, action: str = "remove") -> Protecti
         reason = f" ({marker['reason']})" if marker.get("reason") else ""
         who = f" by {marker['by']}" if marker.get("by") else ""
         when = f" on {marker['at'][:10]}" if marker.get("at") else ""
-        target = f"-n {name}" if name != str(prefix) else f"-p {prefix}"
+        from .envs import cli_arg
+
+        target = cli_arg(prefix)
         return Protection(
             "marker",
             f"'conda envguard protect'{who}{when}{reason}; marker {prefix / MARKER}",

@@ -711,3 +711,20 @@ def test_plugin_module_imports_nothing_heavy():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(result.stdout) == ["conda_envguard", "conda_envguard.plugin"]
+
+
+def test_unguarded_command_loads_no_envguard_code(make_env):
+    """`conda list` runs envguard's hooks' registration only: none of its working modules."""
+    prefix = make_env("plain", "alpha")
+    code = (
+        "import sys, json\n"
+        "from conda.cli.main import main_subshell\n"
+        f"main_subshell('list', '-p', {str(prefix)!r}, '--json')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('conda_envguard'))),"
+        " file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded = json.loads(result.stderr.strip().splitlines()[-1])
+    assert loaded == ["conda_envguard", "conda_envguard.plugin"]

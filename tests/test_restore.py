@@ -567,3 +567,45 @@ def test_kernelspec_of_a_copy_does_not_replace_the_original(
     assert copy != mine and copy.parent == mine.parent
     spec = json.loads((copy / "kernel.json").read_text())
     assert spec["argv"][0] == f"{new}/bin/python"
+
+
+def test_restore_force_never_replaces_a_protected_env(make_env, conda_run, conda_dirs):
+    make_env("old", "alpha")
+    remove(conda_run, "old", purge=True)
+    keeper = make_env("keeper", "gamma")
+    ok(conda_run("envguard", "protect", "-n", "keeper"))
+    before = tree(keeper)
+
+    result = conda_run("envguard", "restore", "old", "-n", "keeper", "--force", "-y")
+
+    clean_error(result, "protected", "keeper", "conda envguard unprotect -n keeper")
+    assert_same_tree(keeper, before)
+
+
+def test_restore_never_replaces_a_directory_that_is_not_an_env(
+    make_env, conda_run, conda_dirs, tmp_path
+):
+    make_env("old", "alpha")
+    remove(conda_run, "old", purge=True)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "results.csv").write_text("1,2,3\n")
+
+    result = conda_run("envguard", "restore", "old", "-p", data, "--force", "-y")
+
+    clean_error(result, "is not a conda environment")
+    assert (data / "results.csv").read_text() == "1,2,3\n"
+
+
+def test_undo_force_never_replaces_a_protected_env(make_env, conda_run, conda_dirs):
+    make_env("E", "alpha")
+    remove(conda_run, "E")
+    new = make_env("E", "gamma")
+    ok(conda_run("envguard", "protect", "-n", "E"))
+    before = tree(new)
+
+    result = conda_run("envguard", "undo", "E", "--force", "-y")
+
+    clean_error(result, "protected")
+    assert_same_tree(new, before)
+    assert trashed_envs_on_disk(conda_dirs)  # the removed E is still held

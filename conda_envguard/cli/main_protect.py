@@ -21,7 +21,7 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..envs import name_of
+    from ..envs import cli_arg, name_of
     from ..policy import write_marker
     from .common import emit, target_prefix
 
@@ -36,10 +36,6 @@ def execute(args: Namespace) -> int:
     marker = write_marker(prefix, args.reason)
     emit(
         {"env_name": name, "prefix": str(prefix), "protected": True, **marker},
-        f"Protected '{name}'. Undo with: conda envguard unprotect {_flag(name, prefix)}",
+        f"Protected '{name}'. Undo with: conda envguard unprotect {cli_arg(prefix)}",
     )
     return 0
-
-
-def _flag(name: str, prefix) -> str:
-    return f"-p {prefix}" if name == str(prefix) else f"-n {name}"

@@ -56,6 +56,21 @@ def execute(args: Namespace) -> int:
     if target.is_dir() and not is_shell(target) and not any(target.iterdir()):
         target.rmdir()  # an empty directory holds nothing to keep
     occupied = target.exists() and not is_shell(target)
+    if occupied and args.force:
+        from ..envs import is_environment, name_of
+        from ..exceptions import ProtectedEnvironmentError
+        from ..policy import protection_of
+
+        if not is_environment(target):
+            raise EnvGuardError(
+                f"{target} exists and is not a conda environment; envguard will not replace "
+                f"it. Restore elsewhere: conda envguard restore --snapshot {entry.snapshot_id} "
+                "-n NEW_NAME"
+            )
+        if protection := protection_of(target):
+            raise ProtectedEnvironmentError(
+                "overwrite", name_of(target), str(target), protection.rule, protection.how_to
+            )
     if occupied and not args.force:
         raise EnvGuardError(
             f"Another environment now occupies {target}, so '{entry.env_name}' can't go back "
