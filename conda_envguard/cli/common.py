@@ -77,3 +77,33 @@ def confirm(message: str) -> None:
     from conda.reporters import confirm_yn
 
     confirm_yn(message, default="no", dry_run=False)
+
+
+def check_target(target, force: bool, elsewhere: str, occupied_error: Exception) -> bool:
+    """May an env be put at `target`? True when an env there is to be replaced (--force).
+
+    Never a protected env, never a directory that is not an env; an empty directory is
+    simply cleared. `elsewhere` is the command that restores somewhere else instead.
+    """
+    from ..envs import is_environment, name_of
+    from ..exceptions import EnvGuardError, ProtectedEnvironmentError
+    from ..policy import protection_of
+    from ..trash import is_shell
+
+    if not target.exists() or is_shell(target):
+        return False
+    if not is_environment(target):
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()  # holds nothing to keep
+            return False
+        raise EnvGuardError(
+            f"{target} exists and is not a conda environment; envguard will not replace it.\n"
+            f"  Restore elsewhere: {elsewhere}"
+        )
+    if not force:
+        raise occupied_error
+    if protection := protection_of(target):
+        raise ProtectedEnvironmentError(
+            "overwrite", name_of(target), str(target), protection.rule, protection.how_to
+        )
+    return True

@@ -47,16 +47,21 @@ def execute(args: Namespace) -> int:
     from conda.base.context import context
 
     from ..envs import resolve
-    from ..exceptions import SnapshotNotFoundError
+    from ..exceptions import SnapshotNotFoundError, TargetExistsError
     from ..restore import restore
     from ..store import Store
     from ..trash import set_aside
-    from .common import confirm, emit, say
+    from .common import check_target, confirm, emit, say
 
     store = Store()
     snap = _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
-    occupied = _check_target(target, args.force)
+    occupied = check_target(
+        target,
+        args.force,
+        "conda envguard restore ... -n NEW_NAME (or -p /another/path)",
+        TargetExistsError(str(target), "restore"),
+    )
     method = _planned_method(snap)
     plan = {
         "snapshot": snap.id,
@@ -80,33 +85,6 @@ def execute(args: Namespace) -> int:
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))
     return 0
-
-
-def _check_target(target: Path, force: bool) -> bool:
-    """May the restore go to `target`? True when an env there is to be replaced (--force)."""
-    from ..envs import is_environment
-    from ..exceptions import EnvGuardError, ProtectedEnvironmentError, TargetExistsError
-    from ..policy import protection_of
-    from ..trash import is_shell
-
-    if not target.exists() or is_shell(target):
-        return False
-    if not is_environment(target):
-        if target.is_dir() and not any(target.iterdir()):
-            return False
-        raise EnvGuardError(
-            f"{target} exists and is not a conda environment; envguard will not replace it.\n"
-            "  Restore elsewhere with -n NEW_NAME or -p /another/path."
-        )
-    if not force:
-        raise TargetExistsError(str(target), "restore")
-    if protection := protection_of(target):
-        from ..envs import name_of
-
-        raise ProtectedEnvironmentError(
-            "overwrite", name_of(target), str(target), protection.rule, protection.how_to
-        )
-    return True
 
 
 def _choose_snapshot(store, args):

@@ -30,9 +30,10 @@ def configure_parser(verbs) -> None:
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
+    from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
-    from ..trash import Trash, is_shell, set_aside
-    from .common import confirm, emit
+    from ..trash import Trash, set_aside
+    from .common import check_target, confirm, emit
 
     trash = Trash()
     entries = trash.find(args.env)
@@ -53,33 +54,19 @@ def execute(args: Namespace) -> int:
             f"  Finish the purge: conda envguard purge {entry.env_name} -y"
         )
     target = Path(entry.prefix)
-    if target.is_dir() and not is_shell(target) and not any(target.iterdir()):
-        target.rmdir()  # an empty directory holds nothing to keep
-    occupied = target.exists() and not is_shell(target)
-    if occupied and args.force:
-        from ..envs import is_environment, name_of
-        from ..exceptions import ProtectedEnvironmentError
-        from ..policy import protection_of
-
-        if not is_environment(target):
-            raise EnvGuardError(
-                f"{target} exists and is not a conda environment; envguard will not replace "
-                f"it. Restore elsewhere: conda envguard restore --snapshot {entry.snapshot_id} "
-                "-n NEW_NAME"
-            )
-        if protection := protection_of(target):
-            raise ProtectedEnvironmentError(
-                "overwrite", name_of(target), str(target), protection.rule, protection.how_to
-            )
-    if occupied and not args.force:
-        raise EnvGuardError(
+    elsewhere = f"conda envguard restore --snapshot {entry.snapshot_id} -n NEW_NAME"
+    occupied = check_target(
+        target,
+        args.force,
+        elsewhere,
+        EnvGuardError(
             f"Another environment now occupies {target}, so '{entry.env_name}' can't go back "
             "there.\n"
-            f"  Replace it (it is snapshotted and trashed first): conda envguard undo "
-            f"{entry.env_name} --force\n"
-            f"  Or restore elsewhere: conda envguard restore --snapshot {entry.snapshot_id} "
-            f"-n NEW_NAME"
-        )
+            "  Replace it (it is snapshotted and trashed first): conda envguard undo "
+            f"{cli_arg(target, flag=False)} --force\n"
+            f"  Or restore elsewhere: {elsewhere}"
+        ),
+    )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
     if context.dry_run:
         emit({**plan, "dry_run": True}, f"Would put '{entry.env_name}' back at {target}.")
