@@ -33,7 +33,7 @@ def execute(args: Namespace) -> int:
     from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
     from ..trash import Trash, set_aside
-    from .common import check_target, confirm, emit
+    from .common import check_target, confirm, emit, local_time
 
     trash = Trash()
     entries = trash.find(args.env)
@@ -72,7 +72,7 @@ def execute(args: Namespace) -> int:
         emit({**plan, "dry_run": True}, f"Would put '{entry.env_name}' back at {target}.")
         return 0
     if not context.json and not context.quiet:
-        print(f"Put '{entry.env_name}' (removed {entry.trashed_at}) back at {target}.")
+        print(f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}.")
     confirm("Proceed?")
     if occupied:
         set_aside(target, "undo --force")
