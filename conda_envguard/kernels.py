@@ -16,8 +16,9 @@ from pathlib import Path
 
 
 def jupyter_data_dirs() -> list[Path]:
-    """User and system Jupyter data dirs, as jupyter_core orders them (env-local dirs move with
-    their env and need no care)."""
+    """User, env-local and system Jupyter data dirs, as jupyter_core orders them. Env-local
+    means `<prefix>/share/jupyter` of the envs Jupyter may run from: base and the envs in
+    conda's envs dirs."""
     dirs: list[Path] = []
     if os.environ.get("JUPYTER_DATA_DIR"):
         dirs.append(Path(os.environ["JUPYTER_DATA_DIR"]))
@@ -29,11 +30,25 @@ def jupyter_data_dirs() -> list[Path]:
         xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         dirs.append(Path(xdg) / "jupyter")
     dirs += [Path(p) for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    dirs += [Path(prefix, "share", "jupyter") for prefix in _conda_prefixes()]
     if sys.platform == "win32":
         dirs.append(Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "jupyter")
     else:
         dirs += [Path("/usr/local/share/jupyter"), Path("/usr/share/jupyter")]
     return list(dict.fromkeys(dirs))
+
+
+def _conda_prefixes() -> list[str]:
+    """base and the envs of conda's envs dirs: a few directory listings, no registry parsing."""
+    from conda.base.context import context
+
+    prefixes = [context.root_prefix]
+    for envs_dir in context.envs_dirs:
+        try:
+            prefixes += [e.path for e in os.scandir(envs_dir) if e.is_dir()]
+        except OSError:
+            continue
+    return prefixes
 
 
 def _specs():
@@ -59,11 +74,13 @@ def _runs_in(spec: dict, prefix: str) -> bool:
 
 
 def kernels_of(prefix: str | os.PathLike) -> list[dict]:
-    """The kernelspecs outside the env whose command runs inside it."""
+    """The kernelspecs outside the env whose command runs inside it (its own share/jupyter
+    goes wherever the env goes)."""
+    own = os.path.normpath(prefix) + os.sep
     return [
         {"name": kdir.name, "dir": str(kdir), "spec": spec}
         for kdir, spec in _specs()
-        if _runs_in(spec, str(prefix))
+        if _runs_in(spec, str(prefix)) and not os.path.normpath(kdir).startswith(own)
     ]
 
 
