@@ -230,7 +230,7 @@ def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> Non
     _unfinished.append(entry)
     _register_atexit()
     try:
-        make_shell(prefix, entry.env_dir, with_records)
+        make_shell(prefix, entry, with_records)
     except OSError:
         _roll_back_unfinished()
         raise

@@ -209,26 +209,28 @@ class Trash:
         _remove_if_empty(Path(entry.location).parent)
 
 
-def make_shell(prefix: Path, from_env: Path, with_records: bool) -> None:
+def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:
     """Leave conda an env to remove that holds nothing.
 
     With `with_records`, the shell keeps the env's package records (without their file lists),
-    so `conda remove --all` shows the real package plan and asks its usual questions.
+    so `conda remove --all` shows the real package plan and asks its usual questions. It is
+    built inside the trash entry and renamed into place: the prefix is never half a shell.
     """
-    meta = prefix / "conda-meta"
+    shell = Path(entry.location, "shell")
+    meta = shell / "conda-meta"
     meta.mkdir(parents=True)
-    (prefix / SHELL_MARKER).write_text(str(from_env) + "\n")
+    (shell / SHELL_MARKER).write_text(str(entry.env_dir) + "\n")
     (meta / "history").touch()
-    if not with_records:
-        return
-    for record_path in Path(from_env, "conda-meta").glob("*.json"):
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, ValueError):
-            continue
-        record["files"] = []
-        record["paths_data"] = {"paths_version": 1, "paths": []}
-        (meta / record_path.name).write_text(json.dumps(record))
+    if with_records:
+        for record_path in Path(entry.env_dir, "conda-meta").glob("*.json"):
+            try:
+                record = json.loads(record_path.read_text())
+            except (OSError, ValueError):
+                continue
+            record["files"] = []
+            record["paths_data"] = {"paths_version": 1, "paths": []}
+            (meta / record_path.name).write_text(json.dumps(record))
+    os.rename(shell, prefix)
 
 
 def _alive(pid: int) -> bool:

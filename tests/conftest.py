@@ -16,16 +16,17 @@ on every command:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -47,6 +48,9 @@ from support.token_server import TokenChannelServer
 
 if TYPE_CHECKING:
     from conda.testing.fixtures import CondaCLIFixture
+
+# The shared checks assert: pytest explains their failures as it does a test's own asserts.
+pytest.register_assert_rewrite("support.checks")
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="envguard-tests-"))
 for _name in [name for name in os.environ if is_inherited_conda_var(name)]:
@@ -144,6 +148,79 @@ def conda_dirs(
     # plugin manager for the rest of the session: start the next test with a fresh one.
     if any(plugin is None for _, plugin in get_plugin_manager().list_name_plugin()):
         get_plugin_manager.cache_clear()
+
+
+@pytest.fixture
+def no_background_expiry(conda_dirs: CondaDirs) -> None:
+    """The daily background purge ran today: no detached child races a test's own commands.
+
+    Use it for a module with `pytestmark = pytest.mark.usefixtures("no_background_expiry")`;
+    a test of the background job itself sets the stamp back.
+    """
+    conda_dirs.store.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (conda_dirs.store / ".last-expiry").touch()
+
+
+# --- a filesystem of its own --------------------------------------------------------------
+
+
+@pytest.fixture
+def tmpfs() -> Iterator[Callable[..., Path]]:
+    """`tmpfs(path, size="64M") -> path`: a filesystem of its own mounted at `path` (made if
+    missing), unmounted after the test. Skips the test where a tmpfs cannot be mounted."""
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str = "64M") -> Path:
+        if getattr(os, "geteuid", lambda: -1)() != 0:
+            pytest.skip("mounting a tmpfs needs root")
+        if not shutil.which("mount"):
+            pytest.skip("no mount command to mount a tmpfs with")
+        path.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+# --- conda in-process ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(conda_cli: CondaCLIFixture) -> Callable[..., Any]:
+    """conda in-process, each command as if it were its own process, as users run it.
+
+    conda caches what it read of an env (`PrefixData`) for the life of a process; a real
+    `conda install` starts with an empty cache, so each call here does too.
+    `run(*args) -> (out, err)` asserts success; `run(*args, raises=E)` returns pytest's
+    ExceptionInfo; `run.json(*args) -> data` adds --json and parses stdout.
+    """
+    from conda.core.prefix_data import PrefixData
+
+    def run(*args, raises=None):
+        PrefixData._cache_.clear()  # a new process starts with conda's caches empty
+        if raises is not None:
+            _out, _err, excinfo = conda_cli(*args, raises=raises)
+            return excinfo
+        out, err, code = conda_cli(*args)
+        assert code in (0, None), f"conda {' '.join(map(str, args))} failed ({code}):\n{err}"
+        return out, err
+
+    def run_json(*args):
+        out, _ = run(*args, "--json")
+        return json.loads(out)
+
+    run.json = run_json
+    return run
 
 
 # --- conda in a child process --------------------------------------------------------------

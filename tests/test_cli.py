@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from support.checks import env_packages, set_created, take_snapshot
 
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
@@ -38,54 +39,6 @@ HELP = {
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(conda_cli):
-    """conda in-process, each command as if it were its own process, as users run it.
-
-    `run(*args) -> (out, err)` asserts success; `run(*args, raises=E)` returns pytest's
-    ExceptionInfo; `run.json(*args) -> data` adds --json and parses stdout.
-    """
-    from conda.core.prefix_data import PrefixData
-
-    def run(*args, raises=None):
-        PrefixData._cache_.clear()  # a new process starts with conda's caches empty
-        if raises is not None:
-            _out, _err, excinfo = conda_cli(*args, raises=raises)
-            return excinfo
-        out, err, code = conda_cli(*args)
-        assert code in (0, None), f"conda {' '.join(map(str, args))} failed ({code}):\n{err}"
-        return out, err
-
-    def run_json(*args):
-        out, _ = run(*args, "--json")
-        return json.loads(out)
-
-    run.json = run_json
-    return run
-
-
-def take(cli, *target: str) -> str:
-    """`conda envguard snapshot TARGET --force`; returns the new snapshot's id."""
-    taken = cli.json("envguard", "snapshot", *target, "--force")["taken"]
-    assert len(taken) == 1
-    return taken[0]["id"]
-
-
-def set_created(store: Path, snap_id: str, when: datetime) -> None:
-    path = store / "snapshots" / snap_id / "snapshot.json"
-    meta = json.loads(path.read_text())
-    meta["created"] = when.astimezone(timezone.utc).isoformat(timespec="seconds")
-    path.write_text(json.dumps(meta, indent=2))
-
-
-def env_packages(prefix: Path) -> dict[str, str]:
-    out = {}
-    for record in (prefix / "conda-meta").glob("*.json"):
-        data = json.loads(record.read_text())
-        out[data["name"]] = data["version"]
-    return out
 
 
 def tree(*roots: Path, store: Path | None = None) -> dict[str, tuple[int, int]]:
@@ -165,7 +118,7 @@ def listed(cli, make_env, conda_dirs):
     now = datetime.now(timezone.utc)
     ids = []
     for name, age in (("one", 3), ("two", 2), ("one", 1)):
-        snap_id = take(cli, "-n", name)
+        snap_id = take_snapshot(cli, "-n", name)
         set_created(conda_dirs.store, snap_id, now - timedelta(days=age))
         ids.append(snap_id)
     return ids
@@ -192,7 +145,7 @@ def test_list_json(cli, listed, conda_dirs):
 
 def test_list_is_newest_last_within_one_second(cli, make_env):
     make_env("quick", "gamma")
-    taken = [take(cli, "-n", "quick") for _ in range(8)]
+    taken = [take_snapshot(cli, "-n", "quick") for _ in range(8)]
 
     assert [s["id"] for s in cli.json("envguard", "list")] == taken
 
@@ -250,7 +203,7 @@ def test_list_of_an_empty_store(cli, conda_dirs):
 
 def test_show_json_has_everything(cli, make_env, conda_dirs):
     prefix = make_env("shown", "alpha=1.0", "gamma")
-    snap_id = take(cli, "-n", "shown")
+    snap_id = take_snapshot(cli, "-n", "shown")
 
     data = cli.json("envguard", "show", snap_id)
 
@@ -270,7 +223,7 @@ def test_show_json_has_everything(cli, make_env, conda_dirs):
 
 def test_show_text(cli, make_env):
     make_env("shown", "alpha=1.0")
-    snap_id = take(cli, "-n", "shown")
+    snap_id = take_snapshot(cli, "-n", "shown")
 
     out, _ = cli("envguard", "show", snap_id)
 
@@ -281,7 +234,7 @@ def test_show_text(cli, make_env):
 
 def test_show_by_unique_prefix_of_the_id(cli, make_env):
     make_env("pfx", "gamma")
-    a, b = take(cli, "-n", "pfx"), take(cli, "-n", "pfx")
+    a, b = take_snapshot(cli, "-n", "pfx"), take_snapshot(cli, "-n", "pfx")
     common = len(common_prefix(a, b))
 
     assert cli.json("envguard", "show", a[: common + 1])["id"] == a
@@ -290,7 +243,7 @@ def test_show_by_unique_prefix_of_the_id(cli, make_env):
 
 def test_show_ambiguous_or_unknown_id_is_a_clear_error(cli, make_env, conda_run):
     make_env("amb", "gamma")
-    a, b = take(cli, "-n", "amb"), take(cli, "-n", "amb")
+    a, b = take_snapshot(cli, "-n", "amb"), take_snapshot(cli, "-n", "amb")
     common = common_prefix(a, b)
     assert common
 
@@ -319,7 +272,7 @@ def test_status_shows_protection_and_latest_snapshot(
         monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_PROTECT", "*-prod")
     else:
         conda_dirs.condarc.write_text('plugins:\n  envguard_protect:\n    - "*-prod"\n')
-    old = take(cli, "-n", "plain")
+    old = take_snapshot(cli, "-n", "plain")
     set_created(conda_dirs.store, old, datetime.now(timezone.utc) - timedelta(days=3, hours=1))
     cli("envguard", "protect", "-n", "marked", "--reason", "paper results")
 
@@ -434,7 +387,7 @@ def test_protect_works_on_envs_with_hostile_names(cli, make_env, conda_dirs, nam
 
     data = cli.json("envguard", "protect", "-p", str(prefix))
     status = cli.json("envguard", "status")
-    snap = take(cli, "-p", str(prefix))
+    snap = take_snapshot(cli, "-p", str(prefix))
     listed = cli.json("envguard", "list", "-n", str(prefix))
 
     assert data["prefix"] == str(prefix) and data["env_name"] == name
@@ -524,7 +477,7 @@ def test_hostile_input_is_a_conda_error_and_writes_nothing(
     from conda import CondaError
 
     make_env("real", "gamma")
-    snap = take(cli, "-n", "real")
+    snap = take_snapshot(cli, "-n", "real")
     argv = [a.format(envs=conda_dirs.envs, snap=snap) for a in args]
     monkeypatch.chdir(conda_dirs.envs)  # relative paths lead to the bystander, not the repo
     before = tree(conda_dirs.root, tmp_path, store=conda_dirs.store)
@@ -558,7 +511,7 @@ def test_restore_never_takes_dot_names_as_envs(cli, make_env, conda_dirs, target
     from conda import CondaError
 
     make_env("real", "gamma")
-    snap = take(cli, "-n", "real")
+    snap = take_snapshot(cli, "-n", "real")
     before = tree(conda_dirs.root, store=conda_dirs.store)
 
     try:  # a dry run: safe to try even when envguard gets it wrong
@@ -585,9 +538,9 @@ def populated(cli, make_env, conda_dirs, channel_args):
     """Env `js` with snapshots A and B (gamma added between), env `binned` in the trash."""
     make_env("js", "alpha=1.0")
     make_env("binned", "gamma")
-    a = take(cli, "-n", "js")
+    a = take_snapshot(cli, "-n", "js")
     cli("install", "-n", "js", *channel_args, "gamma", "-y")
-    b = take(cli, "-n", "js")
+    b = take_snapshot(cli, "-n", "js")
     cli("env", "remove", "-n", "binned", "-y")
     return a, b
 

@@ -8,12 +8,10 @@ byte-for-byte and stat-for-stat what it was, and the store holds no snapshot nor
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
 import shutil
-import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,36 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from support.checks import (
+    TRASH_DIRNAME,
+    conda_records,
+    listed_snapshots,
+    snapshot_entries,
+    tree_state,
+)
 
 from conda_envguard.exceptions import ProtectedEnvironmentError
 
-TRASH_DIRNAME = ".envguard-trash"
 REASON = "paper results"
 
 
 # --- what a user can see on disk ------------------------------------------------------------
-
-
-def tree_state(prefix: Path, with_root: bool = True) -> dict[str, tuple]:
-    """Every path under `prefix`: type, mode, mtime and (for files) a hash of the content."""
-    state: dict[str, tuple] = {}
-    if with_root:
-        st = os.lstat(prefix)
-        state["."] = ("dir", st.st_mode, st.st_ino, st.st_mtime_ns)
-    for root, dirs, files in os.walk(prefix):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, prefix)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                state[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                state[rel] = ("dir", st.st_mode, st.st_mtime_ns)
-            else:
-                with open(path, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-                state[rel] = ("file", st.st_mode, st.st_size, st.st_mtime_ns, digest)
-    return state
 
 
 def content_state(prefix: Path) -> dict[str, tuple]:
@@ -59,11 +41,6 @@ def content_state(prefix: Path) -> dict[str, tuple]:
         rel: (entry[0], entry[-1]) if entry[0] == "file" else (entry[0],)
         for rel, entry in tree_state(prefix, with_root=False).items()
     }
-
-
-def snapshot_dirs(store: Path) -> list[Path]:
-    snapshots = store / "snapshots"
-    return sorted(p for p in snapshots.iterdir()) if snapshots.is_dir() else []
 
 
 def trash_records(store: Path) -> list[dict]:
@@ -78,22 +55,16 @@ def trash_dirs(envs: Path) -> list[Path]:
     return sorted(trash.iterdir()) if trash.is_dir() else []
 
 
-def listed_snapshots(conda_cli) -> list[dict]:
-    out, err, code = conda_cli("envguard", "list", "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
 def conda_packages(conda_cli, prefix: Path) -> set[str]:
-    out, err, code = conda_cli("list", "-p", prefix, "--json")
-    assert code == 0, err
-    return {f"{r['name']}={r['version']}={r['build_string']}" for r in json.loads(out)}
+    return {
+        f"{r['name']}={r['version']}={r['build_string']}" for r in conda_records(conda_cli, prefix)
+    }
 
 
 def assert_untouched(prefix: Path, before: dict, dirs) -> None:
     assert prefix.is_dir(), f"{prefix} is gone"
     assert tree_state(prefix) == before, "the protected env's files changed"
-    assert snapshot_dirs(dirs.store) == [], "a blocked command took a snapshot"
+    assert snapshot_entries(dirs.store) == [], "a blocked command took a snapshot"
     assert trash_records(dirs.store) == [], "a blocked command left a trash record"
     assert trash_dirs(dirs.envs) == [], "a blocked command moved something into the trash"
 
@@ -305,7 +276,7 @@ def test_protect_by_prefix_outside_the_envs_dirs(make_env, conda_run, conda_dirs
     assert f"the protected environment '{prefix}' ({prefix})" in blocked.stderr
     assert f"conda envguard unprotect -p {prefix}, then run" in blocked.stderr
     assert tree_state(prefix) == before
-    assert snapshot_dirs(conda_dirs.store) == []
+    assert snapshot_entries(conda_dirs.store) == []
 
     conda_run("envguard", "unprotect", "-p", prefix, check=True)
     conda_run("remove", "--all", "-p", prefix, "-y", check=True)
@@ -336,7 +307,7 @@ def test_frozen_marker_and_override_frozen(make_env, conda_run, conda_dirs, chan
     assert result.returncode == 0, result.stderr
     assert not prefix.exists()
     # let through on purpose, but not unguarded: snapshotted and in the trash
-    [snap] = snapshot_dirs(conda_dirs.store)
+    [snap] = snapshot_entries(conda_dirs.store)
     assert json.loads((snap / "snapshot.json").read_text())["env_name"] == "frozen"
     assert [r["env_name"] for r in trash_records(conda_dirs.store)] == ["frozen"]
 

@@ -22,43 +22,9 @@ from pathlib import Path
 
 import pytest
 from support.channel import Pkg, build_channel, channel_url
+from support.checks import env_packages, set_created, take_snapshot
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(conda_cli):
-    """conda in-process, each command as if it were its own process, as users run it.
-
-    conda caches what it read of an env (`PrefixData`) for the life of a process; a real
-    `conda install` starts with an empty cache, so each call here does too.
-    Returns `run(*args) -> (out, err)` (asserting success) and `run.json(*args) -> data`.
-    """
-    from conda.core.prefix_data import PrefixData
-
-    def run(*args, raises=None):
-        PrefixData._cache_.clear()
-        if raises is not None:
-            return conda_cli(*args, raises=raises)
-        out, err, code = conda_cli(*args)
-        assert code in (0, None), f"conda {' '.join(map(str, args))} failed ({code}):\n{err}"
-        return out, err
-
-    def run_json(*args):
-        out, _ = run(*args, "--json")
-        return json.loads(out)
-
-    run.json = run_json
-    return run
-
-
-def env_packages(prefix: Path) -> dict[str, str]:
-    """name -> version, straight from the env's conda-meta records."""
-    out = {}
-    for record in (prefix / "conda-meta").glob("*.json"):
-        data = json.loads(record.read_text())
-        out[data["name"]] = data["version"]
-    return out
 
 
 def env_files(prefix: Path) -> set[str]:
@@ -100,27 +66,12 @@ def snap_lock(store: Path, snap_id: str) -> set[str]:
     return names
 
 
-def set_created(store: Path, snap_id: str, when: datetime) -> None:
-    """Pretend a snapshot was taken at `when` (its metadata is the only record of that)."""
-    path = store / "snapshots" / snap_id / "snapshot.json"
-    meta = json.loads(path.read_text())
-    meta["created"] = when.astimezone(timezone.utc).isoformat(timespec="seconds")
-    path.write_text(json.dumps(meta, indent=2))
-
-
-def take(cli, name: str) -> str:
-    """`conda envguard snapshot -n NAME --force`; returns the new snapshot's id."""
-    taken = cli.json("envguard", "snapshot", "-n", name, "--force")["taken"]
-    assert len(taken) == 1
-    return taken[0]["id"]
-
-
 def seed(cli, store: Path, name: str, ages_days: list[float]) -> list[str]:
     """Snapshots of env `name` taken `ages_days` ago (oldest first in the list given)."""
     now = datetime.now(timezone.utc)
     ids = []
     for age in ages_days:
-        snap_id = take(cli, name)
+        snap_id = take_snapshot(cli, "-n", name)
         set_created(store, snap_id, now - timedelta(days=age))
         ids.append(snap_id)
     return ids
@@ -229,7 +180,7 @@ def test_an_unchanged_env_is_not_snapshotted_again(cli, make_env, channel_args, 
 
 def test_a_manual_snapshot_counts_as_the_latest_state(cli, make_env, channel_args, conda_dirs):
     make_env("manual", "alpha=1.0")
-    manual = take(cli, "manual")
+    manual = take_snapshot(cli, "-n", "manual")
 
     cli("install", "-n", "manual", *channel_args, "gamma", "-y")
 
@@ -354,10 +305,10 @@ def two_states(cli, make_env, channel_args, conda_dirs, monkeypatch):
     """Env `d`: snapshot A (alpha 1.0, gamma 1.0), then B (alpha 2.0, beta 1.0), live as B."""
     monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_HISTORY", "false")  # only the snapshots below
     prefix = make_env("d", "alpha=1.0", "gamma")
-    a = take(cli, "d")
+    a = take_snapshot(cli, "-n", "d")
     cli("install", "-n", "d", *channel_args, "alpha=2.0", "beta", "-y")
     cli("remove", "-n", "d", "gamma", "-y")
-    b = take(cli, "d")
+    b = take_snapshot(cli, "-n", "d")
     assert env_packages(prefix) == {"alpha": "2.0", "beta": "1.0"}
     return a, b
 
@@ -422,7 +373,7 @@ def test_diff_sees_pip_packages_like_conda_does(cli, make_env, conda_dirs):
 
     prefix = make_env("pipdiff", "python")
     add_pip_package(prefix, "Some_Pip.Pkg", "1.0")
-    a = take(cli, "pipdiff")
+    a = take_snapshot(cli, "-n", "pipdiff")
 
     unchanged = cli.json("envguard", "diff", a)
     add_pip_package(prefix, "another-one", "0.3")
@@ -704,7 +655,7 @@ def test_doctor_without_a_snapshot(doctor, make_env):
 
 def test_doctor_with_a_recent_snapshot(doctor, cli, make_env):
     make_env("fresh", "gamma")
-    snap_id = take(cli, "fresh")
+    snap_id = take_snapshot(cli, "-n", "fresh")
 
     out = doctor("fresh")
 
@@ -720,7 +671,7 @@ def test_doctor_with_an_old_snapshot(
     doctor, cli, make_env, conda_dirs, monkeypatch, age_days, stale_days, old
 ):
     prefix = make_env("aging", "gamma")
-    snap_id = take(cli, "aging")
+    snap_id = take_snapshot(cli, "-n", "aging")
     created = datetime.now(timezone.utc) - timedelta(days=age_days)
     set_created(conda_dirs.store, snap_id, created)
     if stale_days:

@@ -6,133 +6,40 @@ packages (`conda list`), the files, the restore report (`--json`), the errors.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from support.channel import add_pip_package, channel_url
+from support.checks import (
+    assert_same_tree,
+    clean_error,
+    conda_list,
+    listed_envs,
+    ok,
+    registered,
+    remove,
+    snapshots_of,
+    trashed_envs_on_disk,
+    tree,
+)
 
-TRASH_DIRNAME = ".envguard-trash"
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def tree(prefix: Path, skip: tuple[str, ...] = ()) -> dict[str, tuple]:
-    """Every entry under `prefix` (but `skip`): relative path -> (kind, mode[, sha256|target])."""
-    out: dict[str, tuple] = {}
-    for root, dirs, files in os.walk(prefix):
-        dirs[:] = [d for d in dirs if os.path.relpath(os.path.join(root, d), prefix) not in skip]
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, prefix)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                with open(path, "rb") as f:
-                    out[rel] = (
-                        "file",
-                        stat.S_IMODE(st.st_mode),
-                        hashlib.sha256(f.read()).hexdigest(),
-                    )
-    return out
-
-
-def assert_same_tree(prefix: Path, before: dict[str, tuple], skip: tuple[str, ...] = ()) -> None:
-    assert prefix.is_dir(), f"{prefix} is not there"
-    after = tree(prefix, skip)
-    if after == before:
-        return
-    missing = sorted(before.keys() - after.keys())
-    extra = sorted(after.keys() - before.keys())
-    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-    pytest.fail(
-        f"{prefix} differs: {len(missing)} missing {missing[:8]}, {len(extra)} extra "
-        f"{extra[:8]}, {len(changed)} changed {[(k, before[k], after[k]) for k in changed[:5]]}"
-    )
-
-
-def _output(result: subprocess.CompletedProcess) -> str:
-    out = result.stdout
-    try:
-        crash = json.loads(out)
-        out = f"{crash['error']}\n...{crash['traceback'][-700:]}"
-    except (ValueError, TypeError, KeyError):
-        out = out[-2500:]
-    return f"--- stdout\n{out}\n--- stderr\n{result.stderr[-2500:]}"
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, (
-        f"`conda {' '.join(map(str, result.args[3:]))}` exited {result.returncode}\n"
-        + _output(result)
-    )
-    return result
-
-
-def clean_error(result: subprocess.CompletedProcess, *phrases: str) -> str:
-    text = result.stdout + result.stderr
-    assert result.returncode == 1, f"exit {result.returncode}, expected 1:\n{text}"
-    assert "Traceback" not in text, text
-    for phrase in phrases:
-        assert phrase in text, f"{phrase!r} not in:\n{text}"
-    return text
-
-
-def conda_list(conda_run, *target: str | os.PathLike) -> list[dict]:
-    if len(target) == 1:
-        target = ("-n", target[0])
-    return json.loads(ok(conda_run("list", *target, "--json")).stdout)
 
 
 def pinned(records: list[dict]) -> set[tuple[str, str, str]]:
     return {(r["name"], r["version"], r["build_string"]) for r in records}
 
 
-def registered(conda_dirs) -> set[str]:
-    try:
-        return set(conda_dirs.environments_txt.read_text().splitlines())
-    except FileNotFoundError:
-        return set()
-
-
-def listed_envs(conda_run) -> list[str]:
-    return json.loads(ok(conda_run("env", "list", "--json")).stdout)["envs"]
-
-
-def trashed_envs_on_disk(conda_dirs) -> list[Path]:
-    return sorted(conda_dirs.envs.glob(f"{TRASH_DIRNAME}/*/env"))
-
-
-def snapshots_of(conda_run, name: str) -> list[dict]:
-    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
-
-
-def remove(conda_run, name: str, purge: bool = False) -> None:
-    ok(conda_run("env", "remove", "-n", name, "-y"))
-    if purge:
-        ok(conda_run("envguard", "purge", name, "-y"))
-
-
 def restore(conda_run, *args: str | os.PathLike) -> dict:
     """`conda envguard restore ARGS -y --json` -> its report."""
     return json.loads(ok(conda_run("envguard", "restore", *args, "-y", "--json")).stdout)
-
-
-@pytest.fixture(autouse=True)
-def _no_background_expiry(conda_dirs):
-    """The daily background purge ran today: no detached child races a test's commands."""
-    conda_dirs.store.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (conda_dirs.store / ".last-expiry").touch()
 
 
 @dataclass(frozen=True)
@@ -342,24 +249,9 @@ def test_restore_elsewhere(where, source, make_env, conda_run, conda_dirs, tmp_p
 
 
 @pytest.fixture
-def other_filesystem(tmp_path) -> Path:
+def other_filesystem(tmpfs, tmp_path) -> Path:
     """A directory on a filesystem of its own (a tmpfs): nothing can be renamed into it."""
-    if getattr(os, "geteuid", lambda: -1)() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount_point = tmp_path / "otherfs"
-    mount_point.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64M", "tmpfs", str(mount_point)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+    return tmpfs(tmp_path / "otherfs")
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import stat
 import subprocess
@@ -25,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 from support.channel import add_pip_package
+from support.checks import conda_records, listed_snapshots, snapshot_entries, tree_state
 
 PIP_PACKAGES = {"my-pip-pkg": "1.2.3", "tiny-util": "0.5"}
 SNAPSHOT_FILES = {"environment.yml", "explicit.txt", "history", "packages.json", "snapshot.json"}
@@ -39,46 +39,6 @@ def take(conda_cli, *target: str | os.PathLike, force: bool = False) -> dict:
     assert code == 0, err
     [taken] = json.loads(out)["taken"]
     return taken
-
-
-def listed(conda_cli) -> list[dict]:
-    out, err, code = conda_cli("envguard", "list", "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
-def conda_records(conda_cli, prefix: Path) -> list[dict]:
-    out, err, code = conda_cli("list", "-p", prefix, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
-def snapshot_entries(store: Path) -> list[Path]:
-    """Everything in the snapshots dir, hidden temporary dirs included."""
-    snapshots = store / "snapshots"
-    return sorted(snapshots.iterdir()) if snapshots.is_dir() else []
-
-
-def tree_state(prefix: Path) -> dict[str, tuple]:
-    state: dict[str, tuple] = {}
-    for root, dirs, files in os.walk(prefix):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            st = os.lstat(path)
-            rel = os.path.relpath(path, prefix)
-            if stat.S_ISDIR(st.st_mode):
-                state[rel] = ("dir", st.st_mode, st.st_mtime_ns)
-            elif stat.S_ISLNK(st.st_mode):
-                state[rel] = ("link", os.readlink(path))
-            else:
-                with open(path, "rb") as f:
-                    state[rel] = (
-                        "file",
-                        st.st_mode,
-                        st.st_mtime_ns,
-                        hashlib.sha256(f.read()).digest(),
-                    )
-    return state
 
 
 def files_under(prefix: Path, sub: str) -> dict[str, bytes]:
@@ -213,7 +173,7 @@ def test_metadata_of_a_manual_snapshot(pip_env, conda_cli):
     # every file it lists is there, with the checksum it recorded
     for name, digest in meta["files"].items():
         assert hashlib.sha256((Path(taken["path"]) / name).read_bytes()).hexdigest() == digest
-    [summary] = listed(conda_cli)
+    [summary] = listed_snapshots(conda_cli)
     assert {
         k: summary[k] for k in ("id", "env_name", "prefix", "created", "trigger", "counts")
     } == {k: meta[k] for k in ("id", "env_name", "prefix", "created", "trigger", "counts")}
@@ -310,29 +270,16 @@ def test_store_is_private(make_env, conda_cli, conda_run, conda_dirs):
 
 
 @pytest.fixture
-def full_store(tmp_path) -> Path:
+def full_store(tmpfs, tmp_path) -> Path:
     """A store on a 64 KiB tmpfs that is already full: writes fail with ENOSPC."""
-    if not shutil.which("mount"):
-        pytest.skip("no mount command: a real full disk needs a tmpfs")
-    mnt = tmp_path / "full-disk"
-    mnt.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"mounting a tmpfs is not permitted here: {mounted.stderr.strip()}")
-    try:
-        with open(mnt / "filler", "wb", buffering=0) as f:
-            try:
-                while True:
-                    f.write(b"\0" * 4096)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
-        yield mnt / "store"
-    finally:
-        subprocess.run(["umount", str(mnt)], check=True)
+    mnt = tmpfs(tmp_path / "full-disk", size="64k")
+    with open(mnt / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    return mnt / "store"
 
 
 @pytest.mark.parametrize(
@@ -346,7 +293,7 @@ def full_store(tmp_path) -> Path:
 )
 def test_full_disk_stops_the_command(argv, full_store, make_env, conda_run, conda_dirs, channel):
     prefix = make_env("victim", "alpha", "gamma")
-    before = tree_state(prefix)
+    before = tree_state(prefix, with_root=False)
     argv = [a.format(channel=channel.url) for a in argv]
     on_full_disk = {"CONDA_PLUGINS_ENVGUARD_STORE": str(full_store)}
 
@@ -357,7 +304,7 @@ def test_full_disk_stops_the_command(argv, full_store, make_env, conda_run, cond
     assert "No space left on device" in result.stderr
     assert f"Snapshot store: {full_store}" in result.stderr
     assert f"CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda {' '.join(argv)}" in result.stderr
-    assert tree_state(prefix) == before
+    assert tree_state(prefix, with_root=False) == before
     assert snapshot_entries(full_store) == []  # not even a temporary dir left behind
     assert not (conda_dirs.envs / ".envguard-trash").exists()
     listing = conda_run("envguard", "list", "--json", env=on_full_disk, check=True)
@@ -431,7 +378,7 @@ def test_damaged_snapshot_is_skipped_and_explained(damage, make_env, conda_cli, 
     good = take(conda_cli, "-n", "two")
     (Path(bad["path"]) / "snapshot.json").write_bytes(damage)
 
-    assert [s["id"] for s in listed(conda_cli)] == [good["id"]]
+    assert [s["id"] for s in listed_snapshots(conda_cli)] == [good["id"]]
     text = conda_run("envguard", "list", check=True).stdout
     assert good["id"] in text and f"damaged, skipped: {bad['path']}" in text
 
@@ -457,7 +404,7 @@ def test_unchanged_env_is_skipped_unless_forced(pip_env, conda_cli, conda_run):
         "taken": [],
         "skipped": [{"env_name": "withpip", "prefix": str(pip_env)}],
     }
-    assert [s["id"] for s in listed(conda_cli)] == [first["id"]]
+    assert [s["id"] for s in listed_snapshots(conda_cli)] == [first["id"]]
 
     forced = take(conda_cli, "-n", "withpip", force=True)
     add_pip_package(pip_env, "late-addition", "2.0")  # a change pip made, not conda
@@ -465,7 +412,8 @@ def test_unchanged_env_is_skipped_unless_forced(pip_env, conda_cli, conda_run):
     result = conda_run("envguard", "snapshot", "-n", "withpip", "--json", check=True)
     [changed] = json.loads(result.stdout)["taken"]
 
-    assert {s["id"] for s in listed(conda_cli)} == {first["id"], forced["id"], changed["id"]}
+    listed = {s["id"] for s in listed_snapshots(conda_cli)}
+    assert listed == {first["id"], forced["id"], changed["id"]}
     assert "late-addition==2.0" in (Path(changed["path"]) / "pip.txt").read_text()
 
 
@@ -475,7 +423,7 @@ def test_list_is_newest_last(make_env, conda_cli):
 
     taken = [take(conda_cli, "-n", "busy", force=True)["id"] for _ in range(8)]
 
-    assert [s["id"] for s in listed(conda_cli)] == taken
+    assert [s["id"] for s in listed_snapshots(conda_cli)] == taken
 
 
 def test_unchanged_skip_needs_a_usable_snapshot(make_env, conda_cli):
@@ -488,7 +436,7 @@ def test_unchanged_skip_needs_a_usable_snapshot(make_env, conda_cli):
 
     assert code == 0, err
     assert len(json.loads(out)["taken"]) == 1
-    assert len(listed(conda_cli)) == 1
+    assert len(listed_snapshots(conda_cli)) == 1
 
 
 def test_snapshot_all(make_env, conda_cli, conda_dirs):
@@ -507,7 +455,7 @@ def test_snapshot_all(make_env, conda_cli, conda_dirs):
     forced = run("--force")
     assert {t["prefix"] for t in forced["taken"]} >= prefixes
 
-    ours = [s for s in listed(conda_cli) if s["prefix"] in prefixes]
+    ours = [s for s in listed_snapshots(conda_cli) if s["prefix"] in prefixes]
     assert len(ours) == 4
     assert {s["env_name"] for s in ours} == {"a-env", "b-env"}
     assert all(s["trigger"] == "manual" for s in ours)

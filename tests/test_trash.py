@@ -9,11 +9,9 @@ and what `conda envguard trash` / `undo` / `purge` say.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -21,46 +19,26 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from support.checks import (
+    TRASH_DIRNAME,
+    assert_same_tree,
+    clean_error,
+    conda_list,
+    listed_envs,
+    ok,
+    registered,
+    remove,
+    snapshots_of,
+    trashed_envs_on_disk,
+    tree,
+)
 
-TRASH_DIRNAME = ".envguard-trash"
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
+
 SHELL_MARKER = Path("conda-meta", "envguard-shell")
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def tree(prefix: Path) -> dict[str, tuple]:
-    """Every entry under `prefix`: relative path -> (kind, mode[, sha256 | link target])."""
-    out: dict[str, tuple] = {".": ("dir", stat.S_IMODE(os.lstat(prefix).st_mode))}
-    for root, dirs, files in os.walk(prefix):
-        for name in dirs + files:
-            path = os.path.join(root, name)
-            rel = os.path.relpath(path, prefix)
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(path))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode))
-            else:
-                with open(path, "rb") as f:
-                    digest = hashlib.sha256(f.read()).hexdigest()
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), digest)
-    return out
-
-
-def assert_same_tree(prefix: Path, before: dict[str, tuple], context: str = "") -> None:
-    assert prefix.is_dir(), f"{context}{prefix} is not there"
-    after = tree(prefix)
-    if after == before:
-        return
-    missing = sorted(before.keys() - after.keys())
-    extra = sorted(after.keys() - before.keys())
-    changed = sorted(k for k in before.keys() & after.keys() if before[k] != after[k])
-    pytest.fail(
-        f"{context}{prefix} differs from before: {len(missing)} missing {missing[:8]}, "
-        f"{len(extra)} extra {extra[:8]}, {len(changed)} changed "
-        f"{[(k, before[k], after[k]) for k in changed[:5]]}"
-    )
 
 
 def conda_meta(prefix: Path) -> dict[str, bytes]:
@@ -68,58 +46,9 @@ def conda_meta(prefix: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((prefix / "conda-meta").iterdir())}
 
 
-def _output(result: subprocess.CompletedProcess) -> str:
-    """What a command printed, short: a crash under --json is reduced to its traceback's end."""
-    out = result.stdout
-    try:
-        crash = json.loads(out)
-        out = f"{crash['error']}\n...{crash['traceback'][-700:]}"
-    except (ValueError, TypeError, KeyError):
-        out = out[-2500:]
-    return f"--- stdout\n{out}\n--- stderr\n{result.stderr[-2500:]}"
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, (
-        f"`conda {' '.join(map(str, result.args[3:]))}` exited {result.returncode}\n"
-        + _output(result)
-    )
-    return result
-
-
-def clean_error(result: subprocess.CompletedProcess, *phrases: str) -> str:
-    """A failed command that explains itself: exit 1, the phrases, no traceback."""
-    text = result.stdout + result.stderr
-    assert result.returncode == 1, f"exit {result.returncode}, expected 1:\n{text}"
-    assert "Traceback" not in text, text
-    for phrase in phrases:
-        assert phrase in text, f"{phrase!r} not in:\n{text}"
-    return text
-
-
-def conda_list(conda_run, name: str) -> list[dict]:
-    return json.loads(ok(conda_run("list", "-n", name, "--json")).stdout)
-
-
-def listed_envs(conda_run) -> list[str]:
-    return json.loads(ok(conda_run("env", "list", "--json")).stdout)["envs"]
-
-
-def registered(conda_dirs) -> set[str]:
-    try:
-        return set(conda_dirs.environments_txt.read_text().splitlines())
-    except FileNotFoundError:
-        return set()
-
-
 def trash_entries(conda_run) -> list[dict]:
     """What `conda envguard trash --json` lists."""
     return json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
-
-
-def trashed_envs_on_disk(conda_dirs) -> list[Path]:
-    """Envs held in the trash beside the envs dir (`<envs>/.envguard-trash/<id>/env`)."""
-    return sorted(conda_dirs.envs.glob(f"{TRASH_DIRNAME}/*/env"))
 
 
 def trash_record(conda_dirs, env_dir: Path) -> Path:
@@ -130,22 +59,6 @@ def trash_record(conda_dirs, env_dir: Path) -> Path:
 def assert_trash_empty(conda_run, conda_dirs) -> None:
     assert trashed_envs_on_disk(conda_dirs) == []
     assert trash_entries(conda_run) == []
-
-
-def snapshots_of(conda_run, name: str) -> list[dict]:
-    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
-
-
-def remove(conda_run, name: str) -> subprocess.CompletedProcess:
-    return ok(conda_run("env", "remove", "-n", name, "-y"))
-
-
-@pytest.fixture(autouse=True)
-def _no_background_expiry(conda_dirs):
-    """The daily background purge ran today: no detached child races a test's own commands
-    (the test that checks the background job sets the stamp back)."""
-    conda_dirs.store.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (conda_dirs.store / ".last-expiry").touch()
 
 
 @pytest.fixture
@@ -165,7 +78,7 @@ def big_env(make_env, conda_dirs):
     ids=["env-remove", "remove-all"],
 )
 def test_remove_then_undo_gives_back_the_identical_env(command, big_env, conda_run, conda_dirs):
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
     meta_before = conda_meta(big_env)
     packages_before = conda_list(conda_run, "E")
     assert {p["name"] for p in packages_before} == {"alpha", "beta", "bigpkg"}
@@ -224,7 +137,7 @@ def test_env_outside_the_envs_dirs_is_trashed_beside_it_and_undone_by_path(
     prefix = tmp_path / "project" / "env"
     ok(conda_run("create", "-p", prefix, "-y", *channel_args, "beta"))
     assert str(prefix) in registered(conda_dirs)
-    before = tree(prefix)
+    before = tree(prefix, with_root=True)
 
     ok(conda_run("env", "remove", "-p", prefix, "-y"))
 
@@ -243,7 +156,7 @@ def test_undo_without_a_name_brings_back_the_most_recently_removed(
     make_env, conda_run, conda_dirs
 ):
     first, second = make_env("A", "gamma"), make_env("B", "beta")
-    trees = {first: tree(first), second: tree(second)}
+    trees = {first: tree(first, with_root=True), second: tree(second, with_root=True)}
     remove(conda_run, "A")
     remove(conda_run, "B")
 
@@ -285,7 +198,7 @@ def test_overwritten_env_goes_to_the_trash_and_comes_back(
     kind, make_env, conda_run, conda_dirs, channel, tmp_path
 ):
     old = make_env("E", "beta")
-    before = tree(old)
+    before = tree(old, with_root=True)
     packages_before = conda_list(conda_run, "E")
 
     _overwrite(kind, conda_run, make_env, channel, tmp_path)
@@ -295,7 +208,7 @@ def test_overwritten_env_goes_to_the_trash_and_comes_back(
         assert not (conda_dirs.envs / "O").exists()
     (held,) = trashed_envs_on_disk(conda_dirs)
     assert_same_tree(held, before)
-    new_tree = tree(old)
+    new_tree = tree(old, with_root=True)
 
     # E is occupied: undo without --force refuses and changes nothing
     refused = conda_run("envguard", "undo", "E", "-y")
@@ -343,7 +256,7 @@ def test_a_command_that_does_not_complete_loses_nothing(
         args = (*args, *channel_args)
     if case == "rename-without-yes":
         make_env("O", "gamma")
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
 
     result = conda_run(*args, input=answers)
 
@@ -386,7 +299,7 @@ def _refuse(case: str, prefix: Path, conda_dirs, conda_run) -> subprocess.Comple
 
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
 def test_conda_refusing_to_remove_loses_nothing(case, big_env, conda_run, conda_dirs):
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
 
     _refuse(case, big_env, conda_dirs, conda_run)
 
@@ -446,7 +359,7 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 60, poll: floa
 
 def _assert_recoverable(prefix: Path, before: dict, conda_run, conda_dirs) -> str:
     """The env is intact in place (and not also in the trash), or `undo` gives it back."""
-    if prefix.is_dir() and tree(prefix) == before:
+    if prefix.is_dir() and tree(prefix, with_root=True) == before:
         assert_trash_empty(conda_run, conda_dirs)
         state = "in place"
     else:
@@ -478,7 +391,7 @@ def test_killed_while_conda_asks(case, big_env, conda_run, conda_dirs, channel_a
     args, answers, question = QUESTIONS[case]
     if "gamma" in args:
         args = (*args, *channel_args)
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
     out = tmp_path / f"{case}.out"
 
     proc = _popen_conda(args, tmp_path, case)
@@ -517,7 +430,7 @@ def test_purge_while_a_removal_waits_at_its_question_loses_nothing_on_no(
 ):
     """`conda envguard purge --all` in another shell while `conda env remove` still asks:
     answering "n" there must still leave the env as it was."""
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
     out = tmp_path / "remove.out"
     proc = _popen_conda(("env", "remove", "-n", "E"), tmp_path, "remove")
     try:
@@ -532,7 +445,7 @@ def test_purge_while_a_removal_waits_at_its_question_loses_nothing_on_no(
     said = (tmp_path / "remove.err").read_text()
 
     assert proc.returncode == 0, said
-    assert_same_tree(big_env, before, f"after answering n (conda said: {said!r}): ")
+    assert_same_tree(big_env, before, context=f"after answering n (conda said: {said!r}): ")
 
 
 @pytest.mark.slow
@@ -542,7 +455,7 @@ def test_a_killed_purge_is_not_undone_as_if_whole(make_env, conda_run, conda_dir
     for attempt, delay in enumerate((0.005, 0.01, 0.02, 0.04, 0.06, 0.1)):
         name = f"P{attempt}"
         prefix = make_env(name, "bigpkg")
-        before = tree(prefix)
+        before = tree(prefix, with_root=True)
         remove(conda_run, name)
         (held,) = trashed_envs_on_disk(conda_dirs)
         record = trash_record(conda_dirs, held)
@@ -559,7 +472,7 @@ def test_a_killed_purge_is_not_undone_as_if_whole(make_env, conda_run, conda_dir
             time.sleep(delay)
         finally:
             _kill(proc)
-        if held.is_dir() and tree(held) != before:
+        if held.is_dir() and tree(held, with_root=True) != before:
             break  # killed halfway through the deletion
         ok(conda_run("envguard", "purge", "--all", "-y"))
     else:
@@ -568,7 +481,9 @@ def test_a_killed_purge_is_not_undone_as_if_whole(make_env, conda_run, conda_dir
     undone = conda_run("envguard", "undo", name, "-y")
 
     if undone.returncode == 0:
-        assert_same_tree(prefix, before, "undo said the env is back after a killed purge: ")
+        assert_same_tree(
+            prefix, before, context="undo said the env is back after a killed purge: "
+        )
     else:
         clean_error(undone, "purge")
 
@@ -600,7 +515,7 @@ KILL_POINTS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("point", KILL_POINTS, ids=list(KILL_POINTS))
 def test_killed_at_any_moment_of_a_removal(point, big_env, conda_run, conda_dirs, tmp_path):
-    before = tree(big_env)
+    before = tree(big_env, with_root=True)
     when = KILL_POINTS[point]
 
     proc = _popen_conda(("env", "remove", "-n", "E", "-y"), tmp_path, "remove")
@@ -620,24 +535,9 @@ def test_killed_at_any_moment_of_a_removal(point, big_env, conda_run, conda_dirs
 
 
 @pytest.fixture
-def mounted_prefix(conda_dirs):
+def mounted_prefix(tmpfs, conda_dirs):
     """`<envs>/E` as a tmpfs of its own: the env can't be renamed out of it."""
-    if getattr(os, "geteuid", lambda: -1)() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    prefix = conda_dirs.envs / "E"
-    prefix.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64M", "tmpfs", str(prefix)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield prefix
-    finally:
-        if subprocess.run(["umount", str(prefix)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(prefix)], capture_output=True)
+    return tmpfs(conda_dirs.envs / "E")
 
 
 @pytest.mark.slow
@@ -753,7 +653,7 @@ def test_purge_older_than(two_trashed, conda_run, conda_dirs):
 
 
 def test_purge_dry_run_changes_nothing(two_trashed, conda_run, conda_dirs):
-    before = {name: tree(env_dir) for name, env_dir in two_trashed.items()}
+    before = {name: tree(env_dir, with_root=True) for name, env_dir in two_trashed.items()}
     records = {p.name: p.read_bytes() for p in (conda_dirs.store / "trash").iterdir()}
 
     result = ok(conda_run("envguard", "purge", "--all", "--dry-run"))
@@ -810,7 +710,7 @@ def test_trashed_envs_never_show_and_their_name_is_free(
     make_env, conda_run, conda_dirs, channel_args
 ):
     old = make_env("E", "beta")
-    before = tree(old)
+    before = tree(old, with_root=True)
     remove(conda_run, "E")
 
     def in_sight() -> list[str]:

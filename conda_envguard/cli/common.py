@@ -82,8 +82,8 @@ def confirm(message: str) -> None:
 def check_target(target, force: bool, elsewhere: str, occupied_error: Exception) -> bool:
     """May an env be put at `target`? True when an env there is to be replaced (--force).
 
-    Never a protected env, never a directory that is not an env; an empty directory is
-    simply cleared. `elsewhere` is the command that restores somewhere else instead.
+    Never a protected env, never a directory that is not an env; an empty directory is fine
+    (it may be a mount point). `elsewhere` is the command that restores somewhere else.
     """
     from ..envs import is_environment, name_of
     from ..exceptions import EnvGuardError, ProtectedEnvironmentError
@@ -94,7 +94,6 @@ def check_target(target, force: bool, elsewhere: str, occupied_error: Exception)
         return False
     if not is_environment(target):
         if target.is_dir() and not any(target.iterdir()):
-            target.rmdir()  # holds nothing to keep
             return False
         raise EnvGuardError(
             f"{target} exists and is not a conda environment; envguard will not replace it.\n"

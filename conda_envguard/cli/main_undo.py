@@ -77,7 +77,13 @@ def execute(args: Namespace) -> int:
     if occupied:
         set_aside(target, "undo --force")
     started = time.perf_counter()
-    trash.move_out(entry)
+    try:
+        trash.move_out(entry)
+    except OSError as e:
+        raise EnvGuardError(
+            f"'{entry.env_name}' can't be moved back to {target} ({e.strerror or e}); it stays "
+            f"in the trash.\n  Rebuild it from its snapshot instead: {elsewhere}"
+        ) from e
     from conda.core.envs_manager import register_env
 
     register_env(str(target))
