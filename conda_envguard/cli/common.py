@@ -72,6 +72,20 @@ def target_prefix(args, required: bool = True):
     return Path(prefix)
 
 
+def plan_and_confirm(data: dict, plan: str, dry_run_text: str, question: str = "Proceed?") -> bool:
+    """conda's flow for a change: under --dry-run, report and stop (False); else show the
+    plan and ask (--yes and --json answer yes; 'no' exits cleanly), then go on (True)."""
+    from conda.base.context import context
+
+    if context.dry_run:
+        emit({**data, "dry_run": True}, dry_run_text)
+        return False
+    if not context.json and not context.quiet:
+        print(plan)
+    confirm(question)
+    return True
+
+
 def confirm(message: str) -> None:
     """conda's own yes/no question: --yes and --json answer it, 'no' exits cleanly."""
     from conda.reporters import confirm_yn

@@ -31,7 +31,7 @@ def execute(args: Namespace) -> int:
     from ..retention import select
     from ..settings import keep
     from ..store import Store
-    from .common import confirm, emit, local_time
+    from .common import emit, local_time, plan_and_confirm
 
     store = Store()
     env = args.snapshot_env
@@ -45,12 +45,9 @@ def execute(args: Namespace) -> int:
     if not doomed:
         emit(result, "Nothing to prune.")
         return 0
-    if context.dry_run:
-        emit(result, f"Would delete {len(doomed)} snapshot(s):\n{listing}")
+    count = f"{len(doomed)} snapshot(s):\n{listing}"
+    if not plan_and_confirm(result, f"Delete {count}", f"Would delete {count}"):
         return 0
-    if not context.json and not context.quiet:
-        print(f"Delete {len(doomed)} snapshot(s):\n{listing}")
-    confirm("Proceed?")
     for snap in doomed:
         store.delete(snap)
     emit(result, f"Deleted {len(doomed)} snapshot(s).")

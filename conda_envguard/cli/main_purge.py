@@ -30,11 +30,10 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from conda.base.context import context
     from conda.exceptions import ArgumentError
 
     from ..trash import Trash, disk_usage, human_size
-    from .common import confirm, emit, say
+    from .common import emit, plan_and_confirm, say
 
     if not (args.env or args.all or args.older_than is not None or args.expired):
         raise ArgumentError("Say what to purge: ENV, --all, --older-than DAYS or --expired.")
@@ -65,12 +64,9 @@ def execute(args: Namespace) -> int:
     if not entries:
         emit({**result, "purged": []}, "Nothing to purge.")
         return 0
-    if context.dry_run:
-        emit({**result, "dry_run": True}, f"Would purge:\n{listing}")
+    plan = f"Purge for good (undo will no longer be possible):\n{listing}"
+    if not plan_and_confirm(result, plan, f"Would purge:\n{listing}"):
         return 0
-    if not context.json and not context.quiet:
-        print(f"Purge for good (undo will no longer be possible):\n{listing}")
-    confirm("Proceed?")
     for entry in entries:
         say(f"Purging {entry.env_name}...")
         trash.purge(entry)

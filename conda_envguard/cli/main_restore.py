@@ -44,14 +44,13 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from conda.base.context import context
 
     from ..envs import resolve
     from ..exceptions import SnapshotNotFoundError, TargetExistsError
     from ..restore import restore
     from ..store import Store
     from ..trash import set_aside
-    from .common import check_target, confirm, emit, say
+    from .common import check_target, emit, plan_and_confirm, say
 
     store = Store()
     snap = _choose_snapshot(store, args)
@@ -71,12 +70,9 @@ def execute(args: Namespace) -> int:
         "replaces_existing": occupied,
         "counts": snap.meta.get("counts", {}),
     }
-    if context.dry_run:
-        emit({**plan, "dry_run": True}, _plan_text(plan) + "\n(dry run: nothing changed)")
+    text = _plan_text(plan)
+    if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
-    if not context.json and not context.quiet:
-        print(_plan_text(plan))
-    confirm("Restore it?")
     if occupied:
         replaced = set_aside(target, "restore --force")
         say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")

@@ -28,12 +28,11 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from conda.base.context import context
 
     from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
     from ..trash import Trash, set_aside
-    from .common import check_target, confirm, emit, local_time
+    from .common import check_target, emit, local_time, plan_and_confirm
 
     trash = Trash()
     entries = trash.find(args.env)
@@ -68,12 +67,9 @@ def execute(args: Namespace) -> int:
         ),
     )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
-    if context.dry_run:
-        emit({**plan, "dry_run": True}, f"Would put '{entry.env_name}' back at {target}.")
+    text = f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}."
+    if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
         return 0
-    if not context.json and not context.quiet:
-        print(f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}.")
-    confirm("Proceed?")
     if occupied:
         set_aside(target, "undo --force")
     started = time.perf_counter()
