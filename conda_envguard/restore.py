@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,8 +98,10 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     if not specs:
         report.notes.append("the lock lists no packages: used environment.yml")
         return False
-    if "<TOKEN>" in "".join(specs):
-        specs = _add_tokens_back(specs)
+    # Credentials were never stored: take them from the channels conda is configured with.
+    from .redact import with_credentials
+
+    specs = [with_credentials(spec, context.channels) for spec in specs]
     try:
         explicit(specs, str(target))
     except (CondaError, OSError) as e:
@@ -109,25 +112,7 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     return True
 
 
-def _add_tokens_back(specs: list[str]) -> list[str]:
-    """Tokens were redacted from the lock; conda's channel settings may know them again."""
-    from conda.base.context import context
-
-    out = []
-    for spec in specs:
-        for channel in context.channels:
-            if "/t/" in channel and "<TOKEN>" in spec:
-                base = channel.split("/t/")[0]
-                if spec.startswith(base):
-                    token = channel.split("/t/")[1].split("/")[0]
-                    spec = spec.replace("/t/<TOKEN>", f"/t/{token}", 1)
-        out.append(spec)
-    return out
-
-
 def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
-    from conda.base.context import context
-
     from .exceptions import RestoreFailedError
 
     yml = snapshot.file("environment.yml")
@@ -135,30 +120,12 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
         raise RestoreFailedError(
             f"Snapshot {snapshot.id} has neither a usable lock nor an environment.yml."
         )
-    # A separate conda process: it reads the file, solves and creates exactly as
-    # `conda env create` would, without disturbing this process's conda context.
-    cmd = [
-        sys.executable,
-        "-m",
-        "conda",
-        "env",
-        "create",
-        "--yes",
-        "-f",
-        str(yml),
-        "-p",
-        str(target),
-    ]
-    if context.quiet or context.json:
-        cmd.append("--quiet")
-    env = {k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"}
-    result = subprocess.run(
-        cmd,
-        env=env,
-        stdout=subprocess.PIPE if context.json else None,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # The file gets the configured channels' credentials back in a private copy, deleted
+    # right after: the store itself never holds them.
+    with tempfile.TemporaryDirectory(prefix="envguard-") as private:
+        copy = Path(private, "environment.yml")
+        copy.write_text(_with_channel_credentials(yml.read_text()))
+        result = _conda_env_create(copy, target)
     if result.returncode != 0:
         _clean_failed(target)
         raise RestoreFailedError(
@@ -167,6 +134,33 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
             f"  conda said: {(result.stderr or '').strip()[-2000:]}\n"
             f"  The snapshot is unchanged; its files are in {snapshot.path}"
         )
+
+
+def _with_channel_credentials(text: str) -> str:
+    from conda.base.context import context
+
+    from .redact import URL_PATTERN, with_credentials
+
+    return URL_PATTERN.sub(lambda m: with_credentials(m.group(0), context.channels), text)
+
+
+def _conda_env_create(yml: Path, target: Path) -> subprocess.CompletedProcess:
+    """`conda env create` in a separate conda process: it reads the file, solves and creates
+    exactly as the user's own command would, without disturbing this process's context."""
+    from conda.base.context import context
+
+    cmd = [sys.executable, "-m", "conda", "env", "create", "--yes"]
+    cmd += ["-f", str(yml), "-p", str(target)]
+    if context.quiet or context.json:
+        cmd.append("--quiet")
+    env = {k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"}
+    return subprocess.run(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE if context.json else None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:

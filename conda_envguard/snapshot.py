@@ -153,7 +153,9 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
     packages = package_list(state)
 
     files: dict[str, bytes] = {}
-    files["environment.yml"] = redact(_environment_yml(prefix, name, state, packages)).encode()
+    # The files conda reads back keep usable URLs: the channels' own, without credentials.
+    yml = _environment_yml(prefix, name, state, packages)
+    files["environment.yml"] = redact(yml, placeholder=False).encode()
     files["explicit.txt"] = _explicit_lock(state.conda, context.subdir).encode()
     if pip_specs:
         files["pip.txt"] = ("\n".join(pip_specs) + "\n").encode()
@@ -242,7 +244,7 @@ def _explicit_lock(records, subdir: str) -> str:
             lines.append(f"# no URL for: {rec.get('fn') or rec['name']}")
             continue
         digest = rec.get("sha256") or rec.get("md5")
-        lines.append(redact_url(url) + (f"#{digest}" if digest else ""))
+        lines.append(redact_url(url, placeholder=False) + (f"#{digest}" if digest else ""))
     return "\n".join(lines) + "\n"
 
 

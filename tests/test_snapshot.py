@@ -224,9 +224,12 @@ def test_no_credentials_in_the_store(token_channel, conda_run, conda_dirs):
     snaps = [p for p in snapshot_entries(conda_dirs.store) if not p.name.startswith(".")]
     assert len(snaps) == 2
     assert _leaks(conda_dirs.store, _secrets(token_channel)) == []
+    plain_channel = f"http://127.0.0.1:{token_channel.port}/chan"
     for snap in snaps:
-        # redacted in place, not dropped: the lock still says where each package came from
-        assert "/t/<TOKEN>/chan/noarch/beta-1.0-0.tar.bz2#" in (snap / "explicit.txt").read_text()
+        # the lock keeps the channel's plain URL (usable again with configured credentials);
+        # the history copy shows where a token was
+        lock = (snap / "explicit.txt").read_text()
+        assert f"{plain_channel}/noarch/beta-1.0-0.tar.bz2#" in lock
         assert "/t/<TOKEN>/chan" in (snap / "history").read_text()
 
 
@@ -459,3 +462,32 @@ def test_snapshot_all(make_env, conda_cli, conda_dirs):
     assert len(ours) == 4
     assert {s["env_name"] for s in ours} == {"a-env", "b-env"}
     assert all(s["trigger"] == "manual" for s in ours)
+
+
+@pytest.mark.parametrize("lock_usable", [True, False], ids=["lock", "yaml-fallback"])
+def test_restore_from_a_private_channel_uses_the_configured_credentials(
+    lock_usable, token_channel, conda_run, conda_dirs
+):
+    """No credential is stored, yet a restore that must download again gets through: the
+    credentials come from the channel as conda is configured with it."""
+    conda_run("create", "-n", "private", "--override-channels", "-c", token_channel.url, "beta",
+              "-y", check=True)  # fmt: skip
+    conda_run("env", "remove", "-n", "private", "-y", check=True)
+    conda_run("envguard", "purge", "--all", "-y", check=True)
+    for cached in conda_dirs.pkgs.iterdir():  # nothing left to restore offline from
+        if cached.name.startswith(("alpha", "beta")):
+            subprocess.run(["rm", "-rf", str(cached)], check=True)
+    [snap] = snapshot_entries(conda_dirs.store)
+    if not lock_usable:
+        (snap / "explicit.txt").write_text("@EXPLICIT\n")
+    conda_dirs.condarc.write_text(f"channels:\n  - {token_channel.url}\n")
+    served_before = len(token_channel.served)
+
+    result = conda_run("envguard", "restore", "private", "-y", "--json")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == ("explicit" if lock_usable else "environment.yml")
+    assert report["exact"] is True
+    assert len(token_channel.served) > served_before  # really downloaded, with credentials
+    assert _leaks(conda_dirs.store, _secrets(token_channel)) == []
