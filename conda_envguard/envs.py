@@ -26,11 +26,6 @@ def name_of(prefix: str | os.PathLike) -> str:
     return prefix
 
 
-def short_name(prefix: str | os.PathLike) -> str:
-    """A name good for messages and ids: the env name, or the last part of its path."""
-    return os.path.basename(os.path.normpath(str(prefix))) or str(prefix)
-
-
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+=-]*$")
 
 
@@ -87,3 +82,13 @@ def known_prefixes() -> list[str]:
     from conda.core.envs_manager import list_all_known_prefixes
 
     return [p for p in list_all_known_prefixes() if is_environment(p)]
+
+
+def register(prefix: str | os.PathLike) -> None:
+    """List `prefix` in conda's environments.txt, as conda does for the envs it makes."""
+    try:
+        from conda.core.envs_manager import register_env
+
+        register_env(str(prefix))
+    except Exception:
+        pass  # only a listing: an env that exists works without it

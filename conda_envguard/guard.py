@@ -51,23 +51,27 @@ def before_command(command: str) -> None:
 
 
 def after_command(command: str) -> None:
-    from .trash import TRASHED, Trash, disk_usage, human_size
+    if _unfinished:
+        _keep_trashed()
+    from .expiry import maybe_expire_in_background
+
+    maybe_expire_in_background()
+
+
+def _keep_trashed() -> None:
+    """The command completed: what it removed stays in the trash; tell the user so."""
+    from .trash import Trash, human_size
 
     trash = Trash()
     while _unfinished:
         entry = _unfinished.pop()
-        entry.state = TRASHED
-        entry.size_bytes = disk_usage(entry.env_dir)
-        trash.save(entry)
+        trash.keep(entry)
         _note(
             f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]} "
             f"({human_size(entry.size_bytes)} held).\n"
-            f"  Bring it back:   conda envguard undo {_cli_name(entry)}\n"
-            f"  Free space now:  conda envguard purge {_cli_name(entry)}"
+            f"  Bring it back:   conda envguard undo {_undo_arg(entry)}\n"
+            f"  Free space now:  conda envguard purge {_undo_arg(entry)}"
         )
-    from .expiry import maybe_expire_in_background
-
-    maybe_expire_in_background()
 
 
 # -- what does the command target? -------------------------------------------------------------
@@ -241,6 +245,8 @@ def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> Non
 
 def _roll_back_unfinished() -> None:
     """Put back envs whose command did not complete (declined, refused, failed)."""
+    if not _unfinished:
+        return  # the usual case: nothing to import, nothing to do
     from conda.gateways.disk.delete import rm_rf
 
     from .trash import Trash, is_shell
@@ -253,10 +259,9 @@ def _roll_back_unfinished() -> None:
             if prefix.exists() and not is_shell(prefix):
                 rm_rf(str(prefix))  # what the failed command half-made in its place
             trash.move_out(entry)
-            _register(prefix)
             _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
         except Exception as e:
-            name = _cli_name(entry)
+            name = _undo_arg(entry)
             where = (
                 f"It is safe in the trash: conda envguard undo {name}"
                 if entry.env_dir.is_dir()
@@ -270,15 +275,6 @@ def _register_atexit() -> None:
     if not _atexit_registered:
         atexit.register(_roll_back_unfinished)
         _atexit_registered = True
-
-
-def _register(prefix: Path) -> None:
-    try:
-        from conda.core.envs_manager import register_env
-
-        register_env(str(prefix))
-    except Exception:
-        pass
 
 
 # -- history --------------------------------------------------------------------------------------
@@ -315,7 +311,7 @@ def _command_line(with_conda: bool = True) -> str:
     return f"conda {text}" if with_conda else text
 
 
-def _cli_name(entry) -> str:
+def _undo_arg(entry) -> str:
     """The env of a trash entry as `conda envguard undo` takes it, safe to paste."""
     from .envs import cli_arg
 

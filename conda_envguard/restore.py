@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .envs import register
 from .snapshot import Snapshot
 
 
@@ -39,14 +40,14 @@ class RestoreReport:
         return {**self.__dict__, "exact": self.exact}
 
 
-def restore(snapshot: Snapshot, target: Path, *, use_trash: bool = True) -> RestoreReport:
+def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     """Recreate the env of `snapshot` at `target`, which must not hold an env."""
     snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target))
-    if use_trash and _restore_from_trash(snapshot, target):
+    if _restore_from_trash(snapshot, target):
         report.method = "trash"
     else:
-        _ensure_parent(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
         if not _restore_from_lock(snapshot, target, report):
             _restore_from_yaml(snapshot, target)
             report.method = "environment.yml"
@@ -55,7 +56,7 @@ def restore(snapshot: Snapshot, target: Path, *, use_trash: bool = True) -> Rest
         from .kernels import restore_from_snapshot
 
         report.kernels = restore_from_snapshot(snapshot, target)
-    _register(target)
+        register(target)
     compare(snapshot, target, report)
     return report
 
@@ -203,24 +204,11 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.changed = [c["name"] for c in changes["changed"]]
 
 
-def _ensure_parent(target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-
-
 def _clean_failed(target: Path) -> None:
     from conda.gateways.disk.delete import rm_rf
 
     if target.exists():
         rm_rf(str(target))
-
-
-def _register(target: Path) -> None:
-    try:
-        from conda.core.envs_manager import register_env
-
-        register_env(str(target))
-    except Exception:
-        pass
 
 
 def _first_line(e: BaseException) -> str:

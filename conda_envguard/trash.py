@@ -110,7 +110,7 @@ class Trash:
                 continue
             if not entry.env_dir.is_dir():
                 gone = not Path(entry.location).exists()
-                if gone or (entry.state in (MOVING, PURGING) and not _is_shell(entry.prefix)):
+                if gone or (entry.state in (MOVING, PURGING) and not is_shell(entry.prefix)):
                     self.forget(entry)  # killed before the rename, or purged: nothing held
                     _remove_if_empty(Path(entry.location))
                 continue
@@ -165,6 +165,12 @@ class Trash:
         self.save(entry)
         return entry
 
+    def keep(self, entry: TrashEntry) -> None:
+        """The command that moved the env in completed: the entry stays until undo or expiry."""
+        entry.state = TRASHED
+        entry.size_bytes = disk_usage(entry.env_dir)
+        self.save(entry)
+
     def move_out(self, entry: TrashEntry, prefix: Path | None = None) -> Path:
         """Put the env of `entry` back at `prefix` (default: where it came from).
 
@@ -175,7 +181,7 @@ class Trash:
         target.parent.mkdir(parents=True, exist_ok=True)
         # The shell conda was given is set aside, not deleted, until the env is back in place.
         shell = None
-        if _is_shell(target):
+        if is_shell(target):
             shell = target.with_name(f".{target.name}.envguard-shell")
             os.rename(target, shell)
         try:
@@ -186,8 +192,10 @@ class Trash:
             raise
         if shell is not None:
             shutil.rmtree(shell, ignore_errors=True)
+        from .envs import register
         from .kernels import restore_kernels
 
+        register(target)
         try:
             restore_kernels(entry, target)
         except OSError:
@@ -245,12 +253,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _is_shell(prefix: str | os.PathLike) -> bool:
-    return Path(prefix, SHELL_MARKER).is_file()
-
-
 def is_shell(prefix: str | os.PathLike) -> bool:
-    return _is_shell(prefix)
+    """Is `prefix` the stand-in envguard left conda to remove?"""
+    return Path(prefix, SHELL_MARKER).is_file()
 
 
 def _remove_if_empty(directory: Path) -> None:
@@ -296,9 +301,9 @@ def human_size(n: int | None) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if size < 1024 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            break
         size /= 1024
-    return f"{n} B"
+    return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
 def set_aside(prefix: Path, trigger: str) -> str:
@@ -323,9 +328,7 @@ def set_aside(prefix: Path, trigger: str) -> str:
         else:
             from .kernels import hide_kernels
 
-            entry.state = TRASHED
-            entry.size_bytes = disk_usage(entry.env_dir)
-            trash.save(entry)
+            trash.keep(entry)
             hide_kernels(entry)
             return snap.id
     rm_rf(str(prefix))

@@ -46,7 +46,7 @@ def configure_parser(verbs) -> None:
 def execute(args: Namespace) -> int:
 
     from ..envs import resolve
-    from ..exceptions import SnapshotNotFoundError, TargetExistsError
+    from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..store import Store
     from ..trash import set_aside
@@ -70,14 +70,16 @@ def execute(args: Namespace) -> int:
         "replaces_existing": occupied,
         "counts": snap.meta.get("counts", {}),
     }
+    if not snap.file("explicit.txt").is_file() and not snap.file("environment.yml").is_file():
+        raise CorruptSnapshotError(
+            str(snap.path), "it has neither explicit.txt nor environment.yml"
+        )
     text = _plan_text(plan)
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
     if occupied:
         replaced = set_aside(target, "restore --force")
         say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
-    if not snap.file("explicit.txt").exists() and not snap.file("environment.yml").exists():
-        raise SnapshotNotFoundError(snap.id)
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))
     return 0

@@ -80,9 +80,6 @@ def execute(args: Namespace) -> int:
             f"'{entry.env_name}' can't be moved back to {target} ({e.strerror or e}); it stays "
             f"in the trash.\n  Rebuild it from its snapshot instead: {elsewhere}"
         ) from e
-    from conda.core.envs_manager import register_env
-
-    register_env(str(target))
     seconds = time.perf_counter() - started
     emit(
         {**plan, "restored": True, "seconds": round(seconds, 3)},
