@@ -103,8 +103,12 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     from .redact import with_credentials
 
     specs = [with_credentials(spec, context.channels) for spec in specs]
+    from .linker import link_plain_packages
+
     try:
-        explicit(specs, str(target))
+        left = link_plain_packages(specs, target)
+        if left:
+            explicit(left, str(target))
     except (CondaError, OSError) as e:
         report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")
         _clean_failed(target)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 __all__ = [
     "PLATFORM_SUBDIR",
+    "PREFIX_PLACEHOLDER",
     "PYTHON_VERSION",
     "SITE_PACKAGES",
     "Pkg",
@@ -59,6 +60,8 @@ SITE_PACKAGES = "lib/python3.11/site-packages"
 # A fixed mtime keeps archives byte-identical between builds (same md5, same cache entries).
 _MTIME = 1_700_000_000
 _TIMESTAMP_MS = _MTIME * 1000
+# conda-build's placeholder for the build prefix in a package's text files
+PREFIX_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
 
 
 @dataclass
@@ -67,7 +70,9 @@ class Pkg:
 
     `files` maps paths relative to the prefix to their content (files under `bin/` are
     executable); `n_files` adds that many small distinct files under `share/<name>/` for
-    big-env tests and benchmarks.
+    big-env tests and benchmarks. The kinds of file conda treats apart: `symlinks` (path ->
+    link target), `no_link` (paths conda must copy, not link) and `prefix_files` (path ->
+    content holding PREFIX_PLACEHOLDER, which conda replaces with the env's path).
     """
 
     name: str
@@ -79,6 +84,9 @@ class Pkg:
     subdir: str = "noarch"
     build_number: int = 0
     extra_index: dict[str, object] = field(default_factory=dict)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    no_link: tuple[str, ...] = ()
+    prefix_files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def filename(self) -> str:
@@ -159,22 +167,30 @@ def _add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
     """Write `pkg` as `<channel_dir>/<subdir>/<filename>` and return its repodata entry."""
-    payload = pkg.payload()
-    paths = [
-        {
-            "_path": path,
-            "path_type": "hardlink",
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size_in_bytes": len(data),
-        }
-        for path, data in sorted(payload.items())
-    ]
+    payload = {**pkg.payload(), **pkg.prefix_files}
+    paths: list[dict[str, object]] = []
+    for path, data in sorted(payload.items()):
+        entry: dict[str, object] = {"_path": path, "path_type": "hardlink"}
+        if path in pkg.prefix_files:
+            entry.update(prefix_placeholder=PREFIX_PLACEHOLDER, file_mode="text")
+        if path in pkg.no_link:
+            entry["no_link"] = True
+        entry.update(sha256=hashlib.sha256(data).hexdigest(), size_in_bytes=len(data))
+        paths.append(entry)
+    paths += [{"_path": path, "path_type": "softlink"} for path in sorted(pkg.symlinks)]
+    paths.sort(key=lambda entry: str(entry["_path"]))
     index = pkg.index()
     info = {
         "info/index.json": json.dumps(index, indent=2, sort_keys=True).encode(),
         "info/paths.json": json.dumps({"paths": paths, "paths_version": 1}).encode(),
         "info/files": "".join(f"{p['_path']}\n" for p in paths).encode(),
     }
+    if pkg.prefix_files:
+        info["info/has_prefix"] = "".join(
+            f"{PREFIX_PLACEHOLDER} text {path}\n" for path in sorted(pkg.prefix_files)
+        ).encode()
+    if pkg.no_link:
+        info["info/no_link"] = "".join(f"{path}\n" for path in sorted(pkg.no_link)).encode()
 
     # In memory, bz2 level 1: the time goes to per-file overhead, not compression.
     buffer = io.BytesIO()
@@ -183,6 +199,10 @@ def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
             _add_file(tar, name, data)
         for name, data in sorted(payload.items()):
             _add_file(tar, name, data)
+        for name, link_target in sorted(pkg.symlinks.items()):
+            link = tarfile.TarInfo(name)
+            link.type, link.linkname, link.mtime = tarfile.SYMTYPE, link_target, _MTIME
+            tar.addfile(link)
     archive = buffer.getvalue()
 
     target = Path(channel_dir) / pkg.subdir / pkg.filename

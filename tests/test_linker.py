@@ -1,0 +1,155 @@
+"""A restore links the lock's plain packages itself: the env must be what conda makes.
+
+Each test rebuilds one env twice from the same lock, with envguard's restore and with plain
+conda (`conda create --file LOCK --no-plugins`), and compares files and conda-meta records.
+The packages cover every kind of file conda treats apart, so the ones envguard must leave to
+conda's transaction are there too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from support.channel import PREFIX_PLACEHOLDER, Pkg, build_channel, channel_url
+from support.checks import conda_list, ok, remove, snapshots_of, tree
+
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
+
+POST_LINK = b'#!/bin/sh\necho "$PKG_NAME linked" > "$PREFIX/share/post-link-ran.txt"\n'
+
+# (package, linked by envguard itself) or else left to conda's transaction
+KINDS = [
+    (Pkg("plain", "1.0", n_files=40), True),
+    (Pkg("tool", "1.0", files={"bin/tool": b"#!/bin/sh\necho tool\n"}), True),
+    (
+        Pkg(
+            "symlinked",
+            "1.0",
+            files={"lib/libsym.so.1": b"not really a library\n"},
+            symlinks={"lib/libsym.so": "libsym.so.1"},
+        ),
+        True,
+    ),
+    (
+        Pkg("copied", "1.0", files={"etc/copied.conf": b"copy\n"}, no_link=("etc/copied.conf",)),
+        True,
+    ),
+    (
+        Pkg(
+            "prefixed",
+            "1.0",
+            prefix_files={"bin/prefixed": f"#!/bin/sh\necho {PREFIX_PLACEHOLDER}\n".encode()},
+        ),
+        False,
+    ),
+    (Pkg("scripted", "1.0", files={"bin/.scripted-post-link.sh": POST_LINK}), False),
+    (Pkg("clash-a", "1.0", files={"share/clash.txt": b"a\n"}), False),
+    (Pkg("clash-b", "1.0", files={"share/clash.txt": b"b\n"}), False),
+]
+NAMES = [pkg.name for pkg, _ in KINDS]
+
+
+@pytest.fixture(scope="module")
+def kinds_channel(tmp_path_factory) -> tuple[str, str, str]:
+    path = build_channel(tmp_path_factory.mktemp("kinds-channel"), [pkg for pkg, _ in KINDS])
+    return ("--override-channels", "-c", channel_url(path))
+
+
+def records(prefix: Path) -> dict[str, dict]:
+    """The env's conda-meta records by file name, without what depends on the env's path."""
+    out = {}
+    for meta in (prefix / "conda-meta").glob("*.json"):
+        record = json.loads(meta.read_text())
+        for entry in record["paths_data"]["paths"]:
+            if entry.get("prefix_placeholder"):
+                entry.pop("sha256_in_prefix")  # the hash of a file holding the env's path
+        out[meta.name] = record
+    return out
+
+
+def files(prefix: Path) -> dict[str, tuple]:
+    """The env's files, with the env's path in their content made neutral."""
+    out = tree(prefix, skip=("conda-meta",))
+    for rel, entry in out.items():
+        path = prefix / rel
+        if entry[0] == "file" and str(prefix).encode() in path.read_bytes():
+            out[rel] = (*entry[:2], path.read_bytes().replace(str(prefix).encode(), b"PREFIX"))
+    return out
+
+
+def lock_then_remove(conda_run, conda_dirs, tmp_path, name: str) -> Path:
+    """The env's lock as conda writes it; then the env removed and its trash emptied."""
+    lock = tmp_path / f"{name}.txt"
+    lock.write_text(ok(conda_run("list", "-n", name, "--explicit", "--sha256")).stdout)
+    remove(conda_run, name, purge=True)
+    return lock
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("link", ["hardlink", "copy", "softlink"])
+def test_a_restore_makes_the_env_conda_makes(link, kinds_channel, conda_run, conda_dirs, tmp_path):
+    setting = {"copy": {"CONDA_ALWAYS_COPY": "true"}, "softlink": {"CONDA_ALWAYS_SOFTLINK": "true"}}
+    env = setting.get(link, {})
+    ok(conda_run("create", "-n", "E", "-y", *kinds_channel, *NAMES, env=env))
+    lock = lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
+
+    restored = ok(conda_run("envguard", "restore", "E", "-y", env=env))
+    ok(conda_run("--no-plugins", "create", "-n", "ref", "--file", lock, "-y", env=env))
+
+    plain = sum(linked for _, linked in KINDS)
+    assert f"Linking {plain} packages" in restored.stdout
+    assert "It matches the snapshot exactly." in restored.stdout
+    e, ref = conda_dirs.envs / "E", conda_dirs.envs / "ref"
+    assert records(e) == records(ref)
+    assert files(e) == files(ref)
+    assert conda_list(conda_run, "E") == conda_list(conda_run, "ref")
+    history = (e / "conda-meta" / "history").read_text()
+    assert all(f"::{name}-1.0-0" in history for name in NAMES)
+    # conda takes out what envguard linked as if it had linked it itself
+    ok(conda_run("remove", "-n", "E", "plain", "symlinked", "copied", "-y", env=env))
+    ok(conda_run("--no-plugins", "remove", "-n", "ref", "plain", "symlinked", "copied", "-y"))
+    assert files(e) == files(ref)
+
+
+@pytest.mark.parametrize("damage", ["cut", "gone"])
+def test_a_damaged_package_in_the_cache_is_left_to_conda(
+    damage, kinds_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *kinds_channel, "plain", "tool"))
+    lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
+    damaged = conda_dirs.pkgs / "plain-1.0-0" / "share" / "plain" / "f00007.txt"
+    if damage == "cut":
+        damaged.write_bytes(b"cut")
+    else:
+        damaged.unlink()
+
+    restored = conda_run("envguard", "restore", "E", "-y")
+
+    assert "Linking 1 package (1 files)" in restored.stdout  # tool only
+    # conda's own check of the package cache speaks up for the damaged one: a file of the
+    # wrong size is a warning (conda's default `safety_checks: warn`), a missing one an error
+    assert "appears to be corrupted" in restored.stdout + restored.stderr
+    if damage == "gone":
+        assert restored.returncode != 0
+        assert not (conda_dirs.envs / "E").exists()  # nothing half-made left behind
+        assert len(snapshots_of(conda_run, "E")) == 1
+    else:
+        assert restored.returncode == 0
+
+
+def test_without_a_package_cache_conda_downloads_and_links(
+    kinds_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *kinds_channel, "plain", "tool"))
+    before = files(conda_dirs.envs / "E")
+    lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
+    ok(conda_run("clean", "--all", "-y"))
+
+    report = json.loads(ok(conda_run("envguard", "restore", "E", "-y", "--json")).stdout)
+
+    assert (report["method"], report["exact"]) == ("explicit", True)
+    assert files(conda_dirs.envs / "E") == before
+    assert os.listdir(conda_dirs.pkgs)  # conda downloaded them again
