@@ -146,9 +146,9 @@ def _link_all(packages: list[_Package], target: Path) -> None:
 
 def _link_one(package: _Package, target: Path):
     """Link one package's files and write its conda-meta record; return the record."""
+    from conda.common.serialize.json import write as write_json
     from conda.common.url import mask_anaconda_token, remove_auth
     from conda.core.link import determine_link_type
-    from conda.common.serialize.json import write as write_json
     from conda.gateways.disk.create import create_link
     from conda.models.enums import LinkType
     from conda.models.match_spec import MatchSpec

@@ -91,8 +91,8 @@ def lock_then_remove(conda_run, conda_dirs, tmp_path, name: str) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("link", ["hardlink", "copy", "softlink"])
 def test_a_restore_makes_the_env_conda_makes(link, kinds_channel, conda_run, conda_dirs, tmp_path):
-    setting = {"copy": {"CONDA_ALWAYS_COPY": "true"}, "softlink": {"CONDA_ALWAYS_SOFTLINK": "true"}}
-    env = setting.get(link, {})
+    env = {"copy": {"CONDA_ALWAYS_COPY": "true"}, "softlink": {"CONDA_ALWAYS_SOFTLINK": "true"}}
+    env = env.get(link, {})
     ok(conda_run("create", "-n", "E", "-y", *kinds_channel, *NAMES, env=env))
     lock = lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
 
