@@ -50,6 +50,12 @@ KINDS = [
     (Pkg("clash-b", "1.0", files={"share/clash.txt": b"b\n"}), False),
 ]
 NAMES = [pkg.name for pkg, _ in KINDS]
+# how conda is told to link: hard links where it can (the default), copies, soft links
+LINK_SETTINGS = {
+    "hardlink": {},
+    "copy": {"CONDA_ALWAYS_COPY": "true"},
+    "softlink": {"CONDA_ALWAYS_SOFTLINK": "true"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +95,9 @@ def lock_then_remove(conda_run, conda_dirs, tmp_path, name: str) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("link", ["hardlink", "copy", "softlink"])
+@pytest.mark.parametrize("link", LINK_SETTINGS)
 def test_a_restore_makes_the_env_conda_makes(link, kinds_channel, conda_run, conda_dirs, tmp_path):
-    env = {"copy": {"CONDA_ALWAYS_COPY": "true"}, "softlink": {"CONDA_ALWAYS_SOFTLINK": "true"}}
-    env = env.get(link, {})
+    env = LINK_SETTINGS[link]
     ok(conda_run("create", "-n", "E", "-y", *kinds_channel, *NAMES, env=env))
     lock = lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
 
