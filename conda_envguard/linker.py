@@ -1,17 +1,19 @@
-"""Link a lock's plain packages into a new env straight from the package cache.
+"""Install an explicit lock into a new env, linking its plain packages without a transaction.
 
-Why not always conda's transaction: it spends about 100 µs of Python per file (objects to
-plan, verify, link and record each one), so a 20,000-file env takes seconds to link even
-with nothing to solve. A restore links packages that already lived together in the env, into
-a new, empty prefix: nothing is replaced, nothing clobbered, nothing to decide.
+Why: conda's transaction spends about 100 µs of Python per file (objects to plan, verify,
+link and record each one), so linking a 20,000-file env takes seconds even with nothing to
+solve. A restore links packages that already lived together in the env, into a new, empty
+prefix: nothing is replaced, nothing to decide.
 
-So envguard links the *plain* packages itself, the way conda would: conda's choice of link
-type, conda's link function, the same conda-meta record and history. Plain means: found
-extracted in the package cache with the lock's checksum, every file there at its recorded
-size, only files and symlinks, none needing the env's path written into it, no noarch python
-(site-packages paths, entry points, bytecode), no link scripts, no menus, no path shared with
-another package, not on Windows. Everything else is left to conda's transaction, which then
-finds the plain packages already installed.
+conda still finds every package (its package cache first, downloading what it lacks, exactly
+as for `conda create --file LOCK`). envguard then links the *plain* ones itself, the way conda
+would: conda's choice of link type, conda's link function, the conda-meta record conda writes.
+Plain means: only files and symlinks, none needing the env's path written into it, every file
+in the cache at its recorded size, no noarch python (site-packages paths, entry points,
+bytecode), no link scripts, menus or pre-link messages, no path shared with another package
+of the lock, not on Windows. The rest go through conda's transaction, which also writes the
+history, as one revision. Whenever conda has something to check or run for every package
+(`disallowed_packages`, `extra_safety_checks`, transaction-action plugins), it gets them all.
 """
 
 from __future__ import annotations
@@ -22,36 +24,86 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conda.models.records import PackageCacheRecord, PrefixRecord
 
 # What conda keeps of a paths.json entry in the env's record (its PathDataV1 fields).
-_PATH_FIELDS = ("_path", "no_link", "path_type", "sha256", "size_in_bytes", "inode_paths")
-_PACKAGE_SUFFIXES = (".tar.bz2", ".conda")
+_PATH_FIELDS = (
+    "_path",
+    "file_mode",
+    "no_link",
+    "path_type",
+    "sha256",
+    "size_in_bytes",
+    "inode_paths",
+)
 
 
 @dataclass
-class _Package:
-    spec: str  # the lock line, as conda would be given it
-    extracted: Path
-    tarball: Path
-    repodata_record: dict
-    paths: list[dict]
+class _Plain:
+    """A package envguard links itself, and the record it will write for it."""
+
+    source: str  # the extracted package dir in the cache
+    paths: list[dict]  # its info/paths.json entries
+    record: PrefixRecord
 
 
-def link_plain_packages(specs: list[str], target: Path) -> list[str]:
-    """Link the plain packages among `specs` (lock lines) into `target`, a new prefix.
+def install_lock(specs: list[str], target: Path) -> None:
+    """Install the lock lines `specs` into `target`, which holds nothing yet."""
+    from conda.misc import get_package_records_from_explicit, install_explicit_packages
 
-    Returns the lock lines left for conda, in their order. On an error, what was linked is
-    left in `target` for the caller to clean up, as after a failed conda transaction.
-    """
-    if sys.platform == "win32" or _holds_anything(target):
-        return specs
-    plain = [package for package in map(_plain_package, specs) if package]
-    plain = _without_shared_paths(plain)
-    if not plain:
-        return specs
-    _link_all(plain, target)
-    linked = {package.spec for package in plain}
-    return [spec for spec in specs if spec not in linked]
+    records = get_package_records_from_explicit(specs)
+    plain = _plain_packages(records, target)
+    if plain:
+        _link(plain, target, write_history=len(plain) == len(records))
+    linked = {p.source for p in plain}
+    left = [r for r in records if r.extracted_package_dir not in linked]
+    if left:
+        install_explicit_packages(
+            left, str(target), requested_specs=[_requested_spec(r) for r in records]
+        )
+
+
+def _requested_spec(record) -> str:
+    """What conda's explicit installer records as asked for: channel::name==version=build."""
+    from conda.models.match_spec import MatchSpec
+
+    return str(MatchSpec(record.to_match_spec(), name=record.name))
+
+
+def _plain_packages(records: list[PackageCacheRecord], target: Path) -> list[_Plain]:
+    if sys.platform == "win32" or _conda_must_see_every_package() or _holds_anything(target):
+        return []
+    contents = [_read_paths(record) for record in records]
+    if any(paths is None for paths in contents):
+        return []  # a package whose files are unknown might share one with a plain package
+    site_packages = _site_packages(records)
+    owners = Counter(
+        target_path
+        for record, paths in zip(records, contents, strict=True)
+        for target_path in _target_paths(record, paths, site_packages)
+    )
+    plain = []
+    for record, paths in zip(records, contents, strict=True):
+        if _is_plain(record, paths) and all(owners[entry["_path"]] == 1 for entry in paths):
+            plain.append(_Plain(record.extracted_package_dir, paths, _prefix_record(record)))
+    return plain
+
+
+def _conda_must_see_every_package() -> bool:
+    from conda.base.context import context
+
+    if context.disallowed_packages or context.extra_safety_checks:
+        return True
+    for hook in ("pre_transaction_actions", "post_transaction_actions"):
+        try:
+            if context.plugin_manager.get_hook_results(hook):
+                return True
+        except AttributeError:  # a conda without this hook
+            pass
+    return False
 
 
 def _holds_anything(target: Path) -> bool:
@@ -61,42 +113,45 @@ def _holds_anything(target: Path) -> bool:
         return False
 
 
-def _plain_package(spec: str) -> _Package | None:
-    """The cached package `spec` names, if envguard can link it itself."""
-    from conda.base.context import context
-    from conda.common.url import remove_auth, split_anaconda_token
-
-    url, _, checksum = spec.partition("#")
-    checksum = checksum.split(":")[-1].lower()
-    url = remove_auth(split_anaconda_token(url)[0])
-    filename = url.rsplit("/", 1)[-1]
-    stem = next((filename[: -len(s)] for s in _PACKAGE_SUFFIXES if filename.endswith(s)), None)
-    if not stem or len(checksum) not in (32, 64):
+def _read_paths(record) -> list[dict] | None:
+    try:
+        paths_json = json.loads(Path(record.extracted_package_dir, "info/paths.json").read_bytes())
+    except (OSError, ValueError):
         return None
-    for pkgs_dir in context.pkgs_dirs:
-        extracted = Path(pkgs_dir, stem)
-        try:
-            record = json.loads((extracted / "info" / "repodata_record.json").read_bytes())
-            paths_json = json.loads((extracted / "info" / "paths.json").read_bytes())
-        except (OSError, ValueError):
-            continue
-        if (
-            record.get("sha256" if len(checksum) == 64 else "md5") != checksum
-            or remove_auth(split_anaconda_token(record.get("url", ""))[0]) != url
-        ):
-            continue
-        if paths_json.get("paths_version") != 1 or not _is_plain(record, paths_json, extracted):
-            return None
-        return _Package(spec, extracted, Path(pkgs_dir, filename), record, paths_json["paths"])
-    return None
+    if paths_json.get("paths_version") != 1:
+        return None
+    return paths_json.get("paths", [])
 
 
-def _is_plain(record: dict, paths_json: dict, extracted: Path) -> bool:
-    if record.get("noarch") not in (None, "generic") or (extracted / "info/link.json").exists():
+def _noarch(record) -> str | None:
+    noarch = record.get("noarch")
+    return str(getattr(noarch, "value", noarch)) if noarch else None
+
+
+def _site_packages(records) -> str | None:
+    from conda.common.path import get_python_site_packages_short_path
+
+    python = next((r for r in records if r.name == "python"), None)
+    return get_python_site_packages_short_path(python.version) if python else None
+
+
+def _target_paths(record, paths: list[dict], site_packages: str | None) -> list[str]:
+    """Where the package's files go in the env (noarch python moves them)."""
+    if _noarch(record) != "python":
+        return [entry.get("_path", "") for entry in paths]
+    from conda.common.path import get_python_noarch_target_path
+
+    return [get_python_noarch_target_path(e.get("_path", ""), site_packages) for e in paths]
+
+
+def _is_plain(record, paths: list[dict]) -> bool:
+    source = Path(record.extracted_package_dir)
+    if _noarch(record) not in (None, "generic") or (source / "info/link.json").exists():
         return False
-    name = record.get("name", "")
-    scripts = {f"bin/.{name}-{when}.sh" for when in ("pre-link", "post-link", "pre-unlink")}
-    for entry in paths_json.get("paths", ()):
+    if any(p.is_file() for p in (source / "info/prelink_messages").glob("**/*")):
+        return False  # conda shows them and asks
+    scripts = {f"bin/.{record.name}-{when}.sh" for when in ("pre-link", "post-link")}
+    for entry in paths:
         path = entry.get("_path", "")
         if (
             entry.get("path_type") not in ("hardlink", "softlink")
@@ -109,74 +164,83 @@ def _is_plain(record: dict, paths_json: dict, extracted: Path) -> bool:
         ):
             return False
         try:
-            stat = os.lstat(f"{extracted}/{path}")
+            size = os.lstat(f"{source}/{path}").st_size
         except OSError:
-            return False  # conda says the package is corrupt, or extracts it again
-        size = entry.get("size_in_bytes")
-        if entry["path_type"] == "hardlink" and size and stat.st_size != size:
+            return False  # conda says the package is damaged
+        recorded = entry.get("size_in_bytes")
+        if entry["path_type"] == "hardlink" and recorded and size != recorded:
             return False
     return True
 
 
-def _without_shared_paths(packages: list[_Package]) -> list[_Package]:
-    """Packages that share a path with another one are left to conda, which warns about it."""
-    owners = Counter(entry["_path"] for package in packages for entry in package.paths)
-    return [p for p in packages if all(owners[e["_path"]] == 1 for e in p.paths)]
+def _prefix_record(record) -> PrefixRecord:
+    """The package's conda-meta record as conda's explicit installer makes it, but its file
+    lists (added when linked) and its link type (known when linking starts)."""
+    from conda.models.records import PathsData, PrefixRecord
+
+    requested = _requested_spec(record)
+    return PrefixRecord.from_objects(
+        record,
+        requested_spec=requested,
+        requested_specs=(requested,),
+        paths_data=PathsData(paths_version=1, paths=()),
+        files=(),
+        url=record.url,
+        extracted_package_dir=record.extracted_package_dir,
+        package_tarball_full_path=record.package_tarball_full_path,
+    )
 
 
-def _link_all(packages: list[_Package], target: Path) -> None:
+def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
     from conda.core.prefix_data import PrefixData
     from conda.history import History
     from conda.reporters import get_spinner
 
-    files = sum(len(p.paths) for p in packages)
+    files = sum(len(p.paths) for p in plain)
+    count = f"{len(plain)} package{'s' if len(plain) != 1 else ''}"
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
-    count = f"{len(packages)} package{'s' if len(packages) != 1 else ''}"
     with get_spinner(f"Linking {count} ({files:,} files) from the package cache"):
-        records = [_link_one(package, target) for package in packages]
-        # conda-meta/history, as conda writes it for a new env
-        PrefixData(target).set_creation_time()
-        history = History(str(target))
-        history.write_changes(set(), {record.dist_str() for record in records})
-        history.write_specs(update_specs=[record.requested_spec for record in records])
-    # conda caches one PrefixData per prefix: the one made above has not read these records.
+        for package in plain:
+            _link_one(package, target)
+        if write_history:  # else conda's transaction writes it, for every package
+            PrefixData(target).set_creation_time()
+            history = History(str(target))
+            history.write_changes(set(), {p.record.dist_str() for p in plain})
+            history.write_specs(update_specs=[p.record.requested_spec for p in plain])
+    # conda caches one PrefixData per prefix: one made before has not read these records.
     for interoperability in (False, True):
         getattr(PrefixData, "_cache_", {}).pop((target, interoperability), None)
 
 
-def _link_one(package: _Package, target: Path):
-    """Link one package's files and write its conda-meta record; return the record."""
+def _link_one(package: _Plain, target: Path) -> None:
+    """Link one package's files, then write its conda-meta record, as conda does."""
     from conda.common.serialize.json import write as write_json
     from conda.common.url import mask_anaconda_token, remove_auth
     from conda.core.link import determine_link_type
     from conda.gateways.disk.create import create_link
     from conda.models.enums import LinkType
-    from conda.models.match_spec import MatchSpec
-    from conda.models.records import Link, PackageCacheRecord, PathsData, PrefixRecord
+    from conda.models.records import Link
 
-    link_type = determine_link_type(str(package.extracted), str(target))
-    source_dir, target_dir = str(package.extracted), str(target)
+    link_type = determine_link_type(package.source, str(target))
     made: set[str] = set()
     paths_data = []
     for entry in package.paths:
         path = entry["_path"]
-        source, destination = f"{source_dir}/{path}", f"{target_dir}/{path}"
+        source, destination = f"{package.source}/{path}", f"{target}/{path}"
         parent = os.path.dirname(destination)
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
         data = {k: entry[k] for k in _PATH_FIELDS if entry.get(k) is not None}
-        if not data.get("no_link", True):
-            del data["no_link"]  # conda records only a true one
         # As conda's LinkPathAction: symlinks and no_link files are copied; a hard link (or
         # copy) is recorded with its checksum in the env, a soft link as a soft link.
         if entry["path_type"] == "softlink" or entry.get("no_link"):
             create_link(source, destination, LinkType.copy)
         elif link_type == LinkType.hardlink:
             try:
-                os.link(source, destination)
-            except OSError:  # as conda: copy when a hard link can't be made
-                create_link(source, destination, LinkType.copy)
+                os.link(source, destination)  # the one call conda's create_link ends in
+            except OSError:  # conda's way, then: its clobber rules, a copy if it can't link
+                create_link(source, destination, LinkType.hardlink)
         else:
             create_link(source, destination, link_type)
             if link_type == LinkType.softlink:
@@ -185,28 +249,13 @@ def _link_one(package: _Package, target: Path):
             data["sha256_in_prefix"] = data["sha256"]
         paths_data.append(data)
 
-    cache_record = PackageCacheRecord.from_objects(
-        package.repodata_record,
-        package_tarball_full_path=str(package.tarball),
-        extracted_package_dir=str(package.extracted),
-    )
-    requested = str(MatchSpec(cache_record.to_match_spec(), name=cache_record.name))
-    record = PrefixRecord.from_objects(
-        cache_record,
-        requested_spec=requested,
-        requested_specs=(requested,),
-        paths_data=PathsData(paths_version=1, paths=()),
-        files=(),
-        link=Link(source=str(package.extracted), type=link_type),
-        url=cache_record.url,
-        extracted_package_dir=str(package.extracted),
-        package_tarball_full_path=str(package.tarball),
-    )
-    # The record as conda dumps it; the per-file lists added as plain data (conda's own
+    record = package.record
+    # The record as conda dumps it, with the per-file lists added as plain data (conda's own
     # objects for them are most of the cost this module avoids).
     dumped = record.dump()
     dumped["url"] = remove_auth(mask_anaconda_token(record.url))
     dumped["files"] = [d["_path"] for d in paths_data]
     dumped["paths_data"] = {"paths_version": 1, "paths": paths_data}
-    write_json(dumped, path=target / "conda-meta" / f"{package.extracted.name}.json")
-    return record
+    dumped["link"] = Link(source=package.source, type=link_type).dump()
+    meta = target / "conda-meta" / f"{record.name}-{record.version}-{record.build}.json"
+    write_json(dumped, path=meta)

@@ -78,7 +78,6 @@ def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
 def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
     from conda import CondaError
     from conda.base.context import context
-    from conda.misc import explicit
 
     lock = snapshot.file("explicit.txt")
     if snapshot.meta.get("platform") not in (None, context.subdir):
@@ -103,16 +102,17 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     from .redact import with_credentials
 
     specs = [with_credentials(spec, context.channels) for spec in specs]
-    from .linker import link_plain_packages
+    from .linker import install_lock
 
     try:
-        left = link_plain_packages(specs, target)
-        if left:
-            explicit(left, str(target))
+        install_lock(specs, target)
     except (CondaError, OSError) as e:
         report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")
         _clean_failed(target)
         return False
+    except BaseException:  # e.g. Ctrl-C: no half-made env left behind, as conda does
+        _clean_failed(target)
+        raise
     report.method = "explicit"
     return True
 

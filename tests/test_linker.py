@@ -46,8 +46,19 @@ KINDS = [
         False,
     ),
     (Pkg("scripted", "1.0", files={"bin/.scripted-post-link.sh": POST_LINK}), False),
+    # two plain ones sharing a file, and a plain one sharing a file with one that is not
     (Pkg("clash-a", "1.0", files={"share/clash.txt": b"a\n"}), False),
     (Pkg("clash-b", "1.0", files={"share/clash.txt": b"b\n"}), False),
+    (Pkg("clash-c", "1.0", files={"share/clash-c.txt": b"c\n"}), False),
+    (
+        Pkg(
+            "clash-d",
+            "1.0",
+            files={"share/clash-c.txt": b"d\n"},
+            prefix_files={"share/clash-d.txt": f"{PREFIX_PLACEHOLDER}\n".encode()},
+        ),
+        False,
+    ),
 ]
 NAMES = [pkg.name for pkg, _ in KINDS]
 # how conda is told to link: hard links where it can (the default), copies, soft links
@@ -111,8 +122,12 @@ def test_a_restore_makes_the_env_conda_makes(link, kinds_channel, conda_run, con
     assert records(e) == records(ref)
     assert files(e) == files(ref)
     assert conda_list(conda_run, "E") == conda_list(conda_run, "ref")
+    # one revision for the restore, after the env's own (kept from the snapshot)
     history = (e / "conda-meta" / "history").read_text()
-    assert all(f"::{name}-1.0-0" in history for name in NAMES)
+    assert history.count("==> ") == 2
+    restore = history.split("==> ")[-1].splitlines()
+    added = {line.rsplit("::", 1)[-1] for line in restore if line.startswith("+")}
+    assert added == {f"{name}-1.0-0" for name in NAMES}
     # conda takes out what envguard linked as if it had linked it itself
     ok(conda_run("remove", "-n", "E", "plain", "symlinked", "copied", "-y", env=env))
     ok(conda_run("--no-plugins", "remove", "-n", "ref", "plain", "symlinked", "copied", "-y"))
@@ -143,6 +158,24 @@ def test_a_damaged_package_in_the_cache_is_left_to_conda(
         assert len(snapshots_of(conda_run, "E")) == 1
     else:
         assert restored.returncode == 0
+
+
+def test_conda_decides_alone_when_a_policy_or_check_applies_to_every_package(
+    kinds_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *kinds_channel, "plain", "tool"))
+    lock_then_remove(conda_run, conda_dirs, tmp_path, "E")
+
+    refused = conda_run(
+        "envguard", "restore", "E", "-y", env={"CONDA_DISALLOWED_PACKAGES": "tool"}
+    )
+    checked = ok(
+        conda_run("envguard", "restore", "E", "-y", env={"CONDA_EXTRA_SAFETY_CHECKS": "1"})
+    )
+
+    assert refused.returncode != 0 and "tool" in refused.stderr
+    assert "Linking" not in refused.stdout
+    assert "Linking" not in checked.stdout and "It matches the snapshot exactly." in checked.stdout
 
 
 def test_without_a_package_cache_conda_downloads_and_links(
