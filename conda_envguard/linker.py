@@ -51,7 +51,8 @@ class _Plain:
 
 
 def install_lock(specs: list[str], target: Path) -> None:
-    """Install the lock lines `specs` into `target`, which holds nothing yet."""
+    """Install the lock lines `specs` into `target`, a new env (conda's explicit installer,
+    but the plain packages envguard links itself)."""
     from conda.misc import get_package_records_from_explicit, install_explicit_packages
 
     records = get_package_records_from_explicit(specs)
@@ -97,13 +98,11 @@ def _conda_must_see_every_package() -> bool:
 
     if context.disallowed_packages or context.extra_safety_checks:
         return True
-    for hook in ("pre_transaction_actions", "post_transaction_actions"):
-        try:
-            if context.plugin_manager.get_hook_results(hook):
-                return True
-        except AttributeError:  # a conda without this hook
-            pass
-    return False
+    hooks = ("pre_transaction_actions", "post_transaction_actions")
+    try:
+        return any(context.plugin_manager.get_hook_results(hook) for hook in hooks)
+    except Exception:  # a conda without these hooks, or a broken plugin: conda decides
+        return True
 
 
 def _holds_anything(target: Path) -> bool:
@@ -137,7 +136,7 @@ def _site_packages(records) -> str | None:
 
 def _target_paths(record, paths: list[dict], site_packages: str | None) -> list[str]:
     """Where the package's files go in the env (noarch python moves them)."""
-    if _noarch(record) != "python":
+    if _noarch(record) != "python" or site_packages is None:  # (no python: conda refuses)
         return [entry.get("_path", "") for entry in paths]
     from conda.common.path import get_python_noarch_target_path
 
