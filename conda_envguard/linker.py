@@ -195,10 +195,10 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
     from conda.history import History
     from conda.reporters import get_spinner
 
-    files = sum(len(p.paths) for p in plain)
-    count = f"{len(plain)} package{'s' if len(plain) != 1 else ''}"
+    packages, files = len(plain), sum(len(p.paths) for p in plain)
+    count = f"{packages} package{'s' * (packages != 1)} ({files:,} file{'s' * (files != 1)})"
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
-    with get_spinner(f"Linking {count} ({files:,} files) from the package cache"):
+    with get_spinner(f"Linking {count} from the package cache"):
         for package in plain:
             _link_one(package, target)
         if write_history:  # else conda's transaction writes it, for every package
