@@ -99,11 +99,10 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         report.notes.append("the lock lists no packages: used environment.yml")
         return False
     # Credentials were never stored: take them from the channels conda is configured with.
+    from .linker import install_lock
     from .redact import with_credentials
 
     specs = [with_credentials(spec, context.channels) for spec in specs]
-    from .linker import install_lock
-
     try:
         install_lock(specs, target)
     except (CondaError, OSError) as e:
