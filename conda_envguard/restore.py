@@ -98,10 +98,10 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     if not specs:
         report.notes.append("the lock lists no packages: used environment.yml")
         return False
-    # Credentials were never stored: take them from the channels conda is configured with.
     from .linker import install_lock
     from .redact import with_credentials
 
+    # Credentials were never stored: take them from the channels conda is configured with.
     specs = [with_credentials(spec, context.channels) for spec in specs]
     try:
         install_lock(specs, target)
