@@ -45,9 +45,13 @@ _PATH_FIELDS = (
 class _Plain:
     """A package envguard links itself, and the record it will write for it."""
 
-    source: str  # the extracted package dir in the cache
     paths: list[dict]  # its info/paths.json entries
     record: PrefixRecord
+
+    @property
+    def source(self) -> str:
+        """The extracted package dir in the cache."""
+        return self.record.extracted_package_dir
 
 
 def install_lock(specs: list[str], target: Path) -> None:
@@ -89,7 +93,7 @@ def _plain_packages(records: list[PackageCacheRecord], target: Path) -> list[_Pl
     plain = []
     for record, paths in zip(records, contents, strict=True):
         if _is_plain(record, paths) and all(owners[entry["_path"]] == 1 for entry in paths):
-            plain.append(_Plain(record.extracted_package_dir, paths, _prefix_record(record)))
+            plain.append(_Plain(paths, _prefix_record(record)))
     return plain
 
 
