@@ -19,17 +19,13 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-# tests/support/channel.py (stdlib only) is shared with the test suite; `python -m benchmarks`
-# from the repo root finds it anyway, pytest or another working directory may not.
+# The channel builder is shared with the test suite (stdlib only, imports no conda).
+from conda_envguard.expiry import STAMP as EXPIRY_STAMP
+from conda_envguard.testing.channel import Pkg, build_channel, channel_url
+
+from .timing import Run
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
-
-from conda_envguard.expiry import STAMP as EXPIRY_STAMP  # noqa: E402  (imports no conda)
-from tests.support.channel import Pkg, build_channel, channel_url  # noqa: E402
-
-from .timing import Run  # noqa: E402
-
 # Variables that would point conda or envguard at the user's own config, envs or kernels.
 _DROPPED = ("CONDA", "_CE_", "MAMBA", "JUPYTER")
 

@@ -35,7 +35,6 @@ import pytest
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
-from support.channel import Pkg, build_channel, channel_url, fake_pip, fake_python
 from support.isolation import (
     conda_environ,
     is_inherited_conda_var,
@@ -45,6 +44,8 @@ from support.isolation import (
     run_conda,
 )
 from support.token_server import TokenChannelServer
+
+from conda_envguard.testing.channel import Pkg, build_channel, channel_url, fake_pip, fake_python
 
 if TYPE_CHECKING:
     from conda.testing.fixtures import CondaCLIFixture

@@ -21,8 +21,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support.channel import Pkg, build_channel, channel_url
 from support.checks import env_packages, set_created, take_snapshot
+
+from conda_envguard.testing.channel import Pkg, build_channel, channel_url
 
 # --- helpers -------------------------------------------------------------------------------
 
@@ -369,7 +370,7 @@ def test_diff_text_output(cli, two_states):
 
 
 def test_diff_sees_pip_packages_like_conda_does(cli, make_env, conda_dirs):
-    from support.channel import add_pip_package
+    from conda_envguard.testing.channel import add_pip_package
 
     prefix = make_env("pipdiff", "python")
     add_pip_package(prefix, "Some_Pip.Pkg", "1.0")

@@ -11,8 +11,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.channel import PLATFORM_SUBDIR, Pkg, add_pip_package, build_channel
 from support.isolation import REAL_HOME, read_registry, real_registries
+
+from conda_envguard.testing.channel import PLATFORM_SUBDIR, Pkg, add_pip_package, build_channel
 
 
 def _conda_list(conda_run, *target: str) -> dict[str, dict]:

@@ -12,8 +12,9 @@ import json
 from pathlib import Path
 
 import pytest
-from support.channel import PREFIX_PLACEHOLDER, Pkg, build_channel, channel_url
 from support.checks import conda_list, ok, remove, snapshots_of, tree
+
+from conda_envguard.testing.channel import PREFIX_PLACEHOLDER, Pkg, build_channel, channel_url
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.channel import add_pip_package, channel_url
 from support.checks import (
     assert_same_tree,
     clean_error,
@@ -26,6 +25,8 @@ from support.checks import (
     trashed_envs_on_disk,
     tree,
 )
+
+from conda_envguard.testing.channel import add_pip_package, channel_url
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

@@ -23,8 +23,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-from support.channel import add_pip_package
 from support.checks import conda_records, listed_snapshots, snapshot_entries, tree_state
+
+from conda_envguard.testing.channel import add_pip_package
 
 PIP_PACKAGES = {"my-pip-pkg": "1.2.3", "tiny-util": "0.5"}
 SNAPSHOT_FILES = {"environment.yml", "explicit.txt", "history", "packages.json", "snapshot.json"}
