@@ -92,8 +92,14 @@ def _targets(command: str) -> list[Target]:
             return [Target(prefix, REMOVE, keep_dir=bool(arg("keep_env")))]
         return [Target(prefix, CHANGE)]
     if command in ("create", "env_create"):
+        from .compat import env_create_replaces_existing
+
         prefix = _prefix_from_args_or_file(arg)
-        return [Target(prefix, OVERWRITE)] if prefix and is_environment(prefix) else []
+        if not prefix or not is_environment(prefix):
+            return []
+        return [
+            Target(prefix, OVERWRITE if env_create_replaces_existing(command, args) else CHANGE)
+        ]
     if command == "rename":
         source = Path(context.target_prefix)
         targets = [Target(source, RENAME)]
@@ -124,27 +130,12 @@ def _prefix_from_args_or_file(arg) -> Path | None:
         files = [files]
     if not files:
         return None
-    name, prefix = _name_prefix_from_file(files[0])
+    from .compat import name_prefix_from_env_file
+
+    name, prefix = name_prefix_from_env_file(files[0])
     if name:
         return prefix_for_name(name)
     return Path(os.path.abspath(os.path.expanduser(prefix))) if prefix else None
-
-
-def _name_prefix_from_file(path: str) -> tuple[str | None, str | None]:
-    try:
-        from conda.cli.common import get_name_prefix_from_env_file
-
-        return get_name_prefix_from_env_file(path)
-    except ImportError:  # conda before 26.7
-        pass
-    try:
-        import yaml
-
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        return data.get("name"), data.get("prefix")
-    except Exception:
-        return None, None
 
 
 # -- destruction --------------------------------------------------------------------------------
@@ -194,7 +185,7 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
 
 
 def _snapshot_or_stop(prefix: Path, name: str, command: str):
-    from .exceptions import SnapshotFailedError
+    from .exceptions import SnapshotBugError, SnapshotFailedError
     from .settings import require_snapshot
     from .store import Store
 
@@ -202,11 +193,21 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str):
     try:
         snapshot = store.take(prefix, name, trigger=_trigger(command), command=_command_line())
     except Exception as e:
-        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        # Only the system's refusals (disk full, permissions) are the user's to fix; anything
+        # else is a bug of envguard's or an error from conda's API, and says so.
+        if isinstance(e, OSError):
+            reason = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        else:
+            reason = f"{type(e).__name__}: {e}"
         if require_snapshot():
-            raise SnapshotFailedError(
-                str(prefix), str(store.root), reason, _command_line(with_conda=False)
-            ) from e
+            command_line = _command_line(with_conda=False)
+            if isinstance(e, OSError):
+                raise SnapshotFailedError(
+                    str(prefix), str(store.root), reason, command_line
+                ) from e
+            from conda import __version__ as conda_version
+
+            raise SnapshotBugError(str(prefix), e, conda_version, command_line) from e
         _note(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
         return None
     _note(f"envguard: saved snapshot {snapshot.id} of '{name}'.")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaPostCommand, CondaPreCommand, CondaSubcommand
 
+from .compat import error_hints_supported
+
 # Commands that can destroy an env or change its packages. Names differ by conda version:
 # `env remove` arrives as `remove` from 24.9 (before: `env_remove`), `env create` as
 # `create` from 26.7 (before: `env_create`).
@@ -81,24 +83,18 @@ def conda_settings():
 def conda_health_checks():
     from conda.plugins.types import CondaHealthCheck
 
+    from .compat import health_check_fixers_supported
     from .doctor import snapshot_check, snapshot_fix
 
     kwargs = {"name": "envguard snapshots", "action": snapshot_check}
-    if "fixer" in getattr(CondaHealthCheck, "__dataclass_fields__", {}):
+    if health_check_fixers_supported():
         kwargs.update(
             fixer=snapshot_fix, summary="Snapshot this environment", fix="Take a snapshot"
         )
     yield CondaHealthCheck(**kwargs)
 
 
-def _error_hints_supported() -> bool:
-    from conda.plugins.hookspec import CondaSpecs
-
-    return hasattr(CondaSpecs, "conda_error_hints")
-
-
-# conda_error_hints exists from conda 26.7 on; registering it on older conda would fail.
-if _error_hints_supported():
+if error_hints_supported():
 
     @hookimpl
     def conda_error_hints(error):

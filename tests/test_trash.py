@@ -187,7 +187,7 @@ def _overwrite(kind: str, conda_run, make_env, channel, tmp_path: Path) -> None:
     elif kind == "env-create":
         yml = tmp_path / "environment.yml"
         yml.write_text(f"name: E\nchannels:\n  - {channel.url}\ndependencies:\n  - gamma\n")
-        ok(conda_run("env", "create", "-f", yml))
+        ok(conda_run("env", "create", "-f", yml, "--yes"))  # conda < 26.7 replaces only so
     else:
         make_env("O", "gamma")
         ok(conda_run("rename", "-n", "O", "E", "--yes"))

@@ -1,0 +1,55 @@
+"""Every difference between the conda release lines envguard supports (25.7 to main).
+
+One function per difference, each saying which conda needs which path. The rest of envguard
+calls these and never looks at conda's version itself. Nothing here is imported at module
+level beyond the standard library: plugin.py reads two of these answers on every command.
+"""
+
+from __future__ import annotations
+
+
+def error_hints_supported() -> bool:
+    """The `conda_error_hints` hook exists from conda 26.7 on; registering it earlier fails."""
+    from conda.plugins.hookspec import CondaSpecs
+
+    return hasattr(CondaSpecs, "conda_error_hints")
+
+
+def health_check_fixers_supported() -> bool:
+    """`CondaHealthCheck` takes a `fixer` (`conda doctor --fix`) from conda 26.1 on."""
+    from conda.plugins.types import CondaHealthCheck
+
+    return "fixer" in getattr(CondaHealthCheck, "__dataclass_fields__", {})
+
+
+def env_create_replaces_existing(command: str, args) -> bool:
+    """Does this `conda env create` replace an env that already exists at its target?
+
+    From conda 26.7 `env create` arrives as `create` and replaces by default (--yes is its
+    default). Before, it arrives as `env_create` and replaces only with --yes; without it,
+    conda installs the file's packages into the existing env, a change, not a replacement.
+    """
+    if command != "env_create":
+        return True
+    return bool(getattr(args, "yes", False))
+
+
+def name_prefix_from_env_file(path: str) -> tuple[str | None, str | None]:
+    """The `name:` and `prefix:` of an environment file, as `conda env create` reads them.
+
+    conda 26.7+ has `get_name_prefix_from_env_file`; before, envguard reads the YAML itself.
+    """
+    try:
+        from conda.cli.common import get_name_prefix_from_env_file
+    except ImportError:  # conda before 26.7
+        pass
+    else:
+        return get_name_prefix_from_env_file(path)
+    try:
+        import yaml
+
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+        return data.get("name"), data.get("prefix")
+    except Exception:
+        return None, None
