@@ -217,10 +217,9 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
 
 def _link_one(package: _Plain, target: Path) -> None:
     """Link one package's files, then write its conda-meta record, as conda does."""
-    from conda.common.serialize.json import write as write_json
     from conda.common.url import mask_anaconda_token, remove_auth
     from conda.core.link import determine_link_type
-    from conda.gateways.disk.create import create_link
+    from conda.gateways.disk.create import create_link, write_as_json_to_file
     from conda.models.enums import LinkType
     from conda.models.records import Link
 
@@ -261,4 +260,4 @@ def _link_one(package: _Plain, target: Path) -> None:
     dumped["paths_data"] = {"paths_version": 1, "paths": paths_data}
     dumped["link"] = Link(source=package.source, type=link_type).dump()
     meta = target / "conda-meta" / f"{record.name}-{record.version}-{record.build}.json"
-    write_json(dumped, path=meta)
+    write_as_json_to_file(meta, dumped)  # as conda's PrefixData.insert writes records
