@@ -53,3 +53,10 @@ def name_prefix_from_env_file(path: str) -> tuple[str | None, str | None]:
         return data.get("name"), data.get("prefix")
     except Exception:
         return None, None
+
+
+def command_as_newest_conda_names_it(command: str) -> str:
+    """The name today's conda gives a command, so that a snapshot's trigger is the same on
+    every line: `env remove` arrives as `env_remove` before conda 24.9 and `env create` as
+    `env_create` before 26.7; both arrive as `remove` and `create` after."""
+    return {"env_remove": "remove", "env_create": "create"}.get(command, command)

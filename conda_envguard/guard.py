@@ -300,7 +300,9 @@ def _record_history(prefix: Path, command: str) -> None:
 
 # -- messages -------------------------------------------------------------------------------------
 def _trigger(command: str) -> str:
-    return command.replace("_", " ")
+    from .compat import command_as_newest_conda_names_it
+
+    return command_as_newest_conda_names_it(command).replace("_", " ")
 
 
 def _command_line(with_conda: bool = True) -> str:

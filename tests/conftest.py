@@ -54,9 +54,12 @@ if TYPE_CHECKING:
 pytest.register_assert_rewrite("support.checks")
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="envguard-tests-"))
+# conda before 25.9 adds the 'defaults' channel (on the internet) to every solve unless some
+# configuration names channels: name an empty local one, so no test ever reaches out.
+_NO_DEFAULTS = {"CONDA_CHANNELS": channel_url(build_channel(_SESSION_ROOT / "empty-channel", []))}
 for _name in [name for name in os.environ if is_inherited_conda_var(name)]:
     del os.environ[_name]
-os.environ.update(isolation_vars(_SESSION_ROOT))
+os.environ.update(isolation_vars(_SESSION_ROOT), **_NO_DEFAULTS)
 Path(os.environ["HOME"]).mkdir()
 
 pytest_plugins = ("conda.testing", "conda.testing.fixtures")
@@ -131,7 +134,7 @@ def conda_dirs(
     root = tmp_path_factory.mktemp("conda")
     for name in [name for name in os.environ if is_inherited_conda_var(name)]:
         monkeypatch.delenv(name)
-    for name, value in isolation_vars(root).items():
+    for name, value in {**isolation_vars(root), **_NO_DEFAULTS}.items():
         monkeypatch.setenv(name, value)
     dirs = CondaDirs(
         root=root,
