@@ -2,17 +2,14 @@
 
 One function per difference, each saying which conda needs which path. The rest of envguard
 calls these and never looks at conda's version itself. Nothing here is imported at module
-level beyond the standard library: plugin.py reads two of these answers on every command.
+level beyond the standard library.
+
+Not here, because no code has to choose: `conda_error_hints` (conda 26.7+) is an optional hook
+in plugin.py, which older conda never calls; command names that differ by line are all in
+plugin.GUARDED_COMMANDS.
 """
 
 from __future__ import annotations
-
-
-def error_hints_supported() -> bool:
-    """The `conda_error_hints` hook exists from conda 26.7 on; registering it earlier fails."""
-    from conda.plugins.hookspec import CondaSpecs
-
-    return hasattr(CondaSpecs, "conda_error_hints")
 
 
 def health_check_fixers_supported() -> bool:

@@ -9,8 +9,6 @@ from __future__ import annotations
 from conda.plugins import hookimpl
 from conda.plugins.types import CondaPostCommand, CondaPreCommand, CondaSubcommand
 
-from .compat import error_hints_supported
-
 # Commands that can destroy an env or change its packages. Names differ by conda version:
 # `env remove` arrives as `remove` from 24.9 (before: `env_remove`), `env create` as
 # `create` from 26.7 (before: `env_create`).
@@ -94,13 +92,13 @@ def conda_health_checks():
     yield CondaHealthCheck(**kwargs)
 
 
-if error_hints_supported():
+# conda_error_hints exists from conda 26.7 on. An optional hook implementation is never
+# checked against conda's hook specs, so an older conda just never calls it.
+@hookimpl(optionalhook=True)
+def conda_error_hints(error):
+    from conda.plugins.types import CondaErrorHint
 
-    @hookimpl
-    def conda_error_hints(error):
-        from conda.plugins.types import CondaErrorHint
+    from .doctor import error_hints
 
-        from .doctor import error_hints
-
-        for text, code in error_hints(error):
-            yield CondaErrorHint(text=text, hint_code=code)
+    for text, code in error_hints(error):
+        yield CondaErrorHint(text=text, hint_code=code)
