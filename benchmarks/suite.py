@@ -57,7 +57,7 @@ def run(
     say(f"sandbox: {sb.root}")
     try:
         sources = sb.conda("config", "--show-sources", plugins=False).stdout
-        measures.setup(sb, plan, say)
+        measures.setup(sb, plan, say, only)
         results = []
         for measure, quick, numbers in PLAN:
             if only and not numbers & only:

@@ -57,3 +57,16 @@ def command_as_newest_conda_names_it(command: str) -> str:
     every line: `env remove` arrives as `env_remove` before conda 24.9 and `env create` as
     `env_create` before 26.7; both arrive as `remove` and `create` after."""
     return {"env_remove": "remove", "env_create": "create"}.get(command, command)
+
+
+def record_creation_time(prefix) -> None:
+    """Record when an env was made, as conda's own transaction does for a new env.
+
+    conda 25.11+ writes it (`PrefixData.set_creation_time`, conda-meta's creation-time file,
+    which `conda env list` and `conda info` read); earlier lines record nothing.
+    """
+    from conda.core.prefix_data import PrefixData
+
+    prefix_data = PrefixData(str(prefix))
+    if hasattr(prefix_data, "set_creation_time"):  # conda 25.11+
+        prefix_data.set_creation_time()

@@ -199,6 +199,8 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
     from conda.history import History
     from conda.reporters import get_spinner
 
+    from .compat import record_creation_time
+
     packages, files = len(plain), sum(len(p.paths) for p in plain)
     count = f"{packages} package{'s' * (packages != 1)} ({files:,} file{'s' * (files != 1)})"
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,7 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
         for package in plain:
             _link_one(package, target)
         if write_history:  # else conda's transaction writes it, for every package
-            PrefixData(target).set_creation_time()
+            record_creation_time(target)
             history = History(str(target))
             history.write_changes(set(), {p.record.dist_str() for p in plain})
             history.write_specs(update_specs=[p.record.requested_spec for p in plain])
