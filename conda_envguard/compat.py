@@ -70,3 +70,11 @@ def record_creation_time(prefix) -> None:
     prefix_data = PrefixData(str(prefix))
     if hasattr(prefix_data, "set_creation_time"):  # conda 25.11+
         prefix_data.set_creation_time()
+
+
+def default_activation_prefix():
+    """The env `conda remove --all` refuses as `default_activation_env`: conda 25.9+ refuses
+    it (and has `context.default_activation_prefix`); conda 25.7 removes it like any env."""
+    from conda.base.context import context
+
+    return getattr(context, "default_activation_prefix", None)  # conda 25.9+

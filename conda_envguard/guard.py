@@ -169,6 +169,8 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
         return False
     from conda.base.context import context
 
+    from .compat import default_activation_prefix
+
     def same(a, b) -> bool:
         try:
             return bool(a) and bool(b) and os.path.samefile(a, b)
@@ -179,8 +181,8 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
         same(prefix, context.root_prefix)
         # conda refuses the "current" env: CONDA_PREFIX, or CONDA_DEFAULT_ENV without it
         or same(prefix, context.active_prefix)
-        or same(prefix, getattr(context, "default_prefix", None))
-        or same(prefix, getattr(context, "default_activation_prefix", None))
+        or same(prefix, context.default_prefix)
+        or same(prefix, default_activation_prefix())
     )
 
 
