@@ -361,3 +361,27 @@ def _note(message: str) -> None:
 
     if not context.quiet:
         print(message, file=sys.stderr)
+
+
+# -- removal asked of envguard itself ---------------------------------------------------------
+def remove_env(prefix: Path, trigger: str) -> str:
+    """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
+    removal: never base, the active env or a protected env (raises); snapshot first (raises
+    when it can't be written); then into the trash, so `conda envguard undo` brings it back.
+    Returns the snapshot id."""
+    from conda.core.envs_manager import unregister_env
+
+    from .exceptions import EnvGuardError, ProtectedEnvironmentError
+    from .policy import protection_of
+    from .trash import set_aside
+
+    name = name_of(prefix)
+    if protection := protection_of(prefix):
+        raise ProtectedEnvironmentError(
+            REMOVE, name, str(prefix), protection.rule, protection.how_to
+        )
+    if _conda_refuses(prefix, REMOVE):
+        raise EnvGuardError(f"'{name}' is the active environment; conda does not remove it.")
+    snapshot_id = set_aside(prefix, trigger)
+    unregister_env(str(prefix))
+    return snapshot_id
