@@ -52,6 +52,8 @@ def last_change(prefix: Path) -> float:
 def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]:
     """Every temporary env, each with the reason it stays, if any; those that may go have
     their size measured."""
+    from conda.base.context import context
+
     from .envs import known_prefixes, name_of
     from .policy import protection_of
     from .trash import disk_usage
@@ -69,10 +71,13 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
             continue
         found.append(Candidate(prefix, name, changed))
     users = processes_inside([c.prefix for c in found])
+    active = os.path.normpath(context.active_prefix or "")
     for candidate in found:
         idle_days = (now - candidate.changed) / DAY
         if protection := protection_of(candidate.prefix):
             candidate.keep = f"protected by {protection.rule}"
+        elif os.path.normpath(candidate.prefix) == active:
+            candidate.keep = "it is the active environment"
         elif idle_days <= unused_for_days:
             candidate.keep = f"changed {_days(idle_days)} ago"
         elif candidate.prefix in users:

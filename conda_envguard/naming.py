@@ -15,6 +15,7 @@ name.
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 
 GENERIC = re.compile(r"(test|env|myenv|default|new|tmp)[-_.]?\d*", re.IGNORECASE)
@@ -97,8 +98,6 @@ def check_new_name(name: str) -> None:
         from .exceptions import NameRuleError
 
         raise NameRuleError(name, [p.text for p in broken], good)
-    import sys
-
     from conda.base.context import context
 
     if context.quiet:

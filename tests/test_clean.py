@@ -167,3 +167,14 @@ def test_json_when_there_is_nothing_to_clean(conda_run):
     data = json.loads(ok(conda_run("envguard", "clean", "--json")).stdout)
     assert data["removed"] == [] and data["temporary_patterns"] == ["*-tmp"]
     assert data["unused_for_days"] == 7
+
+
+def test_the_active_env_stays(make_env, conda_run):
+    prefix = make_env("shell-tmp", "alpha")
+    age(prefix, 10)
+
+    cleaned = ok(conda_run("envguard", "clean", "-y", "--json", env={"CONDA_PREFIX": str(prefix)}))
+
+    assert prefix.is_dir()
+    [kept] = json.loads(cleaned.stdout)["kept"]
+    assert kept["kept_because"] == "it is the active environment"

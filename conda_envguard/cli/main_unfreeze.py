@@ -27,13 +27,14 @@ def execute(args: Namespace) -> int:
     prefix = target_prefix(args)
     name = name_of(prefix)
     done = unfreeze(prefix)
-    if done["was_frozen_by_envguard"]:
-        text = f"Unfroze '{name}': conda and pip install into it again."
-    else:
+    left = done["left_alone"]
+    if not done["was_frozen_by_envguard"]:
         text = f"'{name}' was not frozen by 'conda envguard freeze'."
-    for rel in done["left_alone"]:
+    elif left:
+        text = f"Unfroze '{name}' as far as envguard froze it."
+    else:
+        text = f"Unfroze '{name}': conda and pip install into it again."
+    for rel in left:
         text += f"\n  {prefix / rel} was not written by envguard (or changed since): left as is."
-    if done["left_alone"]:
-        text = text.replace(": conda and pip install into it again.", ".")
     emit({"env_name": name, "prefix": str(prefix), **done}, text)
     return 0
