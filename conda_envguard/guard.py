@@ -381,7 +381,10 @@ def remove_env(prefix: Path, trigger: str) -> str:
             REMOVE, name, str(prefix), protection.rule, protection.how_to
         )
     if _conda_refuses(prefix, REMOVE):
-        raise EnvGuardError(f"'{name}' is the active environment; conda does not remove it.")
+        raise EnvGuardError(
+            f"'{name}' is base, the active env or the default activation env: conda does not "
+            "remove it, nor does envguard."
+        )
     snapshot_id = set_aside(prefix, trigger)
     unregister_env(str(prefix))
     return snapshot_id

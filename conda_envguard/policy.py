@@ -1,8 +1,11 @@
 """Is an env protected, and by which rule?
 
 Three sources, all honoured together: `base` always; a marker in the env (written by
-`conda envguard protect`, or conda's own CEP 22 `frozen` marker); and the glob patterns of
-the `envguard_protect` setting, from any `.condarc` (user or system-wide) or the environment.
+`conda envguard protect`, or conda's own CEP 22 `frozen` marker, by hand or by
+`conda envguard freeze`); and the glob patterns of the `envguard_protect` setting, from any
+`.condarc` (user or system-wide) or the environment. A system-wide file's patterns apply
+whatever a user's file says (`settings.protect_patterns`); every rule names the file it came
+from and that file's owner (`sources`).
 """
 
 from __future__ import annotations
