@@ -241,3 +241,18 @@ def test_base_can_be_frozen(make_env, conda_run, conda_dirs, channel_args, monke
     ok(conda_run("envguard", "unfreeze", "-n", "base"))
     ok(conda_run("install", "-n", "base", *channel_args, "gamma", "-y"))
     assert "gamma" in env_packages(fake_base)
+
+
+def test_freezing_again_updates_envguards_own_markers(cli, make_env, conda_run):
+    prefix = make_env("team", "alpha", "python")
+    cli("envguard", "freeze", "-n", "team", "--reason", "first")
+    again = cli.json("envguard", "freeze", "-n", "team", "--reason", "second")
+
+    assert again["left_alone"] == []
+    message = json.loads((prefix / "conda-meta" / "frozen").read_text())["message"]
+    assert "(second)" in message and "(first)" not in message
+    assert "(second)" in (prefix / "lib" / "python3.11" / "EXTERNALLY-MANAGED").read_text()
+    cli("envguard", "unfreeze", "-n", "team")
+    assert not (prefix / "conda-meta" / "frozen").exists()
+    assert not list(prefix.rglob("EXTERNALLY-MANAGED"))
+    assert not (prefix / "conda-meta" / "envguard-frozen").exists()
