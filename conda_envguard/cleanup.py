@@ -1,9 +1,10 @@
 """Temporary envs that nobody uses any more: which ones `conda envguard clean` may remove.
 
 A temporary env is one whose name matches `envguard_temporary` (default `*-tmp`). It may go
-when it has been unchanged for more than the given number of days (judged by its own log,
-`conda-meta/history`, which conda rewrites on every change) and no process runs from it
+when it has been unchanged for more than the given number of days and no process runs from it
 (a process whose executable or working directory is inside it, where /proc shows that).
+"Unchanged" is judged by its own log, `conda-meta/history`, which conda rewrites on every
+change; an env that `undo` brought back after a clean counts as changed at that clean.
 The removal itself is any removal's: see `guard.remove_env`.
 """
 
@@ -59,6 +60,7 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
     from .trash import disk_usage
 
     now = time.time()
+    cleaned = _last_cleaned()
     found = []
     for path in known_prefixes():
         prefix = Path(path)
@@ -69,6 +71,8 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
             changed = last_change(prefix)
         except OSError:
             continue
+        # an env a clean removed and `undo` brought back counts from that clean on
+        changed = max(changed, cleaned.get(os.path.normpath(prefix), 0))
         found.append(Candidate(prefix, name, changed))
     users = processes_inside([c.prefix for c in found])
     active = os.path.normpath(context.active_prefix or "")
@@ -85,6 +89,29 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
         else:
             candidate.size_bytes = disk_usage(candidate.prefix)
     return found
+
+
+def _last_cleaned() -> dict[str, float]:
+    """prefix -> when a clean last removed the env there (from its snapshots)."""
+    from datetime import datetime
+
+    from .store import Store
+
+    out: dict[str, float] = {}
+    try:
+        snapshots = Store().all()
+    except OSError:
+        return out  # an unreadable store: the removal's own snapshot will say so, and stop
+    for snap in snapshots:
+        if snap.meta.get("trigger") != "clean":
+            continue
+        try:
+            when = datetime.fromisoformat(snap.created).timestamp()
+        except ValueError:
+            continue
+        key = os.path.normpath(snap.prefix)
+        out[key] = max(out.get(key, 0), when)
+    return out
 
 
 def processes_inside(prefixes: list[Path]) -> dict[Path, str]:

@@ -64,6 +64,12 @@ def test_clean_removes_the_old_temporary_env_and_undo_brings_it_back(scene, cond
 
     ok(conda_run("envguard", "undo", "cuda12-test-tmp", "-y"))
     assert_same_tree(scene["old"], before, context="after undo: ")
+    # brought back on purpose: the next weekly clean leaves it a week from this one
+    again = json.loads(ok(conda_run("envguard", "clean", "-y", "--json")).stdout)
+    assert again["removed"] == []
+    kept = {e["env_name"]: e["kept_because"] for e in again["kept"]}
+    assert kept["cuda12-test-tmp"] == "changed less than a day ago"
+    assert scene["old"].is_dir()
 
 
 def test_a_pattern_in_condarc_keeps_an_env_from_clean(scene, conda_run, conda_dirs):
