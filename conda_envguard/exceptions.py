@@ -131,3 +131,22 @@ class TrashEntryNotFoundError(EnvGuardError):
             "  See the trash with: conda envguard trash\n"
             "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
         )
+
+
+class NameRuleError(EnvGuardError):
+    """A new env name breaks the naming rule and envguard_name_check is block."""
+
+    def __init__(self, name: str, rules: list[str], example: str | None):
+        self.env_name = name
+        broken = "\n".join(f"  Rule: {rule}" for rule in rules)
+        good = (
+            f"a name like '{example}'"
+            if example
+            else "a name that matches the pattern (ask whoever set it for an example)"
+        )
+        super().__init__(
+            f"envguard stopped this command: the environment name '{name}' breaks this "
+            f"machine's naming rule (envguard_name_check: block).\n{broken}\n"
+            "  Nothing was created.\n"
+            f"  Run your command again with {good}."
+        )

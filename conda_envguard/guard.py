@@ -43,6 +43,7 @@ def before_command(command: str) -> None:
     except Exception as e:  # a guard that can't read the command must not crash it
         _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
         return
+    _check_new_name(command)
     for target in targets:
         if target.action == CHANGE:
             _record_history(target.prefix, command)
@@ -115,6 +116,43 @@ def _targets(command: str) -> list[Target]:
         prefix = _prefix_from_args_or_file(arg) if command == "env_update" else None
         return [Target(prefix or Path(context.target_prefix), CHANGE)]
     return []
+
+
+def _check_new_name(command: str) -> None:
+    """The naming rules, for the name a create, env create or rename gives a new env."""
+    from conda import CondaError
+    from conda.base.context import context
+
+    if command not in ("create", "env_create", "rename"):
+        return
+    args = getattr(context, "_argparse_args", None)
+
+    def arg(key: str, default=None):
+        return getattr(args, key, default) if args is not None else default
+
+    try:
+        if command == "rename":
+            from .envs import prefix_for_name
+
+            destination = arg("destination")
+            # a destination with a separator is a path, not a name
+            prefix = (
+                prefix_for_name(destination) if destination and os.sep not in destination else None
+            )
+        else:
+            prefix = _prefix_from_args_or_file(arg)
+        if prefix is None or is_environment(prefix):
+            return  # not a new name: an env that exists keeps the one it has
+        name = name_of(prefix)
+        if name == str(prefix):
+            return  # a path outside conda's envs dirs: no name to check
+        from .naming import check_new_name
+
+        check_new_name(name)
+    except CondaError:
+        raise
+    except Exception as e:  # a naming rule that can't be read must not crash the command
+        _note(f"envguard: could not check the new env's name ({e}).")
 
 
 def _prefix_from_args_or_file(arg) -> Path | None:
@@ -328,3 +366,30 @@ def _note(message: str) -> None:
 
     if not context.quiet:
         print(message, file=sys.stderr)
+
+
+# -- removal asked of envguard itself ---------------------------------------------------------
+def remove_env(prefix: Path, trigger: str) -> str:
+    """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
+    removal: never base, the active env or a protected env (raises); snapshot first (raises
+    when it can't be written); then into the trash, so `conda envguard undo` brings it back.
+    Returns the snapshot id."""
+    from conda.core.envs_manager import unregister_env
+
+    from .exceptions import EnvGuardError, ProtectedEnvironmentError
+    from .policy import protection_of
+    from .trash import set_aside
+
+    name = name_of(prefix)
+    if protection := protection_of(prefix):
+        raise ProtectedEnvironmentError(
+            REMOVE, name, str(prefix), protection.rule, protection.how_to
+        )
+    if _conda_refuses(prefix, REMOVE):
+        raise EnvGuardError(
+            f"'{name}' is base, the active env or the default activation env: conda does not "
+            "remove it, nor does envguard."
+        )
+    snapshot_id = set_aside(prefix, trigger)
+    unregister_env(str(prefix))
+    return snapshot_id

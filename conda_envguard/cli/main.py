@@ -18,6 +18,9 @@ VERBS = (
     "trash",
     "purge",
     "prune",
+    "clean",
+    "freeze",
+    "unfreeze",
 )
 
 DESCRIPTION = """\
