@@ -13,6 +13,7 @@ DEFAULT_STORE = "~/.conda/envguard"
 DEFAULT_TRASH_DAYS = 7
 DEFAULT_KEEP = 50
 DEFAULT_STALE_DAYS = 30
+UNOWNED_CHOICES = ("block", "trash", "ignore")
 
 
 def declare_settings():
@@ -56,6 +57,14 @@ def declare_settings():
         description="conda doctor warns when an env's latest snapshot is older than this.",
         parameter=PrimitiveParameter(DEFAULT_STALE_DAYS, element_type=int),
     )
+    yield CondaSetting(
+        name="envguard_unowned_files",
+        description="What to do when a removal or overwrite would delete files no package "
+        "installed (and no snapshot keeps): block (the default) stops the command; trash lets "
+        "them go to envguard's trash with the env; ignore goes on even when there is no trash. "
+        "For one command: CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash.",
+        parameter=PrimitiveParameter("block", element_type=str),
+    )
 
 
 def _get(name: str, default):
@@ -97,3 +106,9 @@ def history_enabled() -> bool:
 
 def stale_days() -> int:
     return int(_get("envguard_stale_days", DEFAULT_STALE_DAYS))
+
+
+def unowned_files() -> str:
+    """block, trash or ignore; anything else is read as block (the safe choice)."""
+    value = str(_get("envguard_unowned_files", "block")).strip().lower()
+    return value if value in UNOWNED_CHOICES else "block"

@@ -1,0 +1,218 @@
+"""An env is more than its packages: its settings and the files no package installed.
+
+Real conda in child processes, as a user runs it: `conda env config vars set`, a pin, the env's
+own `.condarc`, a hand-written activation script, conda's frozen marker; then removal, purge
+and restore; and removals of envs that hold a user's own files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from support.checks import clean_error, conda_list, ok, snapshots_of, trashed_envs_on_disk
+
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
+
+ACTIVATE = "etc/conda/activate.d/team.sh"
+CONDARC = "channel_priority: strict\n"
+PIN = "alpha 1.0\n"
+FROZEN = '{"message": "thesis results: do not change"}\n'
+
+
+def _set_up_the_env(conda_run, channel_args, prefix: Path) -> None:
+    ok(conda_run("create", "-n", "work", "-y", *channel_args, "beta", "alpha=1.0"))
+    ok(
+        conda_run(
+            "env", "config", "vars", "set", "-n", "work", "CUDA_VISIBLE_DEVICES=0",
+            "HF_HOME=/data/hf",
+        )
+    )  # fmt: skip
+    (prefix / "conda-meta" / "pinned").write_text(PIN)
+    (prefix / ".condarc").write_text(CONDARC)
+    script = prefix / ACTIVATE
+    script.parent.mkdir(parents=True)
+    script.write_text("export TEAM_DATA=/data/team\n")
+    (prefix / "conda-meta" / "frozen").write_text(FROZEN)
+
+
+def _settings(prefix: Path) -> dict:
+    return {
+        "state": (prefix / "conda-meta" / "state").read_text(),
+        "pinned": (prefix / "conda-meta" / "pinned").read_text(),
+        "condarc": (prefix / ".condarc").read_text(),
+        "activate": (prefix / ACTIVATE).read_text(),
+        "frozen": (prefix / "conda-meta" / "frozen").read_text(),
+    }
+
+
+def test_restore_from_the_lock_brings_back_settings_and_activation_scripts(
+    conda_run, channel_args, conda_dirs
+):
+    prefix = conda_dirs.envs / "work"
+    _set_up_the_env(conda_run, channel_args, prefix)
+    before = _settings(prefix)
+    packages = conda_list(conda_run, "work")
+
+    ok(conda_run("remove", "-n", "work", "--all", "-y", "--override-frozen"))
+    ok(conda_run("envguard", "purge", "work", "-y"))
+    assert not prefix.exists() and trashed_envs_on_disk(conda_dirs) == []
+    result = ok(conda_run("envguard", "restore", "work", "-y"))
+
+    assert "(explicit)" in result.stdout
+    assert _settings(prefix) == before
+    assert conda_list(conda_run, "work") == packages
+    for path in ("conda-meta/state", "conda-meta/pinned", ".condarc", ACTIVATE):
+        assert path in result.stdout  # the report says what it put back
+    assert "It matches the snapshot exactly." in result.stdout
+    # conda itself sees them: the variables, and the env frozen again
+    listed = ok(conda_run("env", "config", "vars", "list", "-n", "work", "--json")).stdout
+    assert json.loads(listed) == {"CUDA_VISIBLE_DEVICES": "0", "HF_HOME": "/data/hf"}
+    refused = conda_run("install", "-n", "work", "-y", *channel_args, "gamma")
+    assert refused.returncode != 0 and "thesis results" in refused.stdout + refused.stderr
+
+
+def test_restore_report_names_a_setting_that_did_not_come_back(
+    conda_run, channel_args, conda_dirs
+):
+    prefix = conda_dirs.envs / "work"
+    _set_up_the_env(conda_run, channel_args, prefix)
+    (prefix / "conda-meta" / "frozen").unlink()
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+    ok(conda_run("envguard", "purge", "work", "-y"))
+    (snapshot,) = snapshots_of(conda_run, "work")
+    store_copy = Path(snapshot["path"]) / "env-files" / ".condarc"
+    store_copy.unlink()  # the snapshot lost its copy of the env's .condarc
+
+    report = json.loads(ok(conda_run("envguard", "restore", "work", "-y", "--json")).stdout)
+
+    assert report["exact"] is False
+    assert report["files_differ"] == [".condarc: its copy in the snapshot is unreadable"]
+    assert (prefix / "conda-meta" / "state").is_file()
+
+
+def test_restore_from_the_trash_keeps_every_file(conda_run, channel_args, conda_dirs):
+    prefix = conda_dirs.envs / "work"
+    _set_up_the_env(conda_run, channel_args, prefix)
+    (prefix / "conda-meta" / "frozen").unlink()
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+
+    report = json.loads(ok(conda_run("envguard", "restore", "work", "-y", "--json")).stdout)
+
+    assert report["method"] == "trash" and report["exact"] is True
+    assert (prefix / ACTIVATE).read_text() == "export TEAM_DATA=/data/team\n"
+
+
+# --- files no package installed -------------------------------------------------------------
+
+
+def _with_thesis(make_env) -> Path:
+    prefix = make_env("work", "beta")
+    (prefix / "thesis").mkdir()
+    (prefix / "thesis" / "chapter1.tex").write_text("\\chapter{Introduction}\n" * 100)
+    (prefix / "analysis.ipynb").write_text('{"cells": []}\n')
+    return prefix
+
+
+def test_removing_an_env_that_holds_user_files_stops_and_names_them(
+    make_env, conda_run, conda_dirs
+):
+    prefix = _with_thesis(make_env)
+
+    result = conda_run("remove", "-n", "work", "--all", "-y")
+
+    text = clean_error(
+        result,
+        "holds 2 file(s)",
+        "thesis/chapter1.tex",
+        "analysis.ipynb",
+        "Nothing was changed.",
+        "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash conda remove -n work --all -y",
+    )
+    assert "conda-meta" not in text.split("no snapshot can bring back")[1].split("Nothing")[0]
+    assert (prefix / "thesis" / "chapter1.tex").is_file()
+    assert conda_list(conda_run, "work")  # the packages too
+    assert trashed_envs_on_disk(conda_dirs) == []
+
+
+def test_with_the_override_they_go_to_the_trash_and_undo_brings_them_back(
+    make_env, conda_run, conda_dirs
+):
+    prefix = _with_thesis(make_env)
+    thesis = (prefix / "thesis" / "chapter1.tex").read_text()
+
+    result = ok(
+        conda_run(
+            "remove", "-n", "work", "--all", "-y",
+            env={"CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "trash"},
+        )
+    )  # fmt: skip
+
+    assert "go to the trash with 'work'" in result.stderr
+    assert not prefix.exists()
+    (trashed,) = trashed_envs_on_disk(conda_dirs)
+    assert (trashed / "thesis" / "chapter1.tex").read_text() == thesis
+    assert (trashed / "analysis.ipynb").is_file()
+    (snapshot,) = snapshots_of(conda_run, "work")
+    listed = ok(conda_run("envguard", "show", snapshot["id"])).stdout
+    assert "thesis/chapter1.tex" in listed and "analysis.ipynb" in listed
+
+    ok(conda_run("envguard", "undo", "work", "-y"))
+    assert (prefix / "thesis" / "chapter1.tex").read_text() == thesis
+
+
+def test_no_trash_means_the_override_must_say_ignore(make_env, conda_run, conda_dirs):
+    prefix = _with_thesis(make_env)
+    no_trash = {"CONDA_PLUGINS_ENVGUARD_TRASH_DAYS": "0"}
+
+    blocked = conda_run(
+        "env", "remove", "-n", "work", "-y",
+        env={**no_trash, "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "trash"},
+    )  # fmt: skip
+    clean_error(blocked, "deleted for good", "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore")
+    assert (prefix / "analysis.ipynb").is_file()
+
+    ok(
+        conda_run(
+            "env", "remove", "-n", "work", "-y",
+            env={**no_trash, "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "ignore"},
+        )
+    )  # fmt: skip
+    assert not prefix.exists()
+
+
+def test_files_that_packages_or_pip_own_or_the_snapshot_keeps_never_block(
+    make_env, conda_run, conda_dirs
+):
+    prefix = make_env("work", "python", "beta")
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    # what pip installs: files listed in its RECORD, a script outside site-packages
+    info = site / "mytool-1.0.dist-info"
+    info.mkdir()
+    (site / "mytool.py").write_text("x = 1\n")
+    (prefix / "bin").mkdir(exist_ok=True)
+    (prefix / "bin" / "mytool").write_text("#!/bin/sh\n")
+    (info / "METADATA").write_text("Name: mytool\nVersion: 1.0\n")
+    (info / "RECORD").write_text(
+        "mytool.py,,\n../../../bin/mytool,,\nmytool-1.0.dist-info/METADATA,,\n"
+        "mytool-1.0.dist-info/RECORD,,\n"
+    )
+    (site / "__pycache__").mkdir()
+    (site / "__pycache__" / "mytool.cpython-311.pyc").write_bytes(b"\0" * 100)
+    (prefix / ".condarc").write_text(CONDARC)
+    (prefix / "etc" / "conda" / "deactivate.d").mkdir(parents=True)
+    (prefix / "etc" / "conda" / "deactivate.d" / "team.sh").write_text("unset TEAM_DATA\n")
+
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+
+    assert not prefix.exists()
+
+
+def test_create_over_an_env_with_user_files_stops(make_env, conda_run, channel_args):
+    prefix = _with_thesis(make_env)
+
+    result = conda_run("create", "-n", "work", "-y", *channel_args, "gamma")
+
+    clean_error(result, "overwrite 'work'", "thesis/chapter1.tex")
+    assert (prefix / "thesis" / "chapter1.tex").is_file()
