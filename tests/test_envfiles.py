@@ -216,3 +216,81 @@ def test_create_over_an_env_with_user_files_stops(make_env, conda_run, channel_a
 
     clean_error(result, "overwrite 'work'", "thesis/chapter1.tex")
     assert (prefix / "thesis" / "chapter1.tex").is_file()
+
+
+# --- diff: variables and pins ----------------------------------------------------------------
+
+
+def test_diff_shows_env_variable_and_pin_changes(make_env, conda_run, conda_dirs):
+    prefix = make_env("work", "beta")
+    ok(conda_run("env", "config", "vars", "set", "-n", "work", "HF_HOME=/data/hf", "OLD=1"))
+    (prefix / "conda-meta" / "pinned").write_text("alpha 1.0\n")
+    first = json.loads(ok(conda_run("envguard", "snapshot", "-n", "work", "--json")).stdout)
+    ok(conda_run("env", "config", "vars", "set", "-n", "work", "HF_HOME=/scratch/hf", "NEW=2"))
+    ok(conda_run("env", "config", "vars", "unset", "-n", "work", "OLD"))
+    (prefix / "conda-meta" / "pinned").write_text("beta 1.0\n")
+
+    live = ok(conda_run("envguard", "diff", first["taken"][0]["id"])).stdout
+
+    for line in (
+        "- env var OLD=1",
+        "+ env var NEW=2",
+        "~ env var HF_HOME: /data/hf -> /scratch/hf",
+        "- pin alpha 1.0",
+        "+ pin beta 1.0",
+    ):
+        assert line in live, live
+    second = json.loads(ok(conda_run("envguard", "snapshot", "-n", "work", "--json")).stdout)
+    between = json.loads(
+        ok(
+            conda_run(
+                "envguard", "diff", first["taken"][0]["id"], second["taken"][0]["id"], "--json"
+            )
+        ).stdout
+    )
+    assert between["env_vars"]["added"] == {"NEW": "2"}
+    assert between["pins"] == {"added": ["beta 1.0"], "removed": ["alpha 1.0"]}
+
+
+# --- envs deleted behind conda's back ---------------------------------------------------------
+
+
+def test_status_and_doctor_report_an_env_deleted_with_rm_rf(
+    make_env, conda_run, conda_dirs, monkeypatch, tmp_path
+):
+    import shutil
+
+    gone = make_env("gone", "beta")
+    make_env("kept", "gamma")
+    make_env("removed", "alpha")
+    ok(conda_run("envguard", "snapshot", "--all"))
+    ok(conda_run("env", "remove", "-n", "removed", "-y"))
+    ok(conda_run("envguard", "purge", "removed", "-y"))
+    shutil.rmtree(gone)  # as rm -rf, or micromamba, would
+
+    status = ok(conda_run("envguard", "status")).stdout
+    data = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    doctor = ok(conda_run("doctor", "-n", "kept")).stdout
+
+    assert [e["name"] for e in data["lost"]] == ["gone"]
+    assert data["lost"][0]["restore"] == "conda envguard restore gone"
+    for text in (status, doctor):
+        assert "'gone'" in text and "not through conda" in text
+        assert "Restore it: conda envguard restore gone" in text
+        assert "'removed'" not in text and "'kept'" not in text
+
+    ok(conda_run("envguard", "restore", "gone", "-y"))
+    assert "not through conda" not in ok(conda_run("envguard", "status")).stdout
+
+
+def test_status_counts_files_no_package_installed(make_env, conda_run):
+    _with_thesis(make_env)
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+
+    data = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
+
+    (work,) = [e for e in data["environments"] if e["name"] == "work"]
+    assert work["unowned_files"] == 2
+    assert "work: 2" in ok(conda_run("envguard", "status")).stdout

@@ -26,7 +26,8 @@ def execute(args: Namespace) -> int:
     from .common import age, emit, table
 
     latest: dict[str, object] = {}
-    for snap in Store().all():
+    snapshots = Store().all()
+    for snap in snapshots:
         latest[os.path.normpath(snap.prefix)] = snap
     envs = []
     for prefix in known_prefixes():
@@ -40,6 +41,8 @@ def execute(args: Namespace) -> int:
                 "protection": protection.to_json() if protection else None,
                 "latest_snapshot": snap.id if snap else None,
                 "latest_snapshot_created": snap.created if snap else None,
+                # as its latest snapshot saw them: scanning every env here would be slow
+                "unowned_files": snap.meta.get("counts", {}).get("unowned") if snap else None,
             }
         )
     trash = Trash().entries()
@@ -55,5 +58,15 @@ def execute(args: Namespace) -> int:
     text = table(rows, ["ENV", "PROTECTED", "LAST SNAPSHOT", "PREFIX"])
     if trash:
         text += f"\n\n{len(trash)} removed env(s) in the trash: conda envguard trash"
-    emit({"environments": envs, "trash": len(trash)}, text)
+    from ..lost import describe, lost_envs
+
+    holding = [e for e in envs if e["unowned_files"]]
+    if holding:
+        text += "\n\nFiles no package installed (at the latest snapshot; see conda envguard show):"
+        text += "".join(f"\n  {e['name']}: {e['unowned_files']}" for e in holding)
+    lost = lost_envs(snapshots)
+    if lost:
+        text += "\n\nEnvironments deleted behind conda's back (rm -rf, mamba, a clean-up):"
+        text += "".join(f"\n  {describe(e)}" for e in lost)
+    emit({"environments": envs, "trash": len(trash), "lost": lost}, text)
     return 0
