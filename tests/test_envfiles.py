@@ -294,3 +294,42 @@ def test_status_counts_files_no_package_installed(make_env, conda_run):
     (work,) = [e for e in data["environments"] if e["name"] == "work"]
     assert work["unowned_files"] == 2
     assert "work: 2" in ok(conda_run("envguard", "status")).stdout
+
+
+def test_restore_from_the_yaml_brings_back_settings_too(conda_run, channel_args, conda_dirs):
+    prefix = conda_dirs.envs / "work"
+    _set_up_the_env(conda_run, channel_args, prefix)
+    before = _settings(prefix)
+    ok(conda_run("remove", "-n", "work", "--all", "-y", "--override-frozen"))
+    ok(conda_run("envguard", "purge", "work", "-y"))
+    (snapshot,) = snapshots_of(conda_run, "work")
+    (Path(snapshot["path"]) / "explicit.txt").write_text("@EXPLICIT\n")  # an unusable lock
+
+    report = json.loads(
+        ok(
+            conda_run(
+                "envguard", "restore", "work", "-y", "--json",
+                env={"CONDA_CHANNELS": channel_args[-1]},
+            )
+        ).stdout
+    )  # fmt: skip
+
+    assert report["method"] == "environment.yml"
+    assert _settings(prefix) == before
+    assert report["exact"] is True, report
+
+
+def test_restore_force_over_an_env_with_user_files_stops(make_env, conda_run, conda_dirs):
+    prefix = _with_thesis(make_env)
+    (prefix / "thesis" / "chapter1.tex").rename(prefix / "chapter1.tex")
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+
+    result = conda_run("envguard", "restore", "work", "--force", "-y")
+
+    clean_error(
+        result,
+        "replace 'work'",
+        "chapter1.tex",
+        "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash conda envguard restore work --force -y",
+    )
+    assert (prefix / "chapter1.tex").is_file() and conda_list(conda_run, "work")
