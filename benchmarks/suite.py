@@ -23,6 +23,7 @@ from .timing import table
 PLAN = (
     (measures.startup, True),
     (measures.snapshot, True),
+    (measures.snapshot_huge_prefix, False),
     (measures.install, False),
     (measures.remove_and_undo, False),
     (measures.restore, False),

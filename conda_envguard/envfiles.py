@@ -57,6 +57,9 @@ class Unowned:
     path: str  # relative to the prefix, with "/"
     size: int
     kept: bool = False  # copied into the snapshot
+    # under a top-level directory that packages install into (bin/, lib/, share/...): as often
+    # made by a package's post-link script (caches, indexes) as by a person
+    among_packages: bool = False
 
 
 @dataclass
@@ -66,8 +69,16 @@ class PrefixFiles:
 
     @property
     def at_risk(self) -> list[Unowned]:
-        """Unowned files that no snapshot can bring back."""
-        return [u for u in self.unowned if not u.kept]
+        """A person's files that no snapshot can bring back: unowned, not kept, and at the
+        prefix's top or under a directory no package installs into (a project, a notebook)."""
+        return [u for u in self.unowned if not u.kept and not u.among_packages]
+
+    def summary(self) -> dict:
+        return {
+            "files": len(self.unowned),
+            "bytes": sum(u.size for u in self.unowned),
+            "at_risk": len(self.at_risk),
+        }
 
     def to_json(self) -> dict:
         return {"settings": self.settings, "unowned": [asdict(u) for u in self.unowned]}
@@ -130,21 +141,29 @@ def scan(prefix: str | os.PathLike, conda_files: set[str]) -> PrefixFiles:
                     if name.endswith((".dist-info", ".egg-info")):
                         metadata_dirs.append(relpath)
                     stack.append((relpath + "/", entry.path))
-                elif relpath not in conda_files and not name.endswith((".pyc", ".conda_trash")):
+                elif relpath not in conda_files and not _bookkeeping(rel, name):
                     candidates.append(relpath)
     if candidates:
         owned = _pip_owned(prefix, metadata_dirs, conda_files)
         kept_settings = set(settings)
         candidates = [c for c in candidates if c not in owned and c not in kept_settings]
     unowned = []
+    package_dirs = {f.split("/", 1)[0] for f in conda_files if "/" in f}
     for relpath in sorted(candidates):
         try:
             size = os.lstat(os.path.join(prefix, relpath)).st_size
         except OSError:
             continue
-        unowned.append(Unowned(relpath, size))
+        top = relpath.split("/", 1)[0] if "/" in relpath else None
+        unowned.append(Unowned(relpath, size, among_packages=top in package_dirs))
     _choose_kept(prefix, unowned)
     return PrefixFiles(settings, unowned)
+
+
+def _bookkeeping(rel: str, name: str) -> bool:
+    """conda's own files outside conda-meta: byte-code, what it renamed aside to delete
+    (Windows), the post-link messages it shows once (`.messages.txt`)."""
+    return name.endswith((".pyc", ".conda_trash")) or (not rel and name == ".messages.txt")
 
 
 def _pip_owned(prefix: str, metadata_dirs: list[str], conda_files: set[str]) -> set[str]:

@@ -55,6 +55,7 @@ class Snapshot:
     def summary(self) -> dict:
         """The metadata a listing needs; `full()` reads the rest."""
         keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
+        keys += ("unowned",)
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
 
     def full(self) -> Snapshot:
@@ -203,12 +204,8 @@ def capture(
         "platform": context.subdir,
         "python": platform.python_version(),
         "user": _user(),
-        "counts": {
-            "conda": len(state.conda),
-            "pip": len(pip_specs),
-            "unowned": len(contents.files.unowned),
-            "unowned_at_risk": len(contents.files.at_risk),
-        },
+        "counts": {"conda": len(state.conda), "pip": len(pip_specs)},
+        "unowned": contents.files.summary(),
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
         "files": {n: _sha256(d) for n, d in files.items()},

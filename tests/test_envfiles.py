@@ -209,6 +209,24 @@ def test_files_that_packages_or_pip_own_or_the_snapshot_keeps_never_block(
     assert not prefix.exists()
 
 
+def test_a_file_a_post_link_script_made_among_package_files_is_listed_not_blocking(
+    make_env, conda_run, conda_dirs
+):
+    prefix = make_env("work", "beta")
+    (prefix / "share" / "fonts.cache").write_bytes(b"\0" * 2048)  # as fc-cache would
+
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+
+    (snapshot,) = snapshots_of(conda_run, "work")
+    listing = json.loads((Path(snapshot["path"]) / "env-files.json").read_text())
+    assert listing["unowned"] == [
+        {"path": "share/fonts.cache", "size": 2048, "kept": False, "among_packages": True}
+    ]
+    meta = json.loads((Path(snapshot["path"]) / "snapshot.json").read_text())
+    assert meta["unowned"] == {"files": 1, "bytes": 2048, "at_risk": 0}
+    assert "env-files.json" in meta["files"]
+
+
 def test_create_over_an_env_with_user_files_stops(make_env, conda_run, channel_args):
     prefix = _with_thesis(make_env)
 

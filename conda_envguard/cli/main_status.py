@@ -42,7 +42,7 @@ def execute(args: Namespace) -> int:
                 "latest_snapshot": snap.id if snap else None,
                 "latest_snapshot_created": snap.created if snap else None,
                 # as its latest snapshot saw them: scanning every env here would be slow
-                "unowned_files": snap.meta.get("counts", {}).get("unowned") if snap else None,
+                "unowned_files": (snap.meta.get("unowned") or {}).get("files") if snap else None,
             }
         )
     trash = Trash().entries()
