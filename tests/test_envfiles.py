@@ -351,3 +351,27 @@ def test_restore_force_over_an_env_with_user_files_stops(make_env, conda_run, co
         "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash conda envguard restore work --force -y",
     )
     assert (prefix / "chapter1.tex").is_file() and conda_list(conda_run, "work")
+
+
+def test_every_file_of_a_snapshot_is_in_its_checksums(conda_run, channel_args, conda_dirs):
+    prefix = conda_dirs.envs / "work"
+    _set_up_the_env(conda_run, channel_args, prefix)
+    (prefix / "conda-meta" / "frozen").unlink()
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+    (snapshot,) = snapshots_of(conda_run, "work")
+    root = Path(snapshot["path"])
+    meta = json.loads((root / "snapshot.json").read_text())
+
+    on_disk = {
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and p.name != "snapshot.json"
+    }
+
+    assert on_disk == set(meta["files"])
+    assert {"env-files/.condarc", f"env-files/{ACTIVATE}", "env-files/conda-meta/state"} <= on_disk
+    shown = json.loads(ok(conda_run("envguard", "show", snapshot["id"], "--json")).stdout)
+    assert shown["damaged_files"] == []
+    (root / "env-files" / ".condarc").write_text("channel_priority: disabled\n")
+    shown = json.loads(ok(conda_run("envguard", "show", snapshot["id"], "--json")).stdout)
+    assert shown["damaged_files"] == ["env-files/.condarc"]
