@@ -97,6 +97,31 @@ def read_contents(prefix: str | os.PathLike) -> Contents:
     return Contents(state, scan(prefix, state.files))
 
 
+# Where the settings and activation scripts outside conda-meta live (conda-meta is in the
+# snapshot's fingerprint already).
+_WATCHED = (".condarc", "condarc", "condarc.d", "etc/conda/activate.d", "etc/conda/deactivate.d")
+
+
+def watched_stamp(prefix: str | os.PathLike) -> bytes:
+    """Name, size and mtime of the settings and activation scripts outside conda-meta: a
+    change to them changes the env's fingerprint, so the next snapshot is not skipped."""
+    out = []
+    for relpath in _WATCHED:
+        path = os.path.join(prefix, relpath)
+        try:
+            entries = list(os.scandir(path)) if os.path.isdir(path) else [path]
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = os.stat(entry, follow_symlinks=False)
+            except OSError:
+                continue
+            name = entry.name if isinstance(entry, os.DirEntry) else relpath
+            out.append(f"{relpath}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n")
+    return "".join(sorted(out)).encode()
+
+
 def settings_of(prefix: str | os.PathLike) -> list[str]:
     """The per-env settings files present in `prefix`."""
     prefix = Path(prefix)
@@ -317,11 +342,14 @@ def env_vars_and_pins(
     or a snapshot's COPIES_DIR."""
     from conda.base.constants import CONDA_ENV_VARS_UNSET_VAR
 
+    from .redact import redact
+
     variables: dict[str, str] = {}
     try:
         data = json.loads((prefix_or_copies / "conda-meta" / "state").read_text())
+        # as a snapshot stores them: no credentials, live or not
         variables = {
-            str(k): str(v)
+            str(k): redact(str(v), placeholder=False)
             for k, v in (data.get("env_vars") or {}).items()
             if v != CONDA_ENV_VARS_UNSET_VAR
         }

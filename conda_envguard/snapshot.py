@@ -111,6 +111,9 @@ def fingerprint(prefix: str | os.PathLike) -> str:
     for site in _site_packages(Path(prefix)):
         for entry in _scan(site, suffixes=(".dist-info", ".egg-info")):
             digest.update(entry)
+    from .envfiles import watched_stamp
+
+    digest.update(watched_stamp(prefix))
     return digest.hexdigest()[:16]
 
 

@@ -375,3 +375,19 @@ def test_every_file_of_a_snapshot_is_in_its_checksums(conda_run, channel_args, c
     (root / "env-files" / ".condarc").write_text("channel_priority: disabled\n")
     shown = json.loads(ok(conda_run("envguard", "show", snapshot["id"], "--json")).stdout)
     assert shown["damaged_files"] == ["env-files/.condarc"]
+
+
+def test_a_new_condarc_or_activation_script_is_a_change_worth_a_snapshot(make_env, conda_run):
+    prefix = make_env("work", "beta")
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+    unchanged = ok(conda_run("envguard", "snapshot", "-n", "work"))
+    assert "unchanged since its last snapshot" in unchanged.stderr
+
+    (prefix / ".condarc").write_text(CONDARC)
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+    script = prefix / ACTIVATE
+    script.parent.mkdir(parents=True)
+    script.write_text("export TEAM_DATA=/data/team\n")
+    ok(conda_run("envguard", "snapshot", "-n", "work"))
+
+    assert len(snapshots_of(conda_run, "work")) == 3

@@ -23,7 +23,7 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
     from ..diff import diff_packages, diff_settings, live_packages
-    from ..envfiles import COPIES_DIR, env_vars_and_pins
+    from ..envfiles import COPIES_DIR, env_vars_and_pins, read_listing
     from ..envs import is_environment
     from ..exceptions import EnvironmentNotFoundError
     from ..store import Store
@@ -34,14 +34,19 @@ def execute(args: Namespace) -> int:
     if args.b:
         new = store.get(args.b)
         new_label, new_packages = new.id, new.packages()
-        new_settings = env_vars_and_pins(new.path / COPIES_DIR)
+        new_settings = env_vars_and_pins(new.path / COPIES_DIR) if read_listing(new.path) else None
     else:
         if not is_environment(old.prefix):
             raise EnvironmentNotFoundError(old.prefix)
         new_label, new_packages = f"{old.prefix} (live)", live_packages(old.prefix)
         new_settings = env_vars_and_pins(Path(old.prefix))
     changes = diff_packages(old.packages(), new_packages)
-    settings = diff_settings(env_vars_and_pins(old.path / COPIES_DIR), new_settings)
+    # A snapshot older than envguard's copies of settings says nothing about them.
+    settings = (
+        diff_settings(env_vars_and_pins(old.path / COPIES_DIR), new_settings)
+        if read_listing(old.path) is not None and new_settings is not None
+        else {}
+    )
     lines = [f"--- {old.id}", f"+++ {new_label}"]
     for p in changes["removed"]:
         lines.append(f"- {p['name']} {p['version']} {p.get('build', '')}".rstrip())
@@ -51,7 +56,7 @@ def execute(args: Namespace) -> int:
         old_text = " ".join(c["old"][f] for f in c["fields"])
         new_text = " ".join(c["new"][f] for f in c["fields"])
         lines.append(f"~ {c['name']} {old_text} -> {new_text}")
-    lines += _settings_lines(settings)
+    lines += _settings_lines(settings) if settings else []
     if len(lines) == 2:
         lines.append("(no differences)")
     emit({"a": old.id, "b": new_label, **changes, **settings}, "\n".join(lines))
