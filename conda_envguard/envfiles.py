@@ -262,12 +262,42 @@ def copies(prefix: str | os.PathLike, files: PrefixFiles) -> tuple[dict, dict[st
 
 
 def read_listing(snapshot_dir: Path) -> dict | None:
-    """The snapshot's LISTING, or None for a snapshot taken before envguard kept one."""
+    """The snapshot's LISTING, or None for a snapshot taken before envguard kept one. Only
+    well-formed entries with paths inside the prefix are returned."""
     try:
         data = json.loads((snapshot_dir / LISTING).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    # A damaged listing loses what it no longer says clearly, never the restore.
+    modes = data.get("modes") if isinstance(data.get("modes"), dict) else {}
+    unowned = data.get("unowned") if isinstance(data.get("unowned"), list) else []
+    settings = data.get("settings") if isinstance(data.get("settings"), list) else []
+    return {
+        "settings": [s for s in settings if _relative(s)],
+        "modes": {
+            p: m
+            for p, m in modes.items()
+            if _relative(p) and isinstance(m, int) and 0 <= m <= 0o777
+        },
+        "unowned": [
+            u
+            for u in unowned
+            if isinstance(u, dict) and _relative(u.get("path")) and isinstance(u.get("size"), int)
+        ],
+    }
+
+
+def _relative(path) -> bool:
+    """A path inside the prefix, as envguard writes them (a damaged listing may not)."""
+    return (
+        isinstance(path, str)
+        and bool(path)
+        and not path.startswith(("/", "\\"))
+        and ".." not in path.replace("\\", "/").split("/")
+        and ":" not in path
+    )
 
 
 def kept_paths(listing: dict) -> list[str]:
@@ -284,8 +314,8 @@ def put_back(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
     written = []
     settings = set(listing.get("settings", ()))
     for relpath, mode in listing.get("modes", {}).items():
-        destination = _inside(target, relpath)
-        if destination is None or (relpath not in settings and os.path.lexists(destination)):
+        destination = target / relpath
+        if relpath not in settings and os.path.lexists(destination):
             continue
         try:
             data = (snapshot_dir / COPIES_DIR / relpath).read_bytes()
@@ -302,14 +332,13 @@ def differences(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
     one line each; and the settings the env has that the snapshot had not."""
     out = []
     for relpath in kept_paths(listing):
-        live = _inside(target, relpath)
         try:
             saved = (snapshot_dir / COPIES_DIR / relpath).read_bytes()
         except OSError:
             out.append(f"{relpath}: its copy in the snapshot is unreadable")
             continue
         try:
-            data = live.read_bytes() if live is not None else None
+            data = (target / relpath).read_bytes()
         except OSError:
             data = None
         if data is None:
@@ -321,13 +350,6 @@ def differences(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
         if relpath not in before and relpath not in _BOOKKEEPING:
             out.append(f"{relpath}: not in the snapshot")
     return out
-
-
-def _inside(target: Path, relpath: str) -> Path | None:
-    """`target/relpath`, unless a damaged listing points outside the env."""
-    if relpath.startswith("/") or ".." in relpath.split("/"):
-        return None
-    return target / relpath
 
 
 def _digest(data: bytes) -> str:

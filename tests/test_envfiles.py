@@ -391,3 +391,21 @@ def test_a_new_condarc_or_activation_script_is_a_change_worth_a_snapshot(make_en
     ok(conda_run("envguard", "snapshot", "-n", "work"))
 
     assert len(snapshots_of(conda_run, "work")) == 3
+
+
+def test_a_damaged_listing_writes_nothing_outside_the_env(make_env, conda_run, conda_dirs):
+    prefix = make_env("work", "beta")
+    (prefix / ".condarc").write_text(CONDARC)
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+    ok(conda_run("envguard", "purge", "work", "-y"))
+    (snapshot,) = snapshots_of(conda_run, "work")
+    root = Path(snapshot["path"])
+    listing = json.loads((root / "env-files.json").read_text())
+    listing["modes"]["../escaped.txt"] = 0o644
+    (root / "env-files.json").write_text(json.dumps(listing))
+    (root / "escaped.txt").write_text("from the snapshot\n")
+
+    ok(conda_run("envguard", "restore", "work", "-y"))
+
+    assert not (conda_dirs.envs / "escaped.txt").exists()
+    assert (prefix / ".condarc").read_text() == CONDARC
