@@ -277,6 +277,9 @@ def _roll_back_unfinished() -> None:
             if prefix.exists() and not is_shell(prefix):
                 rm_rf(str(prefix))  # what the failed command half-made in its place
             trash.move_out(entry)
+            from .lost import note_back
+
+            note_back(prefix)
             _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
         except Exception as e:
             name = _undo_arg(entry)

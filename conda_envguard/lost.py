@@ -3,8 +3,10 @@ conda plugins), or by a disk clean-up, while envguard holds a snapshot of them.
 
 An env is lost when its prefix no longer holds an env, its trash entry is gone (or never
 was), and its latest snapshot was not taken for its removal (a removal through conda always
-takes one). A `conda rename` keeps the env, at another prefix: an env conda knows with the
-very packages of the snapshot is taken for it, and the old prefix is not reported.
+takes one) unless the env came back after that removal (undo, restore, or a command that did
+not complete): `note_back` records when, in `<store>/back/`. A `conda rename` keeps the env,
+at another prefix: an env conda knows with the very packages of the snapshot is taken for it,
+and the old prefix is not reported.
 """
 
 from __future__ import annotations
@@ -57,7 +59,43 @@ def lost_envs(snapshots: list | None = None) -> list[dict]:
 def _removed_by_conda(snap) -> bool:
     command = snap.meta.get("command", "")
     trigger = snap.meta.get("trigger", "")
-    return trigger in _REMOVAL_TRIGGERS and ("--all" in command or "env remove" in command)
+    removal = trigger in _REMOVAL_TRIGGERS and ("--all" in command or "env remove" in command)
+    return removal and not _back_since(snap.prefix, snap.created)
+
+
+def _back_path(prefix: str | os.PathLike):
+    import hashlib
+
+    from .settings import store_dir
+
+    key = hashlib.sha256(os.path.normpath(str(prefix)).encode()).hexdigest()[:24]
+    return store_dir() / "back" / key
+
+
+def note_back(prefix: str | os.PathLike) -> None:
+    """Record that the env at `prefix` is back in place (after undo, restore or a roll-back):
+    its removal snapshot no longer explains its absence."""
+    from datetime import datetime, timezone
+
+    from .atomic import write_text_atomic
+
+    path = _back_path(prefix)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        write_text_atomic(path, stamp + "\n", 0o600, durable=False)
+    except OSError:
+        pass  # only a hint for `status` and `doctor`
+
+
+def _back_since(prefix: str, created: str) -> bool:
+    from datetime import datetime
+
+    try:
+        back = datetime.fromisoformat(_back_path(prefix).read_text().strip())
+        return back > datetime.fromisoformat(created)
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _package_set(packages: list[dict]) -> frozenset:

@@ -61,6 +61,9 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
         _put_back_files(snapshot, target, report)
         register(target)
     compare(snapshot, target, report)
+    from .lost import note_back
+
+    note_back(target)
     return report
 
 

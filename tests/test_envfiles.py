@@ -409,3 +409,17 @@ def test_a_damaged_listing_writes_nothing_outside_the_env(make_env, conda_run, c
 
     assert not (conda_dirs.envs / "escaped.txt").exists()
     assert (prefix / ".condarc").read_text() == CONDARC
+
+
+def test_an_env_removed_then_undone_then_deleted_is_reported(make_env, conda_run):
+    import shutil
+
+    prefix = make_env("work", "beta")
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+    assert "not through conda" not in ok(conda_run("envguard", "status")).stdout
+    ok(conda_run("envguard", "undo", "work", "-y"))
+    shutil.rmtree(prefix)
+
+    status = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
+
+    assert [e["name"] for e in status["lost"]] == ["work"]
