@@ -168,11 +168,12 @@ def scan(prefix: str | os.PathLike, conda_files: set[str]) -> PrefixFiles:
                     stack.append((relpath + "/", entry.path))
                 elif relpath not in conda_files and not _bookkeeping(rel, name):
                     candidates.append(relpath)
-    if candidates:
-        owned = _pip_owned(prefix, metadata_dirs, conda_files)
-        kept_settings = set(settings)
-        candidates = [c for c in candidates if c not in owned and c not in kept_settings]
-    unowned = []
+    unowned: list[Unowned] = []
+    if not candidates:
+        return PrefixFiles(settings, unowned)
+    owned = _pip_owned(prefix, metadata_dirs, conda_files)
+    kept_settings = set(settings)
+    candidates = [c for c in candidates if c not in owned and c not in kept_settings]
     package_dirs = {f.split("/", 1)[0] for f in conda_files if "/" in f}
     for relpath in sorted(candidates):
         try:
