@@ -310,8 +310,8 @@ def test_status_counts_files_no_package_installed(make_env, conda_run):
     data = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
 
     (work,) = [e for e in data["environments"] if e["name"] == "work"]
-    assert work["unowned_files"] == 2
-    assert "work: 2" in ok(conda_run("envguard", "status")).stdout
+    assert (work["unowned_files"], work["unowned_files_at_risk"]) == (2, 2)
+    assert "work: 2 (2 would stop a removal)" in ok(conda_run("envguard", "status")).stdout
 
 
 def test_restore_from_the_yaml_brings_back_settings_too(conda_run, channel_args, conda_dirs):

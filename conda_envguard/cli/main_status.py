@@ -43,6 +43,9 @@ def execute(args: Namespace) -> int:
                 "latest_snapshot_created": snap.created if snap else None,
                 # as its latest snapshot saw them: scanning every env here would be slow
                 "unowned_files": (snap.meta.get("unowned") or {}).get("files") if snap else None,
+                "unowned_files_at_risk": (snap.meta.get("unowned") or {}).get("at_risk")
+                if snap
+                else None,
             }
         )
     trash = Trash().entries()
@@ -63,7 +66,15 @@ def execute(args: Namespace) -> int:
     holding = [e for e in envs if e["unowned_files"]]
     if holding:
         text += "\n\nFiles no package installed (at the latest snapshot; see conda envguard show):"
-        text += "".join(f"\n  {e['name']}: {e['unowned_files']}" for e in holding)
+        text += "".join(
+            f"\n  {e['name']}: {e['unowned_files']}"
+            + (
+                f" ({e['unowned_files_at_risk']} would stop a removal)"
+                if e["unowned_files_at_risk"]
+                else ""
+            )
+            for e in holding
+        )
     lost = lost_envs(snapshots)
     if lost:
         text += "\n\nEnvironments deleted behind conda's back (rm -rf, mamba, a clean-up):"
