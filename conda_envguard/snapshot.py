@@ -22,8 +22,12 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .redact import redact, redact_url
+
+if TYPE_CHECKING:
+    from .envfiles import Contents
 
 FORMAT = 1
 META = "snapshot.json"
@@ -150,7 +154,7 @@ def capture(
     snap_id: str,
     trigger: str,
     command: str,
-    contents=None,
+    contents: Contents | None = None,
 ) -> dict:
     """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
 

@@ -15,8 +15,12 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .snapshot import META, Snapshot, capture, load
+
+if TYPE_CHECKING:
+    from .envfiles import Contents
 
 TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
@@ -38,7 +42,12 @@ class Store:
         os.chmod(self.root, 0o700)
 
     def take(
-        self, prefix: Path, name: str, trigger: str, command: str = "", contents=None
+        self,
+        prefix: Path,
+        name: str,
+        trigger: str,
+        command: str = "",
+        contents: Contents | None = None,
     ) -> Snapshot:
         """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`."""
         self.ensure()
