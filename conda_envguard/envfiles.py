@@ -48,6 +48,7 @@ KEEP_DIR = "etc/"
 KEEP_FILE_BYTES = 64 * 1024
 KEEP_TOTAL_BYTES = 1024 * 1024
 
+LIST_CAP = 10_000  # unowned files named in a snapshot's listing, beyond those it keeps
 COPIES_DIR = "env-files"  # in a snapshot: the copies, at their paths in the prefix
 LISTING = "env-files.json"  # in a snapshot: what the prefix held besides packages
 
@@ -259,6 +260,13 @@ def copies(prefix: str | os.PathLike, files: PrefixFiles) -> tuple[dict, dict[st
     listing["settings"] = [s for s in files.settings if s in modes]
     for item in listing["unowned"]:
         item["kept"] = item["kept"] and item["path"] in modes
+    # A prefix one directory too high may hold millions of files: the totals are in
+    # snapshot.json ("unowned"); the listing names the first LIST_CAP of those not kept.
+    kept = [u for u in listing["unowned"] if u["kept"]]
+    others = [u for u in listing["unowned"] if not u["kept"]]
+    if len(others) > LIST_CAP:
+        listing["unowned"] = sorted(kept + others[:LIST_CAP], key=lambda u: u["path"])
+        listing["unowned_not_listed"] = len(others) - LIST_CAP
     return listing, out
 
 
@@ -275,7 +283,9 @@ def read_listing(snapshot_dir: Path) -> dict | None:
     modes = data.get("modes") if isinstance(data.get("modes"), dict) else {}
     unowned = data.get("unowned") if isinstance(data.get("unowned"), list) else []
     settings = data.get("settings") if isinstance(data.get("settings"), list) else []
+    not_listed = data.get("unowned_not_listed")
     return {
+        "unowned_not_listed": not_listed if isinstance(not_listed, int) else 0,
         "settings": [s for s in settings if _relative(s)],
         "modes": {
             p: m

@@ -423,3 +423,29 @@ def test_an_env_removed_then_undone_then_deleted_is_reported(make_env, conda_run
     status = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
 
     assert [e["name"] for e in status["lost"]] == ["work"]
+
+
+def test_a_prefix_with_very_many_user_files_lists_the_first_ones_and_counts_all(tmp_path):
+    from conda_envguard.envfiles import LIST_CAP, copies, scan
+
+    prefix = tmp_path / "project"
+    (prefix / "data").mkdir(parents=True)
+    for i in range(LIST_CAP + 5):
+        (prefix / "data" / f"{i:06d}.csv").write_text("1,2\n")
+    (prefix / "etc").mkdir()
+    (prefix / "etc" / "setup.sh").write_text("export X=1\n")
+
+    files = scan(prefix, conda_files=set())
+    listing, kept = copies(prefix, files)
+
+    assert files.summary() == {
+        "files": LIST_CAP + 6,
+        "bytes": 4 * (LIST_CAP + 5) + 11,
+        "at_risk": LIST_CAP + 6,
+    }
+    assert listing["unowned_not_listed"] == 5
+    assert len(listing["unowned"]) == LIST_CAP + 1
+    assert {"path": "etc/setup.sh", "size": 11, "kept": True, "among_packages": False} in listing[
+        "unowned"
+    ]
+    assert kept == {"env-files/etc/setup.sh": b"export X=1\n"}

@@ -47,7 +47,7 @@ def execute(args: Namespace) -> int:
 
     listing = read_listing(snap.path)
     if listing:
-        lines += _files_text(listing)
+        lines += _files_text(listing, meta.get("unowned") or {})
     if damaged:
         lines.append(
             f"\nWARNING: these files changed since the snapshot was taken: {', '.join(damaged)}"
@@ -57,7 +57,7 @@ def execute(args: Namespace) -> int:
     return 0
 
 
-def _files_text(listing: dict) -> list[str]:
+def _files_text(listing: dict, totals: dict) -> list[str]:
     """The env's settings, and the files no package installed (kept: copied in the snapshot)."""
     from ..trash import human_size
     from .common import table
@@ -67,10 +67,13 @@ def _files_text(listing: dict) -> list[str]:
         lines += ["", f"Settings  {', '.join(listing['settings'])}"]
     unowned = listing.get("unowned") or []
     if unowned:
-        size = human_size(sum(u["size"] for u in unowned))
-        lines += ["", f"Files no package installed: {len(unowned)}, {size}", ""]
+        count = totals.get("files", len(unowned))
+        size = human_size(totals.get("bytes", sum(u["size"] for u in unowned)))
+        lines += ["", f"Files no package installed: {count}, {size}", ""]
         rows = [
             [u["path"], human_size(u["size"]), "yes" if u.get("kept") else "no"] for u in unowned
         ]
         lines.append(table(rows, ["PATH", "SIZE", "IN SNAPSHOT"]))
+        if listing.get("unowned_not_listed"):
+            lines.append(f"... and {listing['unowned_not_listed']} more, not listed")
     return lines
