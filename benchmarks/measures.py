@@ -25,6 +25,7 @@ Log = Callable[[str], None]
 EXTRA = "bench-extra"  # the package measure 2 installs, in two versions
 BIG = "big"  # the env of measures 4 and 5
 DEPS = "deps"  # the env of measure 5's second restore: a chain of dependencies
+HUGE = "huge"  # the prefix of measure 3's ownership-scan row
 
 
 def sized_env(n: int) -> str:
@@ -56,6 +57,13 @@ def _big_pkgs(size: Size) -> list[Pkg]:
     ]
 
 
+def _huge_pkgs(size: Size) -> list[Pkg]:
+    return [
+        Pkg(f"bench-huge{i:03d}", "1.0", n_files=size.files_per_pkg - 1)
+        for i in range(max(1, size.huge_files // size.files_per_pkg))
+    ]
+
+
 # -- set-up -----------------------------------------------------------------------------------
 def setup(sb: Sandbox, size: Size, log: Log, only: set[int] | None = None) -> None:
     """The channel, the package cache, and the envs the measures (`only` those) start from."""
@@ -63,7 +71,7 @@ def setup(sb: Sandbox, size: Size, log: Log, only: set[int] | None = None) -> No
     sb.compile_bytecode()
     log(f"building a local channel ({max(size.env_sizes)} small packages, {size.big_files} files)")
     extra = [Pkg(EXTRA, "1.0"), Pkg(EXTRA, "2.0")]
-    sb.build_channel(_small_pkgs(max(size.env_sizes)) + _big_pkgs(size) + extra)
+    sb.build_channel(_small_pkgs(max(size.env_sizes)) + _big_pkgs(size) + _huge_pkgs(size) + extra)
     log(f"building a second channel: {size.dep_pkgs} chained packages in a big index")
     build_channel(sb.index_channel, _dep_pkgs(size))
     _pad_index(sb.index_channel, size.index_padding)
@@ -74,6 +82,12 @@ def setup(sb: Sandbox, size: Size, log: Log, only: set[int] | None = None) -> No
         return  # the big env and the dependency chain serve measures 4 and 5 only
     log(f"creating env {BIG} ({size.big_files} files; this also fills the package cache)")
     sb.conda("create", "-n", BIG, *(p.name for p in _big_pkgs(size)), "-y", plugins=False)
+    log(f"creating env {HUGE} ({size.huge_files} files, and 1% more that no package installed)")
+    sb.create_explicit(HUGE, _huge_pkgs(size))
+    user_files = sb.prefix(HUGE) / "work"
+    user_files.mkdir()
+    for i in range(size.huge_files // 100):
+        (user_files / f"notes{i:05d}.txt").write_text(f"note {i}\n")
     log(f"creating env {DEPS} ({size.dep_pkgs} packages in a dependency chain)")
     sb.conda(
         "create", "-n", DEPS, "--override-channels", "-c", channel_url(sb.index_channel),
@@ -239,6 +253,20 @@ def snapshot(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
             )
         )
     return results
+
+
+def snapshot_huge_prefix(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """A snapshot walks the whole prefix for files no package installed: the cost of that
+    walk, on a prefix of `huge_files` files, against conda's own export of the same env."""
+    log(f"3. envguard snapshot vs env export, {size.huge_files}-file prefix: {pairs} pairs")
+    eg, bl = time_pairs(
+        pairs,
+        lambda: sb.conda("envguard", "snapshot", "-n", HUGE, "--force"),
+        lambda: sb.conda("env", "export", "-n", HUGE, plugins=False),
+        warmup=size.warmup,
+    )
+    label = f"snapshot vs env export, {size.huge_files}-file prefix"
+    return [ratio_result(3, label, 1.1, eg, bl)]
 
 
 # -- 4 and 5. removal and undo --------------------------------------------------------------------

@@ -25,6 +25,9 @@ class Size:
     # ... from a channel whose index also lists so many other packages, as real channels do
     # (conda-forge lists over a million): a solve must read them, an explicit lock need not
     index_padding: int = 100_000
+    # the prefix of measure 3's ownership-scan row: so many files from packages, and one in a
+    # hundred more that no package installed (a user's notebooks and data)
+    huge_files: int = 100_000
 
     @property
     def medium(self) -> int:
@@ -65,5 +68,6 @@ SIZES = {
         dep_pkgs=10,
         dep_versions=2,
         index_padding=1_000,
+        huge_files=1_000,
     ),
 }

@@ -24,6 +24,7 @@ from .timing import table
 PLAN = (
     (measures.startup, True, {1}),
     (measures.snapshot, True, {3}),
+    (measures.snapshot_huge_prefix, False, {3}),
     (measures.install, False, {2}),
     (measures.remove_and_undo, False, {4, 5}),
     (measures.restore, False, {5}),

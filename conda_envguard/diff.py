@@ -40,3 +40,25 @@ def diff_packages(old: list[dict], new: list[dict]) -> dict:
         "removed": [before[k] for k in sorted(before.keys() - after.keys())],
         "changed": changed,
     }
+
+
+def diff_settings(
+    old: tuple[dict[str, str], list[str]], new: tuple[dict[str, str], list[str]]
+) -> dict:
+    """Env variables and pins, each (variables, pins) as `envfiles.env_vars_and_pins` reads."""
+    (old_vars, old_pins), (new_vars, new_pins) = old, new
+    return {
+        "env_vars": {
+            "added": {k: new_vars[k] for k in sorted(new_vars.keys() - old_vars.keys())},
+            "removed": {k: old_vars[k] for k in sorted(old_vars.keys() - new_vars.keys())},
+            "changed": {
+                k: {"old": old_vars[k], "new": new_vars[k]}
+                for k in sorted(old_vars.keys() & new_vars.keys())
+                if old_vars[k] != new_vars[k]
+            },
+        },
+        "pins": {
+            "added": [p for p in new_pins if p not in old_pins],
+            "removed": [p for p in old_pins if p not in new_pins],
+        },
+    }

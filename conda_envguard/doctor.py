@@ -41,6 +41,15 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
     elif verbose:
         print(f"{OK_MARK} No Jupyter kernel points at a removed environment.\n")
 
+    from .lost import describe, lost_envs
+
+    lost = lost_envs()
+    if lost:
+        print(f"{X_MARK} envguard holds snapshots of environments deleted without conda:")
+        for env in lost:
+            print(f"  {describe(env)}")
+        print()
+
     entries = Trash().entries()
     if entries:
         held = sum(e.size_bytes or 0 for e in entries)

@@ -22,11 +22,12 @@ _ANCHOR = re.compile(r"[^/]+\.(?:dist-info/RECORD|egg-info/PKG-INFO|egg-info)$")
 class EnvState:
     conda: list[dict] = field(default_factory=list)  # raw records, without their file lists
     pip: list[tuple[str, str]] = field(default_factory=list)  # (name, version)
+    files: set[str] = field(default_factory=set)  # every path a conda record owns
 
 
 def read_state(prefix: str | os.PathLike) -> EnvState:
     prefix = Path(prefix)
-    records, anchors, site_packages = [], set(), None
+    records, anchors, owned, site_packages = [], set(), set(), None
     try:
         paths = sorted((prefix / "conda-meta").glob("*.json"))
     except OSError:
@@ -43,9 +44,10 @@ def read_state(prefix: str | os.PathLike) -> EnvState:
         if raw["name"] == "python":
             site_packages = _site_packages_of(raw)
         anchors.update(f for f in files if "-info" in f)
+        owned.update(files)
         records.append(raw)
     records.sort(key=lambda r: r["name"])
-    state = EnvState(conda=records)
+    state = EnvState(conda=records, files=owned)
     if site_packages and _has_foreign_packages(prefix, site_packages, anchors):
         state.pip = _pip_packages_from_conda(prefix)
     return state

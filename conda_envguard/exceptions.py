@@ -150,3 +150,45 @@ class NameRuleError(EnvGuardError):
             "  Nothing was created.\n"
             f"  Run your command again with {good}."
         )
+
+
+class UnownedFilesError(EnvGuardError):
+    """A command would delete files that no package installed and no snapshot keeps."""
+
+    def __init__(
+        self,
+        action: str,
+        env_name: str,
+        prefix: str,
+        count: int,
+        size: str,
+        first: list[str],
+        command: str,
+        trash_on: bool,
+    ):
+        self.env_name = env_name
+        self.prefix = prefix
+        self.count = count
+        shown = "\n    ".join(first)
+        more = f"\n    ... and {count - len(first)} more" if count > len(first) else ""
+        if trash_on:
+            go_on = (
+                "  To let them go to envguard's trash with the env (undo brings them back), "
+                "for this one command:\n"
+                f"    CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash conda {command}"
+            )
+        else:
+            go_on = (
+                "  envguard's trash is off (envguard_trash_days is 0): they would be deleted "
+                "for good.\n  To delete them on purpose, for this one command:\n"
+                f"    CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore conda {command}"
+            )
+        super().__init__(
+            f"envguard stopped this command: it would {action} '{env_name}' ({prefix}), which "
+            f"holds {count} file(s), {size}, that no package installed and no snapshot can "
+            f"bring back:\n    {shown}{more}\n"
+            "  Nothing was changed.\n"
+            "  Move what you want to keep out of the env first, then run the command again.\n"
+            f"{go_on}\n"
+            f"  See them all: conda envguard snapshot -p {prefix} --force; conda envguard show ID"
+        )

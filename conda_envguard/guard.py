@@ -196,7 +196,8 @@ def _guard_destruction(target: Target, command: str) -> None:
         )
     if target.action == RENAME or context.dry_run:
         return  # a rename keeps the env's contents; a dry run changes nothing
-    snapshot = _snapshot_or_stop(prefix, name, command)
+    contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
+    snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
         _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
 
@@ -224,14 +225,31 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
     )
 
 
-def _snapshot_or_stop(prefix: Path, name: str, command: str):
+def _unowned_files_or_stop(prefix: Path, name: str, action: str):
+    """Files no package installed: stop here unless the setting lets them go (unowned.py)."""
+    from conda import CondaError
+
+    from .unowned import check_before_destroy
+
+    try:
+        return check_before_destroy(prefix, name, action, _command_line(with_conda=False))
+    except CondaError:
+        raise
+    except Exception as e:  # unreadable: the snapshot reads the env again, and fails closed
+        _note(f"envguard: could not look for files no package installed in {prefix} ({e}).")
+        return None
+
+
+def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
     from .exceptions import SnapshotBugError, SnapshotFailedError
     from .settings import require_snapshot
     from .store import Store
 
     store = Store()
     try:
-        snapshot = store.take(prefix, name, trigger=_trigger(command), command=_command_line())
+        snapshot = store.take(
+            prefix, name, trigger=_trigger(command), command=_command_line(), contents=contents
+        )
     except Exception as e:
         # Only the system's refusals (disk full, permissions) are the user's to fix; anything
         # else is a bug of envguard's or an error from conda's API, and says so.
@@ -300,6 +318,9 @@ def _roll_back_unfinished() -> None:
             if prefix.exists() and not is_shell(prefix):
                 rm_rf(str(prefix))  # what the failed command half-made in its place
             trash.move_out(entry)
+            from .lost import note_back
+
+            note_back(prefix)
             _note(f"envguard: the command did not complete; '{entry.env_name}' is back as it was.")
         except Exception as e:
             name = _undo_arg(entry)

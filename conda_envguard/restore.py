@@ -31,10 +31,12 @@ class RestoreReport:
     changed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kernels: list[str] = field(default_factory=list)
+    restored_files: list[str] = field(default_factory=list)  # settings and kept files put back
+    files_differ: list[str] = field(default_factory=list)  # "path: how", see envfiles
 
     @property
     def exact(self) -> bool:
-        return not (self.missing or self.extra or self.changed)
+        return not (self.missing or self.extra or self.changed or self.files_differ)
 
     def to_json(self) -> dict:
         return {**self.__dict__, "exact": self.exact}
@@ -56,8 +58,12 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
         from .kernels import restore_from_snapshot
 
         report.kernels = restore_from_snapshot(snapshot, target)
+        _put_back_files(snapshot, target, report)
         register(target)
     compare(snapshot, target, report)
+    from .lost import note_back
+
+    note_back(target)
     return report
 
 
@@ -198,13 +204,40 @@ def _keep_history(snapshot: Snapshot, target: Path) -> None:
         pass
 
 
+def _put_back_files(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    """The env's settings and kept files, last: the frozen marker would stop a later conda."""
+    from .envfiles import put_back, read_listing
+
+    listing = read_listing(snapshot.path)
+    if listing is not None:
+        report.restored_files = put_back(snapshot.path, listing, target)
+
+
 def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     from .diff import diff_packages, live_packages
+    from .envfiles import differences, read_listing
 
     changes = diff_packages(snapshot.packages(), live_packages(target))
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
+    listing = read_listing(snapshot.path)
+    if listing is not None:
+        report.files_differ = differences(snapshot.path, listing, target)
+        lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
+        absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
+        if absent:
+            report.notes.append(
+                f"{len(absent)} file(s) no package installed were in the env but not in the "
+                f"snapshot, and are not here (see conda envguard show {snapshot.id}): "
+                + ", ".join(absent[:5])
+                + (", ..." if len(absent) > 5 else "")
+            )
+    else:
+        report.notes.append(
+            "this snapshot is older than envguard's copies of env settings: only packages "
+            "were compared"
+        )
 
 
 def _clean_failed(target: Path) -> None:

@@ -16,6 +16,7 @@ DEFAULT_STALE_DAYS = 30
 DEFAULT_TEMPORARY = ("*-tmp",)
 DEFAULT_TEMPORARY_DAYS = 7
 NAME_CHECKS = ("off", "warn", "block")  # weakest to strictest
+UNOWNED_CHOICES = ("block", "trash", "ignore")
 
 
 def declare_settings():
@@ -82,6 +83,14 @@ def declare_settings():
         description="'conda envguard clean' removes temporary envs unchanged for more days "
         "than this.",
         parameter=PrimitiveParameter(DEFAULT_TEMPORARY_DAYS, element_type=int),
+    )
+    yield CondaSetting(
+        name="envguard_unowned_files",
+        description="What to do when a removal or overwrite would delete files no package "
+        "installed (and no snapshot keeps): block (the default) stops the command; trash lets "
+        "them go to envguard's trash with the env; ignore goes on even when there is no trash. "
+        "For one command: CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash.",
+        parameter=PrimitiveParameter("block", element_type=str),
     )
 
 
@@ -159,3 +168,9 @@ def temporary_patterns() -> tuple[str, ...]:
 
 def temporary_days() -> int:
     return max(0, int(_get("envguard_temporary_days", DEFAULT_TEMPORARY_DAYS)))
+
+
+def unowned_files() -> str:
+    """block, trash or ignore; anything else is read as block (the safe choice)."""
+    value = str(_get("envguard_unowned_files", "block")).strip().lower()
+    return value if value in UNOWNED_CHOICES else "block"

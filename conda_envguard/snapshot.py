@@ -6,6 +6,8 @@ A snapshot directory holds:
   pip.txt          pip-installed packages, name==version (only when there are any)
   history          a copy of the env's conda-meta/history
   packages.json    every package, for diffs and for checking a restore
+  env-files.json   the env's settings files and the files no package installed (envfiles.py)
+  env-files/       copies of the settings and of small unowned config files, at their paths
   snapshot.json    metadata, with a checksum of each file above
 All of it passes through `redact` first: no token or password reaches the disk.
 """
@@ -20,8 +22,12 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .redact import redact, redact_url
+
+if TYPE_CHECKING:
+    from .envfiles import Contents
 
 FORMAT = 1
 META = "snapshot.json"
@@ -53,6 +59,7 @@ class Snapshot:
     def summary(self) -> dict:
         """The metadata a listing needs; `full()` reads the rest."""
         keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
+        keys += ("unowned",)
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
 
     def full(self) -> Snapshot:
@@ -108,6 +115,9 @@ def fingerprint(prefix: str | os.PathLike) -> str:
     for site in _site_packages(Path(prefix)):
         for entry in _scan(site, suffixes=(".dist-info", ".egg-info")):
             digest.update(entry)
+    from .envfiles import watched_stamp
+
+    digest.update(watched_stamp(prefix))
     return digest.hexdigest()[:16]
 
 
@@ -137,18 +147,29 @@ def _site_packages(prefix: Path) -> list[Path]:
         return []
 
 
-def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, command: str) -> dict:
+def capture(
+    prefix: Path,
+    name: str,
+    dest: Path,
+    snap_id: str,
+    trigger: str,
+    command: str,
+    contents: Contents | None = None,
+) -> dict:
     """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
 
+    `contents`: the env as `envfiles.read_contents` read it just before, if a caller did.
     Returns the metadata written to snapshot.json.
     """
     from conda import __version__ as conda_version
     from conda.base.context import context
 
     from . import __version__
-    from .envstate import package_list, read_state
+    from .envfiles import LISTING, copies, read_contents
+    from .envstate import package_list
 
-    state = read_state(prefix)
+    contents = contents or read_contents(prefix)
+    state = contents.state
     pip_specs = [f"{n}=={v}" for n, v in state.pip]
     packages = package_list(state)
 
@@ -166,6 +187,9 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
     except OSError:
         pass
     files["packages.json"] = json.dumps({"packages": packages}, indent=1).encode()
+    listing, kept = copies(prefix, contents.files)
+    files[LISTING] = json.dumps(listing, indent=1).encode()
+    files.update(kept)
 
     for file_name, data in files.items():
         _write(dest / file_name, data)
@@ -188,6 +212,7 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
         "python": platform.python_version(),
         "user": _user(),
         "counts": {"conda": len(state.conda), "pip": len(pip_specs)},
+        "unowned": contents.files.summary(),
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
         "files": {n: _sha256(d) for n, d in files.items()},
@@ -251,6 +276,7 @@ def _explicit_lock(records, subdir: str) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         f.write(data)
         f.flush()

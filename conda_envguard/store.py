@@ -15,8 +15,12 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .snapshot import META, Snapshot, capture, load
+
+if TYPE_CHECKING:
+    from .envfiles import Contents
 
 TMP_PREFIX = ".tmp-"
 _STALE_TMP_SECONDS = 3600
@@ -37,15 +41,22 @@ class Store:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
 
-    def take(self, prefix: Path, name: str, trigger: str, command: str = "") -> Snapshot:
-        """Snapshot the env at `prefix`; all or nothing."""
+    def take(
+        self,
+        prefix: Path,
+        name: str,
+        trigger: str,
+        command: str = "",
+        contents: Contents | None = None,
+    ) -> Snapshot:
+        """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`."""
         self.ensure()
         self._clean_stale_tmp()
         snap_id = new_id(name)
         tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
         tmp.mkdir(mode=0o700)
         try:
-            meta = capture(prefix, name, tmp, snap_id, trigger, command)
+            meta = capture(prefix, name, tmp, snap_id, trigger, command, contents)
             final = self.snapshots_dir / snap_id
             os.rename(tmp, final)
         except BaseException:

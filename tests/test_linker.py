@@ -45,7 +45,27 @@ KINDS = [
         ),
         False,
     ),
-    (Pkg("scripted", "1.0", files={"bin/.scripted-post-link.sh": POST_LINK}), False),
+    (Pkg("scripted", "1.0", post_link=POST_LINK), False),
+    # the kinds of conda's own test packages (tests/data/test-recipes): activation scripts,
+    # pre-link messages, a noarch generic package with its info/link.json, and two packages
+    # shipping one file in bin/ (clobber-a, clobber-b). noarch python with entry points is left
+    # out: conda compiles its modules and writes its entry points with the env's real python,
+    # and the suite's python package has no interpreter.
+    (
+        Pkg(
+            "activating",
+            "1.0",
+            files={
+                "etc/conda/activate.d/activating.sh": b"export ACTIVATING=1\n",
+                "etc/conda/deactivate.d/activating.sh": b"unset ACTIVATING\n",
+            },
+        ),
+        True,
+    ),
+    (Pkg("announcing", "1.0", prelink_messages={"message.txt": b"Spam spam spam\n"}), False),
+    (Pkg("generic-linked", "1.0", link_json=True), False),
+    (Pkg("clobber-a", "1.0", files={"bin/clobber-test-file": b"a\n"}), False),
+    (Pkg("clobber-b", "1.0", files={"bin/clobber-test-file": b"b\n"}), False),
     # two plain ones sharing a file, and a plain one sharing a file with one that is not
     (Pkg("clash-a", "1.0", files={"share/clash.txt": b"a\n"}), False),
     (Pkg("clash-b", "1.0", files={"share/clash.txt": b"b\n"}), False),

@@ -28,7 +28,14 @@ from support.checks import conda_records, listed_snapshots, snapshot_entries, tr
 from conda_envguard.testing.channel import add_pip_package
 
 PIP_PACKAGES = {"my-pip-pkg": "1.2.3", "tiny-util": "0.5"}
-SNAPSHOT_FILES = {"environment.yml", "explicit.txt", "history", "packages.json", "snapshot.json"}
+SNAPSHOT_FILES = {
+    "environment.yml",
+    "explicit.txt",
+    "history",
+    "packages.json",
+    "snapshot.json",
+    "env-files.json",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -97,7 +104,8 @@ def test_no_pip_section_without_pip_packages(make_env, conda_cli):
     assert all(isinstance(d, str) for d in data["dependencies"])
     assert "gamma=1.0=0" in data["dependencies"]
     assert not (snap / "pip.txt").exists()
-    assert {p.name for p in snap.iterdir()} == SNAPSHOT_FILES
+    # env-files/: copies of the env's settings, e.g. conda's conda-meta/created_at
+    assert {p.name for p in snap.iterdir()} - {"env-files"} == SNAPSHOT_FILES
 
 
 def test_explicit_lock_has_url_and_sha256_of_every_conda_package(pip_env, pip_snapshot, channel):

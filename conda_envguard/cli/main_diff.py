@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from argparse import Namespace
+from pathlib import Path
 
 
 def configure_parser(verbs) -> None:
@@ -10,9 +11,10 @@ def configure_parser(verbs) -> None:
 
     p = verbs.add_parser(
         "diff",
-        help="Show packages added, removed and changed between two snapshots.",
+        help="Show packages, env variables and pins added, removed and changed between two "
+        "snapshots.",
         description="Compare snapshot A with snapshot B, or with the live environment when B "
-        "is left out.",
+        "is left out: packages, variables (conda env config vars) and pins (conda-meta/pinned).",
     )
     p.add_argument("a", metavar="A", help="The older snapshot id.")
     p.add_argument("b", metavar="B", nargs="?", help="The newer snapshot id (default: live env).")
@@ -20,7 +22,8 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..diff import diff_packages, live_packages
+    from ..diff import diff_packages, diff_settings, live_packages
+    from ..envfiles import COPIES_DIR, env_vars_and_pins, read_listing
     from ..envs import is_environment
     from ..exceptions import EnvironmentNotFoundError
     from ..store import Store
@@ -31,11 +34,19 @@ def execute(args: Namespace) -> int:
     if args.b:
         new = store.get(args.b)
         new_label, new_packages = new.id, new.packages()
+        new_settings = env_vars_and_pins(new.path / COPIES_DIR) if read_listing(new.path) else None
     else:
         if not is_environment(old.prefix):
             raise EnvironmentNotFoundError(old.prefix)
         new_label, new_packages = f"{old.prefix} (live)", live_packages(old.prefix)
+        new_settings = env_vars_and_pins(Path(old.prefix))
     changes = diff_packages(old.packages(), new_packages)
+    # A snapshot older than envguard's copies of settings says nothing about them.
+    settings = (
+        diff_settings(env_vars_and_pins(old.path / COPIES_DIR), new_settings)
+        if read_listing(old.path) is not None and new_settings is not None
+        else {}
+    )
     lines = [f"--- {old.id}", f"+++ {new_label}"]
     for p in changes["removed"]:
         lines.append(f"- {p['name']} {p['version']} {p.get('build', '')}".rstrip())
@@ -45,7 +56,18 @@ def execute(args: Namespace) -> int:
         old_text = " ".join(c["old"][f] for f in c["fields"])
         new_text = " ".join(c["new"][f] for f in c["fields"])
         lines.append(f"~ {c['name']} {old_text} -> {new_text}")
+    lines += _settings_lines(settings) if settings else []
     if len(lines) == 2:
         lines.append("(no differences)")
-    emit({"a": old.id, "b": new_label, **changes}, "\n".join(lines))
+    emit({"a": old.id, "b": new_label, **changes, **settings}, "\n".join(lines))
     return 0
+
+
+def _settings_lines(settings: dict) -> list[str]:
+    variables, pins = settings["env_vars"], settings["pins"]
+    lines = [f"- env var {k}={v}" for k, v in variables["removed"].items()]
+    lines += [f"+ env var {k}={v}" for k, v in variables["added"].items()]
+    lines += [f"~ env var {k}: {c['old']} -> {c['new']}" for k, c in variables["changed"].items()]
+    lines += [f"- pin {p}" for p in pins["removed"]]
+    lines += [f"+ pin {p}" for p in pins["added"]]
+    return lines

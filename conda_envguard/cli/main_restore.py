@@ -74,6 +74,11 @@ def execute(args: Namespace) -> int:
         raise CorruptSnapshotError(
             str(snap.path), "it has neither explicit.txt nor environment.yml"
         )
+    if occupied:
+        from ..envs import name_of
+        from ..unowned import check_before_destroy
+
+        check_before_destroy(target, name_of(target), "replace", _command_line())
     text = _plan_text(plan)
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
@@ -83,6 +88,18 @@ def execute(args: Namespace) -> int:
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))
     return 0
+
+
+def _command_line() -> str:
+    """This command as typed, for the message that repeats it with an override."""
+    import shlex
+    import sys
+
+    return (
+        "envguard " + shlex.join(sys.argv[sys.argv.index("envguard") + 1 :])
+        if ("envguard" in sys.argv)
+        else "envguard restore ..."
+    )
 
 
 def _choose_snapshot(store, args):
@@ -163,13 +180,17 @@ def _plan_text(plan: dict) -> str:
 
 def _report_text(report) -> str:
     lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
+    if report.restored_files:
+        lines.append(f"  settings and files put back: {', '.join(report.restored_files)}")
     if report.exact:
         lines.append("It matches the snapshot exactly.")
     else:
+        lines.append("It differs from the snapshot:")
         for label, names in (
             ("missing", report.missing),
             ("not in the snapshot", report.extra),
             ("different version or build", report.changed),
+            ("settings and files", report.files_differ),
         ):
             if names:
                 lines.append(f"  {label}: {', '.join(names)}")

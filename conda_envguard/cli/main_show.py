@@ -43,9 +43,37 @@ def execute(args: Namespace) -> int:
         if packages
         else "(no packages)",
     ]
+    from ..envfiles import read_listing
+
+    listing = read_listing(snap.path)
+    if listing:
+        lines += _files_text(listing, meta.get("unowned") or {})
     if damaged:
         lines.append(
             f"\nWARNING: these files changed since the snapshot was taken: {', '.join(damaged)}"
         )
-    emit({**snap.to_json(), "packages": packages, "damaged_files": damaged}, "\n".join(lines))
+    data = {**snap.to_json(), "packages": packages, "damaged_files": damaged}
+    emit({**data, "env_files": listing}, "\n".join(lines))
     return 0
+
+
+def _files_text(listing: dict, totals: dict) -> list[str]:
+    """The env's settings, and the files no package installed (kept: copied in the snapshot)."""
+    from ..trash import human_size
+    from .common import table
+
+    lines = []
+    if listing.get("settings"):
+        lines += ["", f"Settings  {', '.join(listing['settings'])}"]
+    unowned = listing.get("unowned") or []
+    if unowned:
+        count = totals.get("files", len(unowned))
+        size = human_size(totals.get("bytes", sum(u["size"] for u in unowned)))
+        lines += ["", f"Files no package installed: {count}, {size}", ""]
+        rows = [
+            [u["path"], human_size(u["size"]), "yes" if u.get("kept") else "no"] for u in unowned
+        ]
+        lines.append(table(rows, ["PATH", "SIZE", "IN SNAPSHOT"]))
+        if listing.get("unowned_not_listed"):
+            lines.append(f"... and {listing['unowned_not_listed']} more, not listed")
+    return lines

@@ -30,7 +30,8 @@ def execute(args: Namespace) -> int:
     from .common import age, emit, table
 
     latest: dict[str, object] = {}
-    for snap in Store().all():
+    snapshots = Store().all()
+    for snap in snapshots:
         latest[os.path.normpath(snap.prefix)] = snap
     envs = []
     for prefix in known_prefixes():
@@ -46,6 +47,11 @@ def execute(args: Namespace) -> int:
                 "latest_snapshot_created": snap.created if snap else None,
                 "frozen": frozen_state(Path(prefix)),
                 "name_problems": _name_problems(prefix),
+                # as its latest snapshot saw them: scanning every env here would be slow
+                "unowned_files": (snap.meta.get("unowned") or {}).get("files") if snap else None,
+                "unowned_files_at_risk": (snap.meta.get("unowned") or {}).get("at_risk")
+                if snap
+                else None,
             }
         )
     trash = Trash().entries()
@@ -62,7 +68,25 @@ def execute(args: Namespace) -> int:
     if trash:
         text += f"\n\n{len(trash)} removed env(s) in the trash: conda envguard trash"
     text += _team_text(envs, rules := rules_in_force())
-    emit({"environments": envs, "trash": len(trash), "rules": rules}, text)
+    from ..lost import describe, lost_envs
+
+    holding = [e for e in envs if e["unowned_files"]]
+    if holding:
+        text += "\n\nFiles no package installed (at the latest snapshot; see conda envguard show):"
+        text += "".join(
+            f"\n  {e['name']}: {e['unowned_files']}"
+            + (
+                f" ({e['unowned_files_at_risk']} would stop a removal)"
+                if e["unowned_files_at_risk"]
+                else ""
+            )
+            for e in holding
+        )
+    lost = lost_envs(snapshots)
+    if lost:
+        text += "\n\nEnvironments deleted behind conda's back (rm -rf, mamba, a clean-up):"
+        text += "".join(f"\n  {describe(e)}" for e in lost)
+    emit({"environments": envs, "trash": len(trash), "rules": rules, "lost": lost}, text)
     return 0
 
 

@@ -68,6 +68,16 @@ def execute(args: Namespace) -> int:
     )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
     text = f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}."
+    if occupied:
+        from ..envs import name_of
+        from ..unowned import check_before_destroy
+
+        check_before_destroy(
+            target,
+            name_of(target),
+            "replace",
+            f"envguard undo {cli_arg(target, flag=False)} --force -y",
+        )
     if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
         return 0
     if occupied:
@@ -75,6 +85,9 @@ def execute(args: Namespace) -> int:
     started = time.perf_counter()
     try:
         trash.move_out(entry)
+        from ..lost import note_back
+
+        note_back(entry.prefix)
     except OSError as e:
         raise EnvGuardError(
             f"'{entry.env_name}' can't be moved back to {target} ({e.strerror or e}); it stays "

@@ -73,6 +73,10 @@ class Pkg:
     big-env tests and benchmarks. The kinds of file conda treats apart: `symlinks` (path ->
     link target), `no_link` (paths conda must copy, not link) and `prefix_files` (path ->
     content holding PREFIX_PLACEHOLDER, which conda replaces with the env's path).
+    The kinds conda's own test packages (tests/data/test-recipes) exercise: a `post_link`
+    script (`bin/.<name>-post-link.sh`, run by conda after linking), `prelink_messages`
+    (info/prelink_messages/<file>, shown by conda before linking), and `link_json`, the
+    info/link.json conda-build writes for noarch generic packages.
     """
 
     name: str
@@ -87,6 +91,9 @@ class Pkg:
     symlinks: dict[str, str] = field(default_factory=dict)
     no_link: tuple[str, ...] = ()
     prefix_files: dict[str, bytes] = field(default_factory=dict)
+    post_link: bytes | None = None
+    prelink_messages: dict[str, bytes] = field(default_factory=dict)
+    link_json: bool = False
 
     @property
     def filename(self) -> str:
@@ -102,6 +109,8 @@ class Pkg:
             files[f"share/{self.name}/{self.name}.txt"] = (
                 f"{self.name} {self.version} {self.build}\n".encode()
             )
+        if self.post_link is not None:
+            files[f"bin/.{self.name}-post-link.sh"] = self.post_link
         for i in range(1, self.n_files + 1):
             files[f"share/{self.name}/f{i:05d}.txt"] = (
                 f"{self.name} {self.version} file {i}\n".encode()
@@ -189,6 +198,11 @@ def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
         info["info/has_prefix"] = "".join(
             f"{PREFIX_PLACEHOLDER} text {path}\n" for path in sorted(pkg.prefix_files)
         ).encode()
+    for name, message in sorted(pkg.prelink_messages.items()):
+        info[f"info/prelink_messages/{name}"] = message
+    if pkg.link_json:
+        link = {"noarch": {"type": "generic"}, "package_metadata_version": 1}
+        info["info/link.json"] = json.dumps(link, indent=2).encode()
     if pkg.no_link:
         info["info/no_link"] = "".join(f"{path}\n" for path in sorted(pkg.no_link)).encode()
 

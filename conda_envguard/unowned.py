@@ -1,0 +1,51 @@
+"""The guard for files no package installed: before a command deletes a prefix, are there
+files in it that no snapshot can bring back?
+
+The setting `envguard_unowned_files` decides: block (stop the command and name the files),
+trash (let them go to envguard's trash with the env) or ignore. Files that the snapshot copies
+(the env's settings, small files under etc/) never stop anything.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .envfiles import Contents, read_contents
+
+SHOWN = 5  # paths an error names; `conda envguard show` lists them all
+
+
+def check_before_destroy(prefix: Path, name: str, action: str, command: str) -> Contents:
+    """Read the env at `prefix` (for its snapshot too) and stop the command when it would
+    delete files the setting does not let go. `command` is the command line without `conda`."""
+    from .exceptions import UnownedFilesError
+    from .settings import trash_days, unowned_files
+    from .trash import human_size
+
+    contents = read_contents(prefix)
+    at_risk = contents.files.at_risk
+    mode = unowned_files()
+    if not at_risk or mode == "ignore":
+        return contents
+    if mode == "trash" and trash_days() > 0:
+        from conda.base.context import context
+
+        if not context.quiet:
+            shown = ", ".join(u.path for u in at_risk[:SHOWN])
+            print(
+                f"envguard: {len(at_risk)} file(s) no package installed go to the trash with "
+                f"'{name}': {shown}{', ...' if len(at_risk) > SHOWN else ''}",
+                file=sys.stderr,
+            )
+        return contents
+    raise UnownedFilesError(
+        action,
+        name,
+        str(prefix),
+        len(at_risk),
+        human_size(sum(u.size for u in at_risk)),
+        [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
+        command,
+        trash_on=trash_days() > 0,
+    )
