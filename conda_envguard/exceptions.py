@@ -104,3 +104,28 @@ class TrashEntryNotFoundError(EnvGuardError):
             "  See the trash with: conda envguard trash\n"
             "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
         )
+
+
+class GitHistoryError(EnvGuardError):
+    """The git history (envguard_git) cannot give what was asked."""
+
+    def __init__(self, what: str, command: str):
+        super().__init__(f"{what}\n  See what there is with: {command}")
+
+
+class GitSyncError(EnvGuardError):
+    def __init__(self, repo: str, reason: str):
+        self.repo = repo
+        super().__init__(
+            f"envguard could not sync its git history in {repo}: {reason}\n"
+            "  Snapshots are safe in the store, and still queued for git where they could not\n"
+            f"  be committed. Fix the cause, then run again: conda envguard sync"
+        )
+
+
+class BundleError(EnvGuardError):
+    """A bundle cannot be written or read."""
+
+    def __init__(self, path: str, reason: str, command: str):
+        self.path = path
+        super().__init__(f"{reason}\n  Bundle: {path}\n  {command}")

@@ -13,6 +13,7 @@ DEFAULT_STORE = "~/.conda/envguard"
 DEFAULT_TRASH_DAYS = 7
 DEFAULT_KEEP = 50
 DEFAULT_STALE_DAYS = 30
+DEFAULT_KEEP_PACKAGES_MB = 10240
 
 
 def declare_settings():
@@ -56,6 +57,19 @@ def declare_settings():
         description="conda doctor warns when an env's latest snapshot is older than this.",
         parameter=PrimitiveParameter(DEFAULT_STALE_DAYS, element_type=int),
     )
+    yield CondaSetting(
+        name="envguard_git",
+        description="A git working tree (made with git init if missing) where every snapshot "
+        "is also committed as <env>/environment.yml, explicit-<platform>.txt and "
+        "requirements.txt. Empty: no git history.",
+        parameter=PrimitiveParameter("", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_keep_packages_mb",
+        description="Megabytes of package archives the store keeps (hard links to the package "
+        "cache's) so the newest snapshot of each env restores after conda clean (0: none).",
+        parameter=PrimitiveParameter(DEFAULT_KEEP_PACKAGES_MB, element_type=int),
+    )
 
 
 def _get(name: str, default):
@@ -97,3 +111,12 @@ def history_enabled() -> bool:
 
 def stale_days() -> int:
     return int(_get("envguard_stale_days", DEFAULT_STALE_DAYS))
+
+
+def git_dir() -> Path | None:
+    value = _get("envguard_git", "")
+    return Path(os.path.expanduser(os.path.expandvars(value))) if value else None
+
+
+def keep_packages_bytes() -> int:
+    return max(0, int(_get("envguard_keep_packages_mb", DEFAULT_KEEP_PACKAGES_MB))) * 1024 * 1024

@@ -55,7 +55,9 @@ class Store:
 
         fsync_dir(self.snapshots_dir)
         self._remember(prefix, meta)
-        return Snapshot(final, meta)
+        snapshot = Snapshot(final, meta)
+        _carry(snapshot, self.root)
+        return snapshot
 
     # A tiny index, one file per env, of its latest snapshot's fingerprint: deciding that an
     # env is unchanged must not read every snapshot in the store.
@@ -204,6 +206,21 @@ class Store:
                         shutil.rmtree(entry.path, ignore_errors=True)
                 except OSError:
                     pass
+
+
+def _carry(snapshot: Snapshot, root: Path) -> None:
+    """What else a new snapshot takes with it: its packages kept, its files queued for git.
+    Neither may fail the snapshot, nor the conda command it was taken for."""
+    from .githistory import queue_commit
+    from .pkgkeep import keep_for
+
+    for step in (keep_for, queue_commit):
+        try:
+            step(snapshot, root)
+        except Exception as e:
+            import sys
+
+            print(f"envguard: warning: {step.__module__}: {e}", file=sys.stderr)
 
 
 def new_id(name: str) -> str:

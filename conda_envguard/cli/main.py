@@ -18,6 +18,9 @@ VERBS = (
     "trash",
     "purge",
     "prune",
+    "export",
+    "import",
+    "sync",
 )
 
 DESCRIPTION = """\

@@ -55,5 +55,14 @@ def execute(args: Namespace) -> int:
     text = table(rows, ["ENV", "PROTECTED", "LAST SNAPSHOT", "PREFIX"])
     if trash:
         text += f"\n\n{len(trash)} removed env(s) in the trash: conda envguard trash"
-    emit({"environments": envs, "trash": len(trash)}, text)
+    from ..pkgkeep import Kept
+    from ..trash import human_size
+
+    kept = Kept(Store().root).summary()
+    if kept["archives"]:
+        text += (
+            f"\n\nKept packages: {kept['archives']} archive(s), {human_size(kept['bytes'])} "
+            f"({human_size(kept['only_in_store_bytes'])} no longer in the package cache)"
+        )
+    emit({"environments": envs, "trash": len(trash), "kept_packages": kept}, text)
     return 0
