@@ -165,27 +165,28 @@ def import_bundle(path: Path, store_root: Path) -> dict:
                     f"See it with: conda envguard show {snap_id}",
                 )
             status = "already in the store"
+            packages = _import_packages(tar, members, manifest, store_root, path)
         else:
+            # The snapshot lands last, once its files and every package have been checked.
             tmp = store.snapshots_dir / f"{TMP_PREFIX}import-{snap_id}"
             shutil.rmtree(tmp, ignore_errors=True)
             try:
                 for name, data in incoming.items():
                     (tmp / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                     (tmp / name).write_bytes(data)
-                snap = load(tmp)
-                if damaged := snap.verify():
+                if damaged := load(tmp).verify():
                     raise BundleError(
                         str(path),
                         f"The bundle's snapshot is damaged ({', '.join(damaged)}); nothing "
                         "was imported.",
                         "Export it again on the other machine.",
                     )
+                packages = _import_packages(tar, members, manifest, store_root, path)
                 (tmp / IMPORTED).write_text(json.dumps({"from": str(path)}) + "\n")
                 os.rename(tmp, final)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
-        packages = _import_packages(tar, members, manifest, store_root, path)
     env_name = manifest.get("env_name", "")
     return {"snapshot": snap_id, "status": status, "packages": packages, "env_name": env_name}
 
