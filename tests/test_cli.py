@@ -19,6 +19,7 @@ from support.checks import env_packages, set_created, take_snapshot
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
     "diff", "protect", "unprotect", "trash", "purge", "prune",
+    "export", "import", "sync",
 )  # fmt: skip
 
 # What each verb's help must explain: a phrase of its description and its own options.
@@ -27,7 +28,10 @@ HELP = {
     "show": ("one snapshot", ["ID", "--json"]),
     "status": ("protects it", ["--json"]),
     "snapshot": ("exact state of an environment", ["-n", "-p", "--all", "--force", "--json"]),
-    "restore": ("Recreate an environment", ["--snapshot", "--at", "--force", "--dry-run", "-y"]),
+    "restore": (
+        "Recreate an environment",
+        ["--snapshot", "--at", "--from-git", "--rev", "--force", "--dry-run", "-y"],
+    ),
     "undo": ("most recently removed", ["ENV", "--force", "--dry-run", "-y"]),
     "diff": ("live environment", ["A", "B", "--json"]),
     "protect": ("Protect an environment", ["-n", "-p", "--reason", "--json"]),
@@ -35,6 +39,9 @@ HELP = {
     "trash": ("envguard's trash", ["--json"]),
     "purge": ("freeing their space", ["ENV", "--all", "--older-than", "--expired", "-y"]),
     "prune": ("Delete old snapshots", ["-n", "--keep", "--older-than", "--dry-run", "-y"]),
+    "export": ("one file", ["ID_OR_ENV", "-o", "--with-packages", "--json"]),
+    "import": ("never overwritten", ["FILE", "--json"]),
+    "sync": ("rebase onto it and push", ["--json"]),
 }
 
 
