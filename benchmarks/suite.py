@@ -24,7 +24,10 @@ PLAN = (
     (measures.startup, True),
     (measures.snapshot, True),
     (measures.install, False),
+    (measures.install_with_git, False),
     (measures.remove_and_undo, False),
+    # after the undo of remove_and_undo (conda-pack needs the env), before restore removes it
+    (measures.moving, False),
     (measures.restore, False),
     (measures.list_snapshots, True),
 )

@@ -204,15 +204,18 @@ def _in_package_cache(entry: LockEntry) -> tuple[Path, bytes] | None:
     the very package the lock names (same URL file name, same checksum)."""
     from conda.base.context import context
 
+    from .redact import redact
+
     for pkgs_dir in context.pkgs_dirs:
         archive = Path(pkgs_dir, entry.fn)
         try:
-            raw = Path(pkgs_dir, entry.stem, "info", RECORD).read_bytes()
+            raw = Path(pkgs_dir, entry.stem, "info", RECORD).read_text()
             record = json.loads(raw)
         except (OSError, ValueError):
             continue
         if entry.digest in (record.get("sha256"), record.get("md5")) and archive.is_file():
-            return archive, raw
+            # conda's record keeps a private channel's token in its URL; the store does not
+            return archive, redact(raw, placeholder=False).encode()
     return None
 
 
@@ -315,12 +318,23 @@ def _put_into_cache(entry: LockEntry, source: Kept, pkgs_dir: Path) -> bool:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         extract(str(archive), dest_dir=str(tmp))
-        (tmp / "info" / RECORD).write_bytes(source.record(entry) or b"{}")
+        (tmp / "info" / RECORD).write_text(_with_credentials(source.record(entry) or b"{}"))
         os.rename(tmp, extracted)
     except Exception:
         shutil.rmtree(tmp, ignore_errors=True)
         return False
     return True
+
+
+def _with_credentials(record: bytes) -> str:
+    """The record's URLs as the lock's lines become for conda: with the credentials of the
+    channel as conda is configured with it (the store holds none)."""
+    from conda.base.context import context
+
+    from .redact import URL_PATTERN, with_credentials
+
+    text = record.decode()
+    return URL_PATTERN.sub(lambda m: with_credentials(m.group(0), context.channels), text)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -145,3 +145,23 @@ def test_the_size_bound_zero_keeps_nothing(conda_run, conda_dirs, env_templates)
     )
     assert kept_files(conda_dirs.store) == []
     assert "Kept packages" not in ok(conda_run("envguard", "status")).stdout
+
+
+def test_a_private_channels_packages_are_kept_without_its_credentials(
+    token_channel, conda_run, conda_dirs
+):
+    private = ("--override-channels", "-c", token_channel.url)
+    ok(conda_run("create", "-n", "P", "-y", *private, "beta"))
+    packages = conda_list(conda_run, "P")
+    remove(conda_run, "P", purge=True)
+    shutil.rmtree(conda_dirs.pkgs)
+    kept = "".join(p.read_text() for p in (conda_dirs.store / "packages").glob("*/*.json"))
+    assert kept and token_channel.token not in kept and token_channel.password not in kept
+    conda_dirs.condarc.write_text(f"channels:\n  - {token_channel.url}\n")
+    served = len(token_channel.served)
+
+    report = json.loads(ok(conda_run("envguard", "restore", "P", "-y", "--json")).stdout)
+
+    assert (report["method"], report["exact"]) == ("explicit", True), report
+    assert len(token_channel.served) == served  # nothing downloaded: all from the store
+    assert pinned(conda_list(conda_run, "P")) == pinned(packages)
