@@ -266,15 +266,19 @@ def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
     missing = [e for e in entries if not _extracted_anywhere(e)]
     if not missing:
         return 0
+    from concurrent.futures import ThreadPoolExecutor
+
     cache = PackageCacheData.first_writable()
     pkgs_dir = Path(cache.pkgs_dir)
-    seeded = 0
+    work = []
     for entry in missing:
         source = next((k for k in sources if k.has(entry) and k.record(entry)), None)
-        if source is None:
-            continue
-        if _put_into_cache(entry, source, pkgs_dir):
-            seeded += 1
+        if source is not None:
+            work.append((entry, source))
+    # Extracting is mostly creating files, which waits on the disk, not on Python: a few
+    # threads keep every core busy, as conda's own extraction does.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        seeded = sum(pool.map(lambda job: _put_into_cache(job[0], job[1], pkgs_dir), work))
     if seeded:
         cache.reload()
     return seeded
