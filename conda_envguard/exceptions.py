@@ -109,8 +109,8 @@ class TrashEntryNotFoundError(EnvGuardError):
 class GitHistoryError(EnvGuardError):
     """The git history (envguard_git) cannot give what was asked."""
 
-    def __init__(self, what: str, command: str):
-        super().__init__(f"{what}\n  See what there is with: {command}")
+    def __init__(self, what: str, hint: str):
+        super().__init__(f"{what}\n  {hint}")
 
 
 class GitSyncError(EnvGuardError):

@@ -229,20 +229,25 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path):
     from .snapshot import META, Snapshot
 
     if not (repo / ".git").exists():
-        raise GitHistoryError(f"{repo} is not a git working tree.", "git clone URL " + str(repo))
+        raise GitHistoryError(
+            f"envguard_git is {repo}, which is not a git working tree.",
+            f"Clone the team's history there first: git clone URL {repo}",
+        )
     rev = rev or "HEAD"
     folder = env_dirname(env)
     found = git(repo, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
     if found.returncode != 0:
         raise GitHistoryError(
-            f"{repo} has no revision '{rev}'.", f"git -C {repo} log --oneline -- {folder}"
+            f"{repo} has no revision '{rev}'.",
+            f"See the env's history with: git -C {repo} log --oneline -- {folder}",
         )
     commit = found.stdout.strip()
     listing = git(repo, "ls-tree", "--name-only", commit, f"{folder}/").stdout.split()
     names = {os.path.basename(p) for p in listing}
     if "environment.yml" not in names and not any(n.startswith("explicit-") for n in names):
         raise GitHistoryError(
-            f"{repo} holds no env '{folder}' at {rev}.", f"git -C {repo} ls-tree --name-only {rev}"
+            f"{repo} holds no env '{folder}' at {rev}.",
+            f"See the envs it holds with: git -C {repo} ls-tree --name-only {rev}",
         )
 
     def show(name: str) -> bytes | None:

@@ -114,14 +114,10 @@ class Kept:
     def all(self) -> dict[str, int]:
         """checksum -> bytes of every kept archive."""
         out = {}
-        try:
-            dirs = [d for d in os.scandir(self.root) if d.is_dir() and not d.name.startswith(".")]
-        except OSError:
-            return {}
-        for directory in dirs:
-            for item in os.scandir(directory.path):
+        for directory in self._dirs():
+            for item in os.scandir(directory):
                 if item.name != RECORD:
-                    out[directory.name] = item.stat().st_size
+                    out[os.path.basename(directory)] = item.stat().st_size
         return out
 
     def summary(self) -> dict:

@@ -190,3 +190,17 @@ def test_a_broken_git_history_never_fails_a_conda_command(conda_run, env_templat
     later = ok(conda_run("install", "-n", "E", "-y", *args, "beta", env=broken))
     assert "the last commit to" in later.stderr and "failed" in later.stderr
     assert "beta" in {r["name"] for r in conda_list(conda_run, "E")}
+
+
+def test_git_verbs_without_a_history_say_what_to_set(conda_run, tmp_path):
+    clean_error(conda_run("envguard", "sync"), "envguard_git is empty", "conda config --set")
+    clean_error(conda_run("envguard", "restore", "E", "--from-git", "-y"), "envguard_git PATH")
+    empty = {"CONDA_PLUGINS_ENVGUARD_GIT": str(tmp_path)}
+    clean_error(
+        conda_run("envguard", "restore", "E", "--from-git", "-y", env=empty),
+        "not a git working tree",
+        f"git clone URL {tmp_path}",
+    )
+    misused = conda_run("envguard", "restore", "E", "--rev", "HEAD", "-y")
+    assert misused.returncode == 2 and "--rev goes with --from-git" in misused.stderr
+    assert "Traceback" not in misused.stderr

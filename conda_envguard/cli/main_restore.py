@@ -73,8 +73,11 @@ def _execute_from_git(args: Namespace) -> int:
         raise ArgumentError("Name the environment to restore from the git history.")
     repo = git_dir()
     if repo is None:
-        raise ArgumentError(
-            "--from-git needs the git history: conda config --set plugins.envguard_git PATH"
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            "--from-git needs the git history, and envguard_git is empty.\n"
+            "  Clone it, then: conda config --set plugins.envguard_git PATH"
         )
     scratch = Path(tempfile.mkdtemp(prefix="envguard-git-"))
     try:
