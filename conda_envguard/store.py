@@ -214,13 +214,14 @@ def _carry(snapshot: Snapshot, root: Path) -> None:
     from .githistory import queue_commit
     from .pkgkeep import keep_for
 
-    for step in (keep_for, queue_commit):
+    for step, what in ((keep_for, "keep its packages"), (queue_commit, "queue it for git")):
         try:
             step(snapshot, root)
         except Exception as e:
             import sys
 
-            print(f"envguard: warning: {step.__module__}: {e}", file=sys.stderr)
+            message = f"envguard: snapshot {snapshot.id} is saved, but could not {what}: {e}"
+            print(message, file=sys.stderr)
 
 
 def new_id(name: str) -> str:
