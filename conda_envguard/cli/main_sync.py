@@ -36,7 +36,12 @@ def execute(args: Namespace) -> int:
         result = sync(Store().root, repo)
     except GitError as e:
         raise GitSyncError(str(repo), str(e)) from e
-    lines = [f"Committed {len(result['committed'])} snapshot(s) to {repo}."]
+    count = len(result["committed"])
+    lines = [
+        f"Committed {count} snapshot(s) to {repo}."
+        if count
+        else f"{repo} has every snapshot already (or they changed nothing)."
+    ]
     if result["remote"] is None:
         lines.append("  No remote to push to (add one with: git -C REPO remote add origin URL).")
     elif result["pushed"]:
