@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from support.checks import assert_same_tree, conda_list, ok, remove, tree
 
-from conda_envguard.testing.channel import channel_url
+from conda_envguard.testing.channel import Pkg, build_channel, channel_url
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -165,3 +165,17 @@ def test_a_private_channels_packages_are_kept_without_its_credentials(
     assert (report["method"], report["exact"]) == ("explicit", True), report
     assert len(token_channel.served) == served  # nothing downloaded: all from the store
     assert pinned(conda_list(conda_run, "P")) == pinned(packages)
+
+
+def test_the_size_bound_keeps_the_newest_envs_packages_first(conda_run, conda_dirs, tmp_path):
+    """Two envs of one 1.5 MB package each, a bound of 2 MB: the env snapshotted last wins."""
+    heavy = [Pkg(f"heavy{i}", "1.0", files={f"share/h{i}": os.urandom(1_500_000)}) for i in (1, 2)]
+    path = build_channel(tmp_path / "heavy-channel", heavy)
+    bound = {"CONDA_PLUGINS_ENVGUARD_KEEP_PACKAGES_MB": "2"}
+    for i in (1, 2):
+        ok(conda_run("create", "-n", f"H{i}", "-y", *own_args(path), f"heavy{i}", env=bound))
+        ok(conda_run("envguard", "snapshot", "-n", f"H{i}", env=bound))
+
+    assert kept_files(conda_dirs.store) == ["heavy2-1.0-0.tar.bz2"]
+    kept = json.loads(ok(conda_run("envguard", "status", "--json", env=bound)).stdout)
+    assert kept["kept_packages"]["bytes"] <= 2 * 1024 * 1024
