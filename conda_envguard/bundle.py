@@ -48,7 +48,7 @@ def _new_digest(like: str):
 def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
     """Write `snapshot` (and its packages) to `out`, atomically. Raises BundleError."""
     from .exceptions import BundleError
-    from .pkgkeep import Kept, _in_package_cache, snapshot_entries
+    from .pkgkeep import Kept, in_package_cache, snapshot_entries
 
     snapshot = snapshot.full()
     if damaged := snapshot.verify():
@@ -64,7 +64,7 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
         for entry in snapshot_entries(snapshot):
             if kept.has(entry) and kept.record(entry):
                 sources.append((entry, kept.archive(entry), kept.record(entry)))
-            elif found := _in_package_cache(entry):
+            elif found := in_package_cache(entry):
                 sources.append((entry, *found))
             else:
                 missing.append(entry.fn)

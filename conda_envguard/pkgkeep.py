@@ -80,9 +80,9 @@ class Kept:
     def has(self, entry: LockEntry) -> bool:
         return self.archive(entry).is_file()
 
-    def add(self, entry: LockEntry, archive: Path, record: bytes | None, link: bool) -> int:
-        """Keep `archive` (a hard link when `link`, else a copy) for `entry`. Returns the bytes
-        it counts for, 0 when it was kept already."""
+    def add(self, entry: LockEntry, archive: Path, record: bytes) -> int:
+        """Keep `archive` for `entry`, as a hard link (no space of its own while the package
+        cache holds it). Returns the bytes it counts for, 0 when it was kept already."""
         final = self.root / entry.digest
         if (final / entry.fn).is_file():
             return 0
@@ -91,12 +91,8 @@ class Kept:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         try:
-            if link:
-                os.link(archive, tmp / entry.fn)
-            else:
-                shutil.copyfile(archive, tmp / entry.fn)
-            if record is not None:
-                (tmp / RECORD).write_bytes(record)
+            os.link(archive, tmp / entry.fn)
+            (tmp / RECORD).write_bytes(record)
             os.rename(tmp, final)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -178,12 +174,12 @@ def keep_for(snapshot, store_root: Path) -> int:
     for entry in snapshot_entries(snapshot):
         if kept.has(entry):
             continue
-        found = _in_package_cache(entry)
+        found = in_package_cache(entry)
         if found is None:
             continue
         archive, record = found
         try:
-            added += kept.add(entry, archive, record, link=True)
+            added += kept.add(entry, archive, record)
         except OSError:
             continue  # e.g. the store is on another filesystem: nothing kept, status says so
         count += 1
@@ -195,7 +191,7 @@ def keep_for(snapshot, store_root: Path) -> int:
     return count
 
 
-def _in_package_cache(entry: LockEntry) -> tuple[Path, bytes] | None:
+def in_package_cache(entry: LockEntry) -> tuple[Path, bytes] | None:
     """The cache's archive of `entry` and conda's record of it, when the record says it is
     the very package the lock names (same URL file name, same checksum)."""
     from conda.base.context import context
