@@ -204,3 +204,27 @@ def test_git_verbs_without_a_history_say_what_to_set(conda_run, tmp_path):
     misused = conda_run("envguard", "restore", "E", "--rev", "HEAD", "-y")
     assert misused.returncode == 2 and "--rev goes with --from-git" in misused.stderr
     assert "Traceback" not in misused.stderr
+
+
+def test_a_lock_for_another_platform_restores_from_the_yaml(
+    history, conda_run, env_templates, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *env_templates.channel.args, "beta"))
+    packages = conda_list(conda_run, "E")
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+    ok(conda_run("envguard", "sync"))
+    # as if the env had been committed from another platform
+    git(history, "mv", f"E/explicit-{PLATFORM_SUBDIR}.txt", "E/explicit-win-64.txt")
+    git(history, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "win")
+    other = second_machine(tmp_path / "machine2")
+    other["CONDA_PLUGINS_ENVGUARD_GIT"] = str(history)
+
+    report = json.loads(
+        ok(conda_run("envguard", "restore", "E", "--from-git", "-y", "--json", env=other)).stdout
+    )
+
+    assert (report["method"], report["exact"]) == ("environment.yml", True), report
+    assert any("win-64" in note for note in report["notes"]), report
+    target = tmp_path / "machine2" / "envs" / "E"
+    listed = json.loads(ok(conda_run("list", "-p", target, "--json", env=other)).stdout)
+    assert pinned(listed) == pinned(packages)
