@@ -88,7 +88,7 @@ def test_restore_after_the_package_cache_is_deleted_outright(
     assert kept["archives"] == 2 and kept["only_in_store_bytes"] == kept["bytes"] > 0
 
     text = ok(conda_run("envguard", "status")).stdout
-    assert "Kept packages: 2 archive(s)" in text and "no longer in the package cache" in text
+    assert "Kept packages: 2 archive(s)" in text and "of it on disk for the store alone" in text
 
     report = json.loads(ok(conda_run("envguard", "restore", "E", "-y", "--json")).stdout)
 

@@ -62,7 +62,7 @@ def execute(args: Namespace) -> int:
     if kept["archives"]:
         text += (
             f"\n\nKept packages: {kept['archives']} archive(s), {human_size(kept['bytes'])} "
-            f"({human_size(kept['only_in_store_bytes'])} no longer in the package cache)"
+            f"({human_size(kept['only_in_store_bytes'])} of it on disk for the store alone)"
         )
     emit({"environments": envs, "trash": len(trash), "kept_packages": kept}, text)
     return 0
