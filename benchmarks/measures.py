@@ -398,3 +398,126 @@ def clone_snapshots(sb: Sandbox, store: Path, total: int, envs: int) -> None:
             )
         )
     shutil.rmtree(source)
+
+
+# -- 2b. install with the git history -----------------------------------------------------------
+def install_with_git(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """Measure 2 with `envguard_git` set: each snapshot is also committed to a git repo (by a
+    detached committer, which the next runs may have to share the CPUs with)."""
+    if shutil.which("git") is None:
+        log("2. install with envguard_git: skipped (no git command)")
+        return []
+    env = sized_env(size.medium)
+    with_git = {"CONDA_PLUGINS_ENVGUARD_GIT": str(sb.root / "history")}
+    log(f"2. conda install into {env}, envguard_git set: {pairs} pairs")
+    installed = [_installed_version(sb, env)]
+
+    def switch(plugins: bool) -> Run:
+        version = "2.0" if installed[0] == "1.0" else "1.0"
+        run = sb.conda(
+            "install", "-n", env, f"{EXTRA}={version}", "-y", plugins=plugins, env=with_git
+        )
+        installed[0] = version
+        return run
+
+    eg, bl = time_pairs(pairs, lambda: switch(True), lambda: switch(False))
+    sb.conda("envguard", "sync", env=with_git)  # waits for the committers: none left running
+    commits = sb.run(["git", "-C", with_git["CONDA_PLUGINS_ENVGUARD_GIT"], "rev-list", "--count",
+                      "HEAD"]).stdout.strip()  # fmt: skip
+    label = f"install 1 pkg into a {size.medium}-pkg env, envguard_git set"
+    return [ratio_result(2, label, 1.05, eg, bl, note=f"{commits} commits in the git history")]
+
+
+def _installed_version(sb: Sandbox, env: str) -> str:
+    records = json.loads(sb.conda("list", "-n", env, EXTRA, "--json", plugins=False).stdout)
+    return records[0]["version"] if records else "2.0"
+
+
+# -- 7. moving an env: envguard's bundle vs conda-pack ------------------------------------------
+_CONDA_PACK = "import sys; from conda_pack.cli import main; sys.exit(main())"
+
+
+def moving(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """`conda envguard export --with-packages` vs `conda-pack` of the big env (time and file
+    size); on an empty second machine, `import` + `restore` vs unpacking conda-pack's archive.
+
+    conda-pack (PyPI) is a benchmark-only tool: without it, these rows are skipped."""
+    import importlib.util
+
+    if importlib.util.find_spec("conda_pack") is None:
+        log("7. moving an env: skipped (pip install conda-pack to compare with it)")
+        return []
+    bundles, packs = sb.root / "bundles", sb.root / "packs"
+    for directory in (bundles, packs):
+        directory.mkdir(exist_ok=True)
+    prefix = str(sb.prefix(BIG))
+    sb.conda("envguard", "snapshot", "-n", BIG)  # its latest state (unchanged: skipped)
+    counter = iter(range(10**6))
+
+    def export() -> Run:
+        out = bundles / f"{next(counter)}.envguard"
+        return sb.conda("envguard", "export", BIG, "-o", str(out), "--with-packages")
+
+    def pack() -> Run:
+        out = packs / f"{next(counter)}.tar.gz"
+        return sb.run([sys.executable, "-c", _CONDA_PACK, "-p", prefix, "-o", str(out), "-q"])
+
+    log(f"7. export --with-packages vs conda-pack, {size.big_files} files: {pairs} pairs")
+    eg, bl = time_pairs(pairs, export, pack)
+    bundle = max(bundles.iterdir(), key=os.path.getmtime)
+    packed = max(packs.iterdir(), key=os.path.getmtime)
+    files = f"{size.big_files} files"
+    results = [ratio_result(7, f"export --with-packages vs conda-pack, {files}", 0.5, eg, bl)]
+    mb = (bundle.stat().st_size / 1e6, packed.stat().st_size / 1e6)
+    results.append(
+        Result(
+            number=7,
+            measure=f"bundle vs conda-pack archive size, {files}",
+            target="<= 1x",
+            envguard=mb[0],
+            baseline=mb[1],
+            ratio=mb[0] / mb[1],
+            ok=mb[0] <= mb[1],
+            unit="MB",
+        )
+    )
+
+    machines = iter(range(10**6))
+
+    def second_machine() -> dict[str, str]:
+        root = sb.root / f"machine-{next(machines)}"
+        for name in ("home", "pkgs", "envs"):
+            (root / name).mkdir(parents=True)
+        sb.prepare_store(root / "store")
+        return {
+            "HOME": str(root / "home"),
+            "CONDA_PKGS_DIRS": str(root / "pkgs"),
+            "CONDA_ENVS_DIRS": str(root / "envs"),
+            "CONDA_PLUGINS_ENVGUARD_STORE": str(root / "store"),
+        }
+
+    def import_and_restore() -> Run:
+        other = second_machine()
+        first = sb.conda("envguard", "import", str(bundle), env=other)
+        second = sb.conda("envguard", "restore", BIG, "-n", "moved", "-y", env=other)
+        return Run(first.seconds + second.seconds, first.cpu + second.cpu, second.stdout)
+
+    def unpack() -> Run:
+        target = Path(second_machine()["CONDA_ENVS_DIRS"]) / "moved"
+        target.mkdir()
+        return sb.run(["tar", "-xzf", str(packed), "-C", str(target)])
+
+    log(f"7. import + restore vs unpacking conda-pack's archive: {pairs} pairs")
+    eg, bl = time_pairs(pairs, import_and_restore, unpack)
+    methods = sorted({m for r in eg for m in _RESTORED_FROM.findall(r.stdout)})
+    results.append(
+        ratio_result(
+            7,
+            f"import + restore vs unpack conda-pack's, {files}",
+            1.5,
+            eg,
+            bl,
+            note="empty package cache; restored from: " + (", ".join(methods) or "?"),
+        )
+    )
+    return results

@@ -26,7 +26,10 @@ PLAN = (
     (measures.snapshot, True, {3}),
     (measures.snapshot_huge_prefix, False, {3}),
     (measures.install, False, {2}),
+    (measures.install_with_git, False, {2}),
     (measures.remove_and_undo, False, {4, 5}),
+    # after the undo of remove_and_undo (conda-pack needs the env), before restore removes it
+    (measures.moving, False, {7}),
     (measures.restore, False, {5}),
     (measures.list_snapshots, True, {6}),
 )

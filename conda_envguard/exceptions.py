@@ -192,3 +192,28 @@ class UnownedFilesError(EnvGuardError):
             f"{go_on}\n"
             f"  See them all: conda envguard snapshot -p {prefix} --force; conda envguard show ID"
         )
+
+
+class GitHistoryError(EnvGuardError):
+    """The git history (envguard_git) cannot give what was asked."""
+
+    def __init__(self, what: str, hint: str):
+        super().__init__(f"{what}\n  {hint}")
+
+
+class GitSyncError(EnvGuardError):
+    def __init__(self, repo: str, reason: str):
+        self.repo = repo
+        super().__init__(
+            f"envguard could not sync its git history in {repo}: {reason}\n"
+            "  Snapshots are safe in the store, and still queued for git where they could not\n"
+            f"  be committed. Fix the cause, then run again: conda envguard sync"
+        )
+
+
+class BundleError(EnvGuardError):
+    """A bundle cannot be written or read."""
+
+    def __init__(self, path: str, reason: str, command: str):
+        self.path = path
+        super().__init__(f"{reason}\n  Bundle: {path}\n  {command}")

@@ -105,7 +105,10 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         report.notes.append("the lock lists no packages: used environment.yml")
         return False
     from .linker import install_lock
+    from .pkgkeep import seed_from_store
     from .redact import with_credentials
+
+    seed_from_store(specs, report.notes)  # packages kept by envguard, for an empty cache
 
     # Credentials were never stored: take them from the channels conda is configured with.
     specs = [with_credentials(spec, context.channels) for spec in specs]

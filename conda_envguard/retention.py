@@ -52,4 +52,7 @@ def prune_automatically() -> int:
     doomed = select(store.all(), keep(), None, None)
     for snap in doomed:
         store.delete(snap)
+    from .pkgkeep import collect
+
+    collect(store.root)
     return len(doomed)

@@ -17,6 +17,7 @@ DEFAULT_TEMPORARY = ("*-tmp",)
 DEFAULT_TEMPORARY_DAYS = 7
 NAME_CHECKS = ("off", "warn", "block")  # weakest to strictest
 UNOWNED_CHOICES = ("block", "trash", "ignore")
+DEFAULT_KEEP_PACKAGES_MB = 10240
 
 
 def declare_settings():
@@ -91,6 +92,19 @@ def declare_settings():
         "them go to envguard's trash with the env; ignore goes on even when there is no trash. "
         "For one command: CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=trash.",
         parameter=PrimitiveParameter("block", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_git",
+        description="A git working tree (made with git init if missing) where every snapshot "
+        "is also committed as <env>/environment.yml, explicit-<platform>.txt and "
+        "requirements.txt. Empty: no git history.",
+        parameter=PrimitiveParameter("", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_keep_packages_mb",
+        description="Megabytes of package archives the store keeps (hard links to the package "
+        "cache's) so the newest snapshot of each env restores after conda clean (0: none).",
+        parameter=PrimitiveParameter(DEFAULT_KEEP_PACKAGES_MB, element_type=int),
     )
 
 
@@ -174,3 +188,12 @@ def unowned_files() -> str:
     """block, trash or ignore; anything else is read as block (the safe choice)."""
     value = str(_get("envguard_unowned_files", "block")).strip().lower()
     return value if value in UNOWNED_CHOICES else "block"
+
+
+def git_dir() -> Path | None:
+    value = _get("envguard_git", "")
+    return Path(os.path.expanduser(os.path.expandvars(value))) if value else None
+
+
+def keep_packages_bytes() -> int:
+    return max(0, int(_get("envguard_keep_packages_mb", DEFAULT_KEEP_PACKAGES_MB))) * 1024 * 1024

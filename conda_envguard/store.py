@@ -66,7 +66,9 @@ class Store:
 
         fsync_dir(self.snapshots_dir)
         self._remember(prefix, meta)
-        return Snapshot(final, meta)
+        snapshot = Snapshot(final, meta)
+        _carry(snapshot, self.root)
+        return snapshot
 
     # A tiny index, one file per env, of its latest snapshot's fingerprint: deciding that an
     # env is unchanged must not read every snapshot in the store.
@@ -215,6 +217,22 @@ class Store:
                         shutil.rmtree(entry.path, ignore_errors=True)
                 except OSError:
                     pass
+
+
+def _carry(snapshot: Snapshot, root: Path) -> None:
+    """What else a new snapshot takes with it: its packages kept, its files queued for git.
+    Neither may fail the snapshot, nor the conda command it was taken for."""
+    from .githistory import queue_commit
+    from .pkgkeep import keep_for
+
+    for step, what in ((keep_for, "keep its packages"), (queue_commit, "queue it for git")):
+        try:
+            step(snapshot, root)
+        except Exception as e:
+            import sys
+
+            message = f"envguard: snapshot {snapshot.id} is saved, but could not {what}: {e}"
+            print(message, file=sys.stderr)
 
 
 def new_id(name: str) -> str:

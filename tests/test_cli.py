@@ -20,6 +20,7 @@ VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
     "diff", "protect", "unprotect", "trash", "purge", "prune",
     "clean", "freeze", "unfreeze",
+    "export", "import", "sync",
 )  # fmt: skip
 
 # What each verb's help must explain: a phrase of its description and its own options.
@@ -28,7 +29,10 @@ HELP = {
     "show": ("one snapshot", ["ID", "--json"]),
     "status": ("protects it", ["--json"]),
     "snapshot": ("exact state of an environment", ["-n", "-p", "--all", "--force", "--json"]),
-    "restore": ("Recreate an environment", ["--snapshot", "--at", "--force", "--dry-run", "-y"]),
+    "restore": (
+        "Recreate an environment",
+        ["--snapshot", "--at", "--from-git", "--rev", "--force", "--dry-run", "-y"],
+    ),
     "undo": ("most recently removed", ["ENV", "--force", "--dry-run", "-y"]),
     "diff": ("live environment", ["A", "B", "--json"]),
     "protect": ("Protect an environment", ["-n", "-p", "--reason", "--json"]),
@@ -39,6 +43,9 @@ HELP = {
     "clean": ("Remove temporary environments", ["--unused-for", "--dry-run", "-y", "--json"]),
     "freeze": ("EXTERNALLY-MANAGED", ["-n", "-p", "--reason", "--json"]),
     "unfreeze": ("conda envguard freeze", ["-n", "-p", "--json"]),
+    "export": ("one file", ["ID_OR_ENV", "-o", "--with-packages", "--json"]),
+    "import": ("never overwritten", ["FILE", "--json"]),
+    "sync": ("rebase onto it and push", ["--json"]),
 }
 
 

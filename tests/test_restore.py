@@ -176,6 +176,7 @@ def test_restore_that_cannot_get_the_packages_fails_cleanly(
     # neither the channel nor the package cache has the packages any more
     shutil.rmtree(own_channel.path)
     shutil.rmtree(conda_dirs.pkgs)
+    shutil.rmtree(conda_dirs.store / "packages")  # nor the packages envguard kept
 
     result = conda_run("envguard", "restore", "E", "-y")
 

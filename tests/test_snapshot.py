@@ -510,6 +510,7 @@ def test_restore_from_a_private_channel_uses_the_configured_credentials(
     for cached in conda_dirs.pkgs.iterdir():  # nothing left to restore offline from
         if cached.name.startswith(("alpha", "beta")):
             subprocess.run(["rm", "-rf", str(cached)], check=True)
+    subprocess.run(["rm", "-rf", str(conda_dirs.store / "packages")], check=True)  # kept ones
     [snap] = snapshot_entries(conda_dirs.store)
     if not lock_usable:
         (snap / "explicit.txt").write_text("@EXPLICIT\n")

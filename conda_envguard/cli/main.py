@@ -21,6 +21,9 @@ VERBS = (
     "clean",
     "freeze",
     "unfreeze",
+    "export",
+    "import",
+    "sync",
 )
 
 DESCRIPTION = """\

@@ -50,5 +50,8 @@ def execute(args: Namespace) -> int:
         return 0
     for snap in doomed:
         store.delete(snap)
+    from ..pkgkeep import collect
+
+    result["kept_packages"] = collect(store.root)  # release what only those snapshots needed
     emit(result, f"Deleted {len(doomed)} snapshot(s).")
     return 0

@@ -70,5 +70,9 @@ def execute(args: Namespace) -> int:
     for entry in entries:
         say(f"Purging {entry.env_name}...")
         trash.purge(entry)
+    from ..pkgkeep import collect
+    from ..settings import store_dir
+
+    result["kept_packages"] = collect(store_dir())  # release what only those envs needed
     emit(result, f"Freed {human_size(total)}.")
     return 0

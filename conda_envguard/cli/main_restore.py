@@ -22,7 +22,8 @@ def configure_parser(verbs) -> None:
         "  conda envguard restore pytorch-exp1\n"
         "  conda envguard restore pytorch-exp1 -n pytorch-exp1-copy\n"
         "  conda envguard restore pytorch-exp1 --snapshot 20261128-1423 --force\n"
-        "  conda envguard restore pytorch-exp1 --at 2026-11-20T09:00 --force",
+        "  conda envguard restore pytorch-exp1 --at 2026-11-20T09:00 --force\n"
+        "  conda envguard restore pytorch-exp1 --from-git --rev HEAD~3",
     )
     p.add_argument(
         "env", nargs="?", metavar="ENV", help="The environment to bring back (its name or path)."
@@ -34,6 +35,14 @@ def configure_parser(verbs) -> None:
         metavar="TIME",
         help="Restore the state the env had at TIME: 2026-11-20, 2026-11-20T14:30, or 3h/2d ago.",
     )
+    which.add_argument(
+        "--from-git",
+        action="store_true",
+        help="Restore ENV as committed in the git history (envguard_git), e.g. on a new machine.",
+    )
+    p.add_argument(
+        "--rev", metavar="REV", help="With --from-git: the git revision (default: HEAD)."
+    )
     add_parser_prefix(p)
     p.add_argument(
         "--force",
@@ -44,8 +53,42 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
+    if getattr(args, "from_git", False) or getattr(args, "rev", None):
+        return _execute_from_git(args)
+    return _execute(args)
 
-    from ..envs import resolve
+
+def _execute_from_git(args: Namespace) -> int:
+    import shutil
+    import tempfile
+
+    from conda.exceptions import ArgumentError
+
+    from ..githistory import materialize
+    from ..settings import git_dir
+
+    if not args.from_git:
+        raise ArgumentError("--rev goes with --from-git.")
+    if not args.env:
+        raise ArgumentError("Name the environment to restore from the git history.")
+    repo = git_dir()
+    if repo is None:
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            "--from-git needs the git history, and envguard_git is empty.\n"
+            "  Clone it, then: conda config --set plugins.envguard_git PATH"
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="envguard-git-"))
+    try:
+        return _execute(args, materialize(repo, args.env, args.rev, scratch / "snapshot"))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _execute(args: Namespace, snap=None) -> int:
+    from ..bundle import IMPORTED
+    from ..envs import prefix_for_name, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..store import Store
@@ -53,8 +96,10 @@ def execute(args: Namespace) -> int:
     from .common import check_target, emit, plan_and_confirm, say
 
     store = Store()
-    snap = _choose_snapshot(store, args)
+    snap = snap or _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
+    if not (args.name or args.prefix) and (not snap.prefix or snap.file(IMPORTED).exists()):
+        target = prefix_for_name(snap.env_name)  # from another machine: this one's envs dir
     occupied = check_target(
         target,
         args.force,

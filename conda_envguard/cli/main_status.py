@@ -86,7 +86,25 @@ def execute(args: Namespace) -> int:
     if lost:
         text += "\n\nEnvironments deleted behind conda's back (rm -rf, mamba, a clean-up):"
         text += "".join(f"\n  {describe(e)}" for e in lost)
-    emit({"environments": envs, "trash": len(trash), "rules": rules, "lost": lost}, text)
+    from ..pkgkeep import Kept
+    from ..trash import human_size
+
+    kept = Kept(Store().root).summary()
+    if kept["archives"]:
+        text += (
+            f"\n\nKept packages: {kept['archives']} archive(s), {human_size(kept['bytes'])} "
+            f"({human_size(kept['only_in_store_bytes'])} of it on disk for the store alone)"
+        )
+    emit(
+        {
+            "environments": envs,
+            "trash": len(trash),
+            "rules": rules,
+            "lost": lost,
+            "kept_packages": kept,
+        },
+        text,
+    )
     return 0
 
 

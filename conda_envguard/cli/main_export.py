@@ -1,0 +1,54 @@
+"""`conda envguard export`: one file holding a snapshot (and its packages), to move an env."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+from pathlib import Path
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_parser_json
+
+    p = verbs.add_parser(
+        "export",
+        help="Write a snapshot (and its packages) to one file for another machine.",
+        description="Write a snapshot to one file (a tar) that 'conda envguard import' reads on "
+        "another machine. With --with-packages, the file also holds every package archive the "
+        "snapshot's lock names, each checked against the lock's checksum: the other machine "
+        "restores the env without any channel.",
+        epilog="Examples:\n  conda envguard export myenv -o myenv.envguard\n"
+        "  conda envguard export 20261128-1423 -o myenv.envguard --with-packages",
+    )
+    p.add_argument("what", metavar="ID_OR_ENV", help="A snapshot id, or an env (its latest).")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="The file to write.")
+    p.add_argument(
+        "--with-packages",
+        action="store_true",
+        help="Include the package archives (from the package cache or envguard's kept ones).",
+    )
+    add_parser_json(p)
+
+
+def execute(args: Namespace) -> int:
+    from ..bundle import export
+    from ..exceptions import SnapshotNotFoundError
+    from ..store import Store
+    from ..trash import human_size
+    from .common import emit
+
+    store = Store()
+    try:
+        snap = store.get(args.what)
+    except SnapshotNotFoundError:
+        snap = store.latest(name=args.what, prefix=args.what)
+        if snap is None:
+            raise
+    result = export(snap, Path(args.output), args.with_packages, store.root)
+    packages = f" and {result['packages']} package(s)" if args.with_packages else ""
+    emit(
+        result,
+        f"Wrote snapshot {result['snapshot']} of '{snap.env_name}'{packages} to "
+        f"{result['file']} ({human_size(result['bytes'])}).\n"
+        f"  On the other machine: conda envguard import {Path(result['file']).name}",
+    )
+    return 0

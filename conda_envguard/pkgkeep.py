@@ -1,0 +1,353 @@
+"""Package archives kept in the store, so a lock restores after `conda clean --all`.
+
+A snapshot's lock names each package by URL and checksum; a restore needs those archives
+from the package cache or the channel. `conda clean --all` empties the cache, and channels
+move on. So the store keeps the archives that the newest snapshot of each env (removed envs
+included) needs: `<store>/packages/<checksum>/<file name>`, a hard link to the cache's own
+archive (no extra space while the cache holds it), with conda's `repodata_record.json`
+beside it. Bounded by `envguard_keep_packages_mb`; `prune` and `purge` release what no
+newest snapshot needs any more.
+
+Before a restore from a lock, `seed_cache` puts back into the package cache, extracted as
+conda would have left them, the kept archives the cache lacks: conda then finds every
+package there and needs no channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+DIRNAME = "packages"
+RECORD = "repodata_record.json"
+_TALLY = ".bytes"
+_LOCK_LINE = re.compile(
+    r"^(?P<url>\S+/(?P<fn>[^/#\s]+(?:\.tar\.bz2|\.conda)))#(?:sha256:)?(?P<digest>[0-9a-f]{32,64})$"
+)
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    url: str
+    fn: str
+    digest: str  # the lock's sha256 (or md5 for old locks)
+
+    @property
+    def stem(self) -> str:
+        return self.fn[: -len(".tar.bz2")] if self.fn.endswith(".tar.bz2") else self.fn[:-6]
+
+
+def lock_entries(text: str) -> list[LockEntry]:
+    """The packages of an @EXPLICIT lock that carry a checksum."""
+    out = []
+    for line in text.splitlines():
+        match = _LOCK_LINE.match(line.strip())
+        if match:
+            out.append(LockEntry(match["url"], match["fn"], match["digest"]))
+    return out
+
+
+def snapshot_entries(snapshot) -> list[LockEntry]:
+    try:
+        return lock_entries(snapshot.file("explicit.txt").read_text())
+    except OSError:
+        return []
+
+
+def file_digest(path: str | os.PathLike, like: str) -> str:
+    """sha256 of a file, or md5 when `like` is an md5 (32 hex digits)."""
+    digest = hashlib.md5() if len(like) == 32 else hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Kept:
+    """The archives kept in one store."""
+
+    def __init__(self, store_root: str | os.PathLike):
+        self.root = Path(store_root) / DIRNAME
+
+    def archive(self, entry: LockEntry) -> Path:
+        return self.root / entry.digest / entry.fn
+
+    def has(self, entry: LockEntry) -> bool:
+        return self.archive(entry).is_file()
+
+    def add(self, entry: LockEntry, archive: Path, record: bytes) -> int:
+        """Keep `archive` for `entry`, as a hard link (no space of its own while the package
+        cache holds it). Returns the bytes it counts for, 0 when it was kept already."""
+        final = self.root / entry.digest
+        if (final / entry.fn).is_file():
+            return 0
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{entry.digest}-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            os.link(archive, tmp / entry.fn)
+            (tmp / RECORD).write_bytes(record)
+            os.rename(tmp, final)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if (final / entry.fn).is_file():
+                return 0  # another process kept it first
+            raise
+        return os.stat(final / entry.fn).st_size
+
+    def record(self, entry: LockEntry) -> bytes | None:
+        try:
+            return (self.root / entry.digest / RECORD).read_bytes()
+        except OSError:
+            return None
+
+    def all(self) -> dict[str, int]:
+        """checksum -> bytes of every kept archive."""
+        out = {}
+        for directory in self._dirs():
+            for item in os.scandir(directory):
+                if item.name != RECORD:
+                    out[os.path.basename(directory)] = item.stat().st_size
+        return out
+
+    def summary(self) -> dict:
+        """What `status` shows: archives kept, their bytes, and the bytes only the store holds
+        (the package cache no longer has them)."""
+        count = total = own = 0
+        for directory in self._dirs():
+            for item in os.scandir(directory):
+                if item.name == RECORD:
+                    continue
+                st = item.stat()
+                count += 1
+                total += st.st_size
+                if st.st_nlink == 1:
+                    own += st.st_size
+        return {"archives": count, "bytes": total, "only_in_store_bytes": own}
+
+    def _dirs(self) -> list[str]:
+        try:
+            return [
+                d.path for d in os.scandir(self.root) if d.is_dir() and not d.name.startswith(".")
+            ]
+        except OSError:
+            return []
+
+    def release(self, digest: str) -> None:
+        doomed = self.root / f".del-{digest}-{os.getpid()}"
+        try:
+            os.rename(self.root / digest, doomed)
+        except OSError:
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def write_tally(self, total: int) -> None:
+        try:
+            (self.root / _TALLY).write_text(str(total))
+        except OSError:
+            pass
+
+    def tally(self) -> int:
+        try:
+            return int((self.root / _TALLY).read_text())
+        except (OSError, ValueError):
+            return 0
+
+
+# -- keeping, after a snapshot ---------------------------------------------------------------
+def keep_for(snapshot, store_root: Path) -> int:
+    """Keep the archives `snapshot`'s lock names that the package cache has. Returns how many
+    were newly kept. Cheap when they are kept already: one stat per package."""
+    from .settings import keep_packages_bytes
+
+    bound = keep_packages_bytes()
+    if bound <= 0:
+        return 0
+    kept = Kept(store_root)
+    added = count = 0
+    for entry in snapshot_entries(snapshot):
+        if kept.has(entry):
+            continue
+        found = in_package_cache(entry)
+        if found is None:
+            continue
+        archive, record = found
+        try:
+            added += kept.add(entry, archive, record)
+        except OSError:
+            continue  # e.g. the store is on another filesystem: nothing kept, status says so
+        count += 1
+    if added:
+        total = kept.tally() + added
+        kept.write_tally(total)
+        if total > bound:
+            collect(store_root)
+    return count
+
+
+def in_package_cache(entry: LockEntry) -> tuple[Path, bytes] | None:
+    """The cache's archive of `entry` and conda's record of it, when the record says it is
+    the very package the lock names (same URL file name, same checksum)."""
+    from conda.base.context import context
+
+    from .redact import redact
+
+    for pkgs_dir in context.pkgs_dirs:
+        archive = Path(pkgs_dir, entry.fn)
+        try:
+            raw = Path(pkgs_dir, entry.stem, "info", RECORD).read_text()
+            record = json.loads(raw)
+        except (OSError, ValueError):
+            continue
+        if entry.digest in (record.get("sha256"), record.get("md5")) and archive.is_file():
+            # conda's record keeps a private channel's token in its URL; the store does not
+            return archive, redact(raw, placeholder=False).encode()
+    return None
+
+
+# -- releasing, after prune and purge --------------------------------------------------------
+def collect(store_root: Path) -> dict:
+    """Keep exactly the archives the newest snapshot of each env (and each trashed env's
+    snapshot) needs, newest envs first while they fit the size bound; release the rest."""
+    from .settings import keep_packages_bytes
+    from .store import Store
+    from .trash import Trash
+
+    bound = keep_packages_bytes()
+    kept = Kept(store_root)
+    have = kept.all()
+    store = Store(store_root)
+    newest: dict[str, object] = {}
+    snaps = store.all()
+    for snap in snaps:
+        newest[os.path.normpath(snap.prefix)] = snap
+    wanted_ids = {s.id for s in newest.values()}
+    wanted_ids |= {e.snapshot_id for e in Trash(store_root).entries() if e.snapshot_id}
+    wanted = sorted(
+        (s for s in snaps if s.id in wanted_ids), key=lambda s: (s.created, s.id), reverse=True
+    )
+    keep: set[str] = set()
+    total = 0
+    for snap in wanted:
+        entries = [e for e in snapshot_entries(snap) if e.digest in have and e.digest not in keep]
+        size = sum(have[e.digest] for e in entries)
+        if total + size > bound:
+            continue  # this env's packages do not fit: an older env's may
+        keep.update(e.digest for e in entries)
+        total += size
+    released = [d for d in have if d not in keep]
+    for digest in released:
+        kept.release(digest)
+    kept.write_tally(total)
+    return {"kept": len(keep), "kept_bytes": total, "released": len(released)}
+
+
+# -- before a restore ------------------------------------------------------------------------
+def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
+    """Put the kept archives of `entries` that no package cache holds into the first writable
+    cache, extracted, with conda's record (checksums and URL included) so conda matches them
+    to the lock without a channel. Returns how many were put there."""
+    from conda.core.package_cache_data import PackageCacheData
+
+    missing = [e for e in entries if not _extracted_anywhere(e)]
+    if not missing:
+        return 0
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache = PackageCacheData.first_writable()
+    pkgs_dir = Path(cache.pkgs_dir)
+    work = []
+    for entry in missing:
+        source = next((k for k in sources if k.has(entry) and k.record(entry)), None)
+        if source is not None:
+            work.append((entry, source))
+    # Extracting is mostly creating files, which waits on the disk, not on Python: a few
+    # threads keep every core busy, as conda's own extraction does.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
+        seeded = sum(pool.map(lambda job: _put_into_cache(job[0], job[1], pkgs_dir), work))
+    if seeded:
+        cache.reload()
+    return seeded
+
+
+def _extracted_anywhere(entry: LockEntry) -> bool:
+    from conda.base.context import context
+
+    for pkgs_dir in context.pkgs_dirs:
+        base = Path(pkgs_dir, entry.stem)
+        try:
+            record = json.loads((base / "info" / RECORD).read_bytes())
+        except (OSError, ValueError):
+            continue
+        if (
+            entry.digest in (record.get("sha256"), record.get("md5"))
+            and (base / "info" / "paths.json").is_file()
+        ):
+            return True
+    return False
+
+
+def _put_into_cache(entry: LockEntry, source: Kept, pkgs_dir: Path) -> bool:
+    from conda_package_handling.api import extract
+
+    archive = pkgs_dir / entry.fn
+    extracted = pkgs_dir / entry.stem
+    if extracted.exists():
+        # conda's own half (or record-less) extraction of this file: redo it from the archive
+        # envguard vouches for, as conda redoes a partial extraction.
+        shutil.rmtree(extracted, ignore_errors=True)
+    if archive.exists() and not _same_file(archive, source.archive(entry)):
+        if file_digest(archive, entry.digest) != entry.digest:
+            return False  # a different package under the same name: leave it to conda
+    elif not archive.exists():
+        try:
+            os.link(source.archive(entry), archive)
+        except OSError:
+            shutil.copyfile(source.archive(entry), archive)
+    tmp = pkgs_dir / f".{entry.stem}.envguard-tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        extract(str(archive), dest_dir=str(tmp))
+        (tmp / "info" / RECORD).write_text(_with_credentials(source.record(entry) or b"{}"))
+        os.rename(tmp, extracted)
+    except Exception:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    return True
+
+
+def _with_credentials(record: bytes) -> str:
+    """The record's URLs as the lock's lines become for conda: with the credentials of the
+    channel as conda is configured with it (the store holds none)."""
+    from conda.base.context import context
+
+    from .redact import URL_PATTERN, with_credentials
+
+    text = record.decode()
+    return URL_PATTERN.sub(lambda m: with_credentials(m.group(0), context.channels), text)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def seed_from_store(lock_lines: list[str], notes: list[str]) -> None:
+    """`seed_cache` from this store's kept packages; a failure is a note, never an error."""
+    from .settings import store_dir
+
+    try:
+        seeded = seed_cache(lock_entries("\n".join(lock_lines)), [Kept(store_dir())])
+    except Exception as e:
+        notes.append(f"envguard's kept packages could not be used ({e})")
+        return
+    if seeded:
+        notes.append(f"{seeded} package(s) came from envguard's kept packages")
