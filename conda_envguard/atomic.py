@@ -11,11 +11,18 @@ def write_text_atomic(
     path: str | os.PathLike, text: str, mode: int = 0o644, durable: bool = True
 ) -> None:
     """Replace `path` with `text` in one rename; `durable` also survives a power cut."""
+    write_bytes_atomic(path, text.encode("utf-8"), mode, durable)
+
+
+def write_bytes_atomic(
+    path: str | os.PathLike, data: bytes, mode: int = 0o644, durable: bool = False
+) -> None:
+    """Replace `path` with `data` in one rename; `durable` also survives a power cut."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
@@ -41,20 +48,3 @@ def fsync_dir(path: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
-    """Replace `path` with `data` in one rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
