@@ -297,9 +297,7 @@ def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> Non
     except OSError:
         _roll_back_unfinished()
         raise
-    from .kernels import hide_kernels
-
-    hide_kernels(entry)
+    trash.hide_kernels(entry)
 
 
 def _roll_back_unfinished() -> None:

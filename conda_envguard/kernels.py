@@ -104,22 +104,19 @@ def save_into_snapshot(prefix: Path, dest: Path) -> list[dict]:
     return recorded
 
 
-def hide_kernels(entry) -> None:
-    """Move the kernelspecs of a trashed env into its trash entry."""
-    from .trash import Trash
-
+def move_kernels_into(prefix: str | os.PathLike, location: str | os.PathLike) -> list[dict]:
+    """Move the kernelspecs of the env at `prefix` into `location` (a trash entry); returns
+    what moved, for the entry's record."""
     moved = []
-    for i, kernel in enumerate(kernels_of(entry.prefix)):
-        held = Path(entry.location, "kernels", f"{i}-{kernel['name']}")
+    for i, kernel in enumerate(kernels_of(prefix)):
+        held = Path(location, "kernels", f"{i}-{kernel['name']}")
         try:
             held.parent.mkdir(exist_ok=True)
             shutil.move(kernel["dir"], held)
         except OSError:
             continue
         moved.append({"name": kernel["name"], "dir": kernel["dir"], "held": str(held)})
-    if moved:
-        entry.kernels = moved
-        Trash().save(entry)
+    return moved
 
 
 def restore_kernels(entry, prefix: str | os.PathLike) -> list[str]:

@@ -171,6 +171,15 @@ class Trash:
         entry.size_bytes = disk_usage(entry.env_dir)
         self.save(entry)
 
+    def hide_kernels(self, entry: TrashEntry) -> None:
+        """Jupyter kernelspecs of the trashed env leave Jupyter with it, into its entry."""
+        from .kernels import move_kernels_into
+
+        moved = move_kernels_into(entry.prefix, entry.location)
+        if moved:
+            entry.kernels = moved
+            self.save(entry)
+
     def move_out(self, entry: TrashEntry, prefix: Path | None = None) -> Path:
         """Put the env of `entry` back at `prefix` (default: where it came from).
 
@@ -326,10 +335,8 @@ def set_aside(prefix: Path, trigger: str) -> str:
         except OSError:
             pass
         else:
-            from .kernels import hide_kernels
-
             trash.keep(entry)
-            hide_kernels(entry)
+            trash.hide_kernels(entry)
             return snap.id
     rm_rf(str(prefix))
     return snap.id
