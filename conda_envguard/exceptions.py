@@ -104,3 +104,18 @@ class TrashEntryNotFoundError(EnvGuardError):
             "  See the trash with: conda envguard trash\n"
             "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
         )
+
+
+class BusyError(EnvGuardError):
+    """Another conda process holds the lock of what this command would change."""
+
+    def __init__(self, what: str, holder: str, waited: float):
+        self.holder = holder
+        by = f" (process {holder})" if holder.isdigit() else ""
+        super().__init__(
+            f"{what[:1].upper()}{what[1:]} is busy: another conda command{by} is working on it, "
+            f"and it was still busy after {waited:g} s, so nothing was changed.\n"
+            "  Run this command again when the other one has finished. A killed command "
+            "holds nothing: its lock went with it.\n"
+            "  To wait longer: conda config --set plugins.envguard_lock_timeout SECONDS"
+        )

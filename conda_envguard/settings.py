@@ -13,6 +13,7 @@ DEFAULT_STORE = "~/.conda/envguard"
 DEFAULT_TRASH_DAYS = 7
 DEFAULT_KEEP = 50
 DEFAULT_STALE_DAYS = 30
+DEFAULT_LOCK_TIMEOUT = 60
 
 
 def declare_settings():
@@ -56,6 +57,12 @@ def declare_settings():
         description="conda doctor warns when an env's latest snapshot is older than this.",
         parameter=PrimitiveParameter(DEFAULT_STALE_DAYS, element_type=int),
     )
+    yield CondaSetting(
+        name="envguard_lock_timeout",
+        description="Seconds a conda command waits for another one acting on the same env "
+        "(or on the snapshot store) before it stops with a 'busy' error.",
+        parameter=PrimitiveParameter(DEFAULT_LOCK_TIMEOUT, element_type=int),
+    )
 
 
 def _get(name: str, default):
@@ -97,3 +104,7 @@ def history_enabled() -> bool:
 
 def stale_days() -> int:
     return int(_get("envguard_stale_days", DEFAULT_STALE_DAYS))
+
+
+def lock_timeout() -> float:
+    return max(0.0, float(_get("envguard_lock_timeout", DEFAULT_LOCK_TIMEOUT)))

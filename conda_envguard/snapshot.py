@@ -50,9 +50,17 @@ class Snapshot:
     def created(self) -> str:
         return self.meta.get("created", "")
 
+    @property
+    def order(self) -> tuple[int, str]:
+        """Sort key: later snapshots sort after earlier ones, exactly (see `order`)."""
+        from .order import order_key
+
+        return order_key(self.meta.get("order"), self.created, self.id)
+
     def summary(self) -> dict:
         """The metadata a listing needs; `full()` reads the rest."""
         keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
+        keys += ("order",)  # listings sort by it
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
 
     def full(self) -> Snapshot:
@@ -137,7 +145,15 @@ def _site_packages(prefix: Path) -> list[Path]:
         return []
 
 
-def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, command: str) -> dict:
+def capture(
+    prefix: Path,
+    name: str,
+    dest: Path,
+    snap_id: str,
+    trigger: str,
+    command: str,
+    order: int = 0,
+) -> dict:
     """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
 
     Returns the metadata written to snapshot.json.
@@ -180,6 +196,7 @@ def capture(prefix: Path, name: str, dest: Path, snap_id: str, trigger: str, com
         "prefix": str(prefix),
         # microseconds: snapshots taken within one second must still sort in order
         "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "order": order,  # exact order among the store's snapshots (see `order`)
         "trigger": trigger,
         "command": redact(command),
         "conda_version": conda_version,

@@ -19,6 +19,8 @@ from pathlib import Path
 from .snapshot import META, Snapshot, capture, load
 
 TMP_PREFIX = ".tmp-"
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MAX_ID = 120  # new_id's longest is 61
 _STALE_TMP_SECONDS = 3600
 
 
@@ -41,11 +43,21 @@ class Store:
         """Snapshot the env at `prefix`; all or nothing."""
         self.ensure()
         self._clean_stale_tmp()
-        snap_id = new_id(name)
-        tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
-        tmp.mkdir(mode=0o700)
+        from .order import next_stamp
+
+        stamp = next_stamp(self.root)
+        while True:  # ids of one env in one second differ by a random part: never reuse one
+            snap_id = new_id(name)
+            tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
+            if (self.snapshots_dir / snap_id).exists():
+                continue
+            try:
+                tmp.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            break
         try:
-            meta = capture(prefix, name, tmp, snap_id, trigger, command)
+            meta = capture(prefix, name, tmp, snap_id, trigger, command, order=stamp)
             final = self.snapshots_dir / snap_id
             os.rename(tmp, final)
         except BaseException:
@@ -131,7 +143,7 @@ class Store:
             fresh[entry.name] = [stamp, summary]
         if fresh != cache:
             self._write_cache(fresh)
-        good.sort(key=lambda s: (s.created, s.id))
+        good.sort(key=lambda s: s.order)
         return good, bad
 
     def _cache_path(self) -> Path:
@@ -172,10 +184,11 @@ class Store:
         """The snapshot whose id is `snap_id` or starts with it."""
         from .exceptions import AmbiguousSnapshotError, SnapshotNotFoundError
 
-        if not snap_id or "/" in snap_id or snap_id.startswith("."):
-            raise SnapshotNotFoundError(snap_id)
+        # Only what new_id makes: no path, no name too long for the filesystem to look up.
+        if not _ID_PATTERN.fullmatch(snap_id or "") or len(snap_id) > _MAX_ID:
+            raise SnapshotNotFoundError(snap_id[:_MAX_ID])
         exact = self.snapshots_dir / snap_id
-        if (exact / META).exists():
+        if (exact / META).is_file():
             return load(exact)
         matches = [s for s in self.all() if s.id.startswith(snap_id)]
         if not matches:

@@ -46,6 +46,7 @@ class TrashEntry:
     kernels: list = field(default_factory=list)
     command: str = ""
     pid: int = 0  # the conda process that moved the env, while its command runs
+    order: int = 0  # exact order among the trash's entries (see `order`)
 
     @property
     def env_dir(self) -> Path:
@@ -115,7 +116,9 @@ class Trash:
                     _remove_if_empty(Path(entry.location))
                 continue
             out.append(entry)
-        out.sort(key=lambda e: (e.trashed_at, e.id))
+        from .order import order_key
+
+        out.sort(key=lambda e: order_key(e.order, e.trashed_at, e.id))
         return out
 
     def find(self, name_or_prefix: str | None = None) -> list[TrashEntry]:
@@ -138,6 +141,8 @@ class Trash:
         self, prefix: Path, name: str, entry_id: str, days: int, command: str = ""
     ) -> TrashEntry:
         """Move the env at `prefix` into the trash. Raises OSError when it can't be a rename."""
+        from .order import next_stamp
+
         location = prefix.parent / TRASH_DIRNAME / entry_id
         now = datetime.now(timezone.utc)
         entry = TrashEntry(
@@ -150,6 +155,7 @@ class Trash:
             snapshot_id=entry_id,
             command=redact(command),
             pid=os.getpid(),
+            order=next_stamp(self.records_dir.parent),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
             raise OSError(18, "the environment is a mount point of its own", str(prefix))

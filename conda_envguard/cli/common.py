@@ -7,6 +7,32 @@ import sys
 from datetime import datetime, timezone
 
 
+def days(text: str) -> float:
+    """An argparse type: a number of days, from 0 to 100 years (not nan, not infinite)."""
+    from argparse import ArgumentTypeError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentTypeError(f"'{text}' is not a number of days") from None
+    if not 0 <= value <= 36500:  # also false for nan
+        raise ArgumentTypeError(f"'{text}' is not a number of days from 0 to 36500")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    from argparse import ArgumentTypeError
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise ArgumentTypeError(f"'{text}' is less than 0")
+    return value
+
+
 def emit(data, text: str | None = None) -> None:
     """Print `data` as JSON under --json, else `text` (human output never goes into JSON)."""
     from conda.base.context import context
@@ -120,3 +146,20 @@ def check_target(target, force: bool, elsewhere: str, occupied_error: Exception)
             "overwrite", name_of(target), str(target), protection.rule, protection.how_to
         )
     return True
+
+
+def lock_env(prefix, name: str) -> None:
+    """Hold the env's lock until the verb ends: no other conda command acts on it meanwhile."""
+    from ..locks import acquire_for_command, env_lock
+    from ..settings import store_dir
+
+    acquire_for_command(store_dir(), env_lock(prefix), f"the environment '{name}'")
+
+
+def lock_store(shared: bool = False) -> None:
+    """Hold the store lock until the verb ends: exclusive to delete snapshots, shared to read
+    one that must not be deleted meanwhile."""
+    from ..locks import STORE, acquire, release_later
+    from ..settings import store_dir
+
+    release_later(acquire(store_dir(), STORE, "envguard's snapshot store", shared=shared))

@@ -42,4 +42,9 @@ def execute(args: Namespace) -> int:
     module = import_module(f"{__package__}.main_{verb}")
     if verb == "list" and not hasattr(args, "snapshot_env"):
         args.snapshot_env = None  # bare `conda envguard`: list everything
-    return module.execute(args) or 0
+    from ..locks import release_command_locks
+
+    try:
+        return module.execute(args) or 0
+    finally:
+        release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)

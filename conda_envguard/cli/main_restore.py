@@ -50,11 +50,14 @@ def execute(args: Namespace) -> int:
     from ..restore import restore
     from ..store import Store
     from ..trash import set_aside
-    from .common import check_target, emit, plan_and_confirm, say
+    from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
     snap = _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
+    lock_env(target, snap.env_name)
+    lock_store(shared=True)  # no prune deletes the snapshot while it is read
+    snap = store.get(snap.id)  # as it is now that no other command acts on it
     occupied = check_target(
         target,
         args.force,
