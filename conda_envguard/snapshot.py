@@ -96,6 +96,8 @@ def load(path: Path) -> Snapshot:
     from .exceptions import CorruptSnapshotError
 
     try:
+        if path.is_symlink() or (path / META).is_symlink():
+            raise OSError("a symbolic link, which could lead out of the store")
         meta = json.loads((path / META).read_text())
     except (OSError, ValueError) as e:
         raise CorruptSnapshotError(str(path), f"{META}: {e}") from e

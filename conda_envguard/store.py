@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +59,9 @@ class Store:
             break
         try:
             meta = capture(prefix, name, tmp, snap_id, trigger, command, order=stamp)
+            from .integrity import write_manifest
+
+            write_manifest(tmp)  # last: it covers every file written above
             final = self.snapshots_dir / snap_id
             os.rename(tmp, final)
         except BaseException:
@@ -112,6 +116,10 @@ class Store:
         the store keeps each one's metadata, keyed by its file's size and mtime, so only new
         or changed snapshots are read again.
         """
+        from .integrity import check_private
+
+        check_private(self.root)
+        check_private(self.snapshots_dir)
         good, bad = [], []
         try:
             entries = list(os.scandir(self.snapshots_dir))
@@ -120,10 +128,15 @@ class Store:
         cache = self._read_cache()
         fresh: dict[str, list] = {}
         for entry in entries:
-            if entry.name.startswith(".") or not entry.is_dir():
+            if entry.name.startswith("."):
                 continue
             try:
-                st = os.stat(os.path.join(entry.path, META))
+                # a snapshot is a real directory: a file or a link leading out is no snapshot
+                if not entry.is_dir(follow_symlinks=False):
+                    raise OSError("not a directory")
+                st = os.lstat(os.path.join(entry.path, META))
+                if not stat.S_ISREG(st.st_mode):
+                    raise OSError("not a regular file")
                 stamp = [st.st_size, st.st_mtime_ns]
             except OSError:
                 bad.append(Path(entry.path))
@@ -187,8 +200,12 @@ class Store:
         # Only what new_id makes: no path, no name too long for the filesystem to look up.
         if not _ID_PATTERN.fullmatch(snap_id or "") or len(snap_id) > _MAX_ID:
             raise SnapshotNotFoundError(snap_id[:_MAX_ID])
+        from .integrity import check_private
+
+        check_private(self.root)
+        check_private(self.snapshots_dir)
         exact = self.snapshots_dir / snap_id
-        if (exact / META).is_file():
+        if not exact.is_symlink() and (exact / META).is_file():
             return load(exact)
         matches = [s for s in self.all() if s.id.startswith(snap_id)]
         if not matches:

@@ -77,6 +77,7 @@ class Trash:
 
             store_root = store_dir()
         self.records_dir = Path(store_root) / "trash"
+        self.damaged: list[tuple[Path, str]] = []
 
     # -- records ---------------------------------------------------------------------------
     def _record_path(self, entry_id: str) -> Path:
@@ -99,15 +100,26 @@ class Trash:
     def entries(self) -> list[TrashEntry]:
         """Entries that hold an env, oldest first; records of moves that never happened are
         dropped on the way."""
+        from .integrity import check_private
+
+        check_private(self.records_dir.parent)
+        check_private(self.records_dir)
         out = []
+        self.damaged = []  # (record, why): reported by `trash` and `verify`, never acted on
         try:
             paths = sorted(self.records_dir.glob("*.json"))
         except OSError:
             return []
         for path in paths:
             try:
+                if path.is_symlink():
+                    raise ValueError("a symbolic link")
                 entry = TrashEntry(**json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
+                problem = _unsound(entry, path)
+            except (OSError, ValueError, TypeError) as e:
+                problem = f"unreadable ({e})"
+            if problem:
+                self.damaged.append((path, problem))
                 continue
             if not entry.env_dir.is_dir():
                 gone = not Path(entry.location).exists()
@@ -221,6 +233,27 @@ class Trash:
             shutil.rmtree(entry.location, ignore_errors=True)
         self.forget(entry)
         _remove_if_empty(Path(entry.location).parent)
+
+
+def _unsound(entry: TrashEntry, record: Path) -> str | None:
+    """Why a record can't be trusted to say where an env is, or None. An entry lives in the
+    trash beside its env (`<parent>/.envguard-trash/<id>`) and nowhere else."""
+    fields = (entry.id, entry.prefix, entry.env_name, entry.location, entry.trashed_at)
+    if not all(isinstance(f, str) for f in fields) or not isinstance(entry.order, int):
+        return "not an envguard trash record"
+    if record.name != f"{entry.id}.json" or entry.id in ("", ".", "..") or "/" in entry.id:
+        return "its id does not match its file name"
+    prefix = Path(entry.prefix)
+    if not prefix.is_absolute() or ".." in prefix.parts:
+        return f"its environment path is not absolute: {entry.prefix}"
+    if os.path.normpath(entry.location) != os.path.join(
+        os.path.normpath(prefix.parent), TRASH_DIRNAME, entry.id
+    ):
+        return f"it names a place outside the trash beside its environment: {entry.location}"
+    for path in (Path(entry.location), Path(entry.location).parent, entry.env_dir):
+        if path.is_symlink():
+            return f"{path} is a symbolic link"
+    return None
 
 
 def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:

@@ -18,7 +18,7 @@ from support.checks import env_packages, set_created, take_snapshot
 
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
-    "diff", "protect", "unprotect", "trash", "purge", "prune",
+    "diff", "protect", "unprotect", "trash", "purge", "prune", "verify",
 )  # fmt: skip
 
 # What each verb's help must explain: a phrase of its description and its own options.
@@ -35,6 +35,7 @@ HELP = {
     "trash": ("envguard's trash", ["--json"]),
     "purge": ("freeing their space", ["ENV", "--all", "--older-than", "--expired", "-y"]),
     "prune": ("Delete old snapshots", ["-n", "--keep", "--older-than", "--dry-run", "-y"]),
+    "verify": ("against its manifest", ["ID", "--all", "--json"]),
 }
 
 

@@ -18,6 +18,7 @@ VERBS = (
     "trash",
     "purge",
     "prune",
+    "verify",
 )
 
 DESCRIPTION = """\

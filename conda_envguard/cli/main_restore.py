@@ -40,6 +40,12 @@ def configure_parser(verbs) -> None:
         action="store_true",
         help="Replace an existing environment at the target (envguard snapshots it first).",
     )
+    p.add_argument(
+        "--ignore-damage",
+        action="store_true",
+        help="Restore even a snapshot whose files no longer match its manifest "
+        "(see 'conda envguard verify'). Only for a snapshot you have checked yourself.",
+    )
     add_output_and_prompt_options(p)
 
 
@@ -58,6 +64,7 @@ def execute(args: Namespace) -> int:
     lock_env(target, snap.env_name)
     lock_store(shared=True)  # no prune deletes the snapshot while it is read
     snap = store.get(snap.id)  # as it is now that no other command acts on it
+    _check_integrity(snap, args)
     occupied = check_target(
         target,
         args.force,
@@ -86,6 +93,23 @@ def execute(args: Namespace) -> int:
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))
     return 0
+
+
+def _check_integrity(snap, args) -> None:
+    """A restore installs what the snapshot's files say: they must be what envguard wrote."""
+    from ..exceptions import DamagedSnapshotError
+    from ..integrity import verify
+    from .common import say
+
+    problems = verify(snap.path)
+    if not problems:
+        return
+    if not args.ignore_damage:
+        raise DamagedSnapshotError(
+            snap.id, problems, f"conda envguard restore --snapshot {snap.id} --ignore-damage ..."
+        )
+    for problem in problems:
+        say(f"warning: {problem['file']}: {problem['problem']} (restoring it as you asked)")
 
 
 def _choose_snapshot(store, args):
