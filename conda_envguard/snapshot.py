@@ -101,9 +101,16 @@ def load(path: Path) -> Snapshot:
         meta = json.loads((path / META).read_text())
     except (OSError, ValueError) as e:
         raise CorruptSnapshotError(str(path), f"{META}: {e}") from e
-    if not isinstance(meta, dict) or "prefix" not in meta:
+    if not isinstance(meta, dict) or "prefix" not in meta or not _sound(meta):
         raise CorruptSnapshotError(str(path), f"{META} is not an envguard snapshot")
     return Snapshot(path, meta)
+
+
+def _sound(meta: dict) -> bool:
+    """Are the fields everything else reads of the types envguard writes?"""
+    kinds = {"prefix": str, "id": str, "env_name": str, "created": str, "files": dict}
+    kinds.update({"order": int, "counts": dict, "trigger": str, "command": str, "platform": str})
+    return all(isinstance(meta[k], t) for k, t in kinds.items() if k in meta)
 
 
 def fingerprint(prefix: str | os.PathLike) -> str:
