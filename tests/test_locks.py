@@ -186,3 +186,39 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
     record("envs lost", len(lost))
     assert not lost
     assert verified["ok"], verified
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, conda_run, conda_dirs):
+    """SIGKILL at random moments of remove, undo, restore and snapshot: each next command
+    gets the lock at once (the kernel released it), and the env always comes back."""
+    kills = int(os.environ.get("ENVGUARD_KILLS", "12"))
+    make_env("demo", "alpha")
+    ok(conda_run("envguard", "snapshot", "-n", "demo", "--force"))
+    rng = random.Random(7)
+    verbs = [
+        ("env", "remove", "-n", "demo", "-y"),
+        ("envguard", "undo", "demo", "--force", "-y"),
+        ("envguard", "restore", "demo", "--force", "-y"),
+        ("envguard", "snapshot", "-n", "demo", "--force"),
+    ]
+    for _ in range(kills):
+        child = _holding(rng.choice(verbs), conda_dirs.root)
+        time.sleep(rng.uniform(0.3, 2.5))
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+    record("SIGKILLs at random moments", kills)
+
+    # whatever the kills left, a lock blocks no one, and the env comes back
+    env = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
+    prefix = conda_dirs.envs / "demo"
+    if not (prefix / "conda-meta" / "history").is_file():
+        undone = conda_run("envguard", "undo", "demo", "--force", "-y", env=env)
+        if undone.returncode:
+            ok(conda_run("envguard", "restore", "demo", "--force", "-y", env=env))
+    elif (prefix / "conda-meta" / "envguard-shell").is_file():
+        ok(conda_run("envguard", "undo", "demo", "--force", "-y", env=env))
+    assert "alpha" in {
+        p["name"] for p in json.loads(ok(conda_run("list", "-n", "demo", "--json")).stdout)
+    }
+    ok(conda_run("envguard", "verify"))

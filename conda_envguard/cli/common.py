@@ -33,6 +33,35 @@ def count(text: str) -> int:
     return value
 
 
+def check_env_options(parser) -> None:
+    """Refuse at parse time -n/-p values no filesystem can hold (a NUL, a name longer than a
+    file name may be): conda resolves them while it reads its arguments, before envguard runs,
+    and crashes on them."""
+    for action in parser._actions:
+        if action.dest == "name":
+            action.type = _env_name
+        elif action.dest == "prefix":
+            action.type = _env_path
+
+
+def _env_name(text: str) -> str:
+    from argparse import ArgumentTypeError
+
+    if "\0" in text or len(text.encode(errors="surrogateescape")) > 255:
+        raise ArgumentTypeError("not a possible environment name (a NUL, or over 255 bytes)")
+    return text
+
+
+def _env_path(text: str) -> str:
+    from argparse import ArgumentTypeError
+
+    if "\0" in text or any(
+        len(part.encode(errors="surrogateescape")) > 255 for part in text.split("/")
+    ):
+        raise ArgumentTypeError("not a possible path (a NUL, or a name over 255 bytes)")
+    return text
+
+
 def emit(data, text: str | None = None) -> None:
     """Print `data` as JSON under --json, else `text` (human output never goes into JSON)."""
     from conda.base.context import context
