@@ -179,6 +179,10 @@ def check_target(target, force: bool, elsewhere: str, occupied_error: Exception)
 
 def lock_env(prefix, name: str) -> None:
     """Hold the env's lock until the verb ends: no other conda command acts on it meanwhile."""
+    from conda.base.context import context
+
+    if context.dry_run:
+        return  # changes nothing: waits for no one, writes no lock file
     from ..locks import acquire_for_command, env_lock
     from ..settings import store_dir
 
@@ -188,6 +192,10 @@ def lock_env(prefix, name: str) -> None:
 def lock_store(shared: bool = False) -> None:
     """Hold the store lock until the verb ends: exclusive to delete snapshots, shared to read
     one that must not be deleted meanwhile."""
+    from conda.base.context import context
+
+    if context.dry_run:
+        return
     from ..locks import STORE, acquire, release_later
     from ..settings import store_dir
 

@@ -60,8 +60,8 @@ def execute(args: Namespace) -> int:
     )
     if not ok:
         lines.append(
-            "A damaged snapshot is not restored (unless with --ignore-damage); a damaged trash "
-            "record is ignored. Remove what you do not need: conda envguard prune"
+            "A damaged snapshot is not restored unless with --ignore-damage; a damaged trash "
+            "record is ignored (the env it names is not touched)."
         )
     emit(
         {"ok": ok, "snapshots": checked, "damaged_trash_records": damaged_records},
