@@ -29,6 +29,13 @@ def main(argv: list[str] | None = None) -> int:
         help="timed pairs per measure (default: full 5, tiny 1); measures 1, 3 and 6 run "
         f"{SIZES['full'].quick_factor}N at size full",
     )
+    parser.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="run only the measures with these numbers (e.g. --only 1 2: start-up and install)",
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument(
         "--keep",
@@ -39,7 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat is not None and args.repeat < 1:
         parser.error("--repeat must be at least 1")
     try:
-        report = run(args.size, args.repeat, json_path=args.json, keep=args.keep)
+        report = run(
+            args.size,
+            args.repeat,
+            json_path=args.json,
+            keep=args.keep,
+            only=set(args.only) if args.only else None,
+        )
     except CondaFailed as e:
         print(f"benchmarks: a conda command failed, so no numbers:\n{e}", file=sys.stderr)
         return 1

@@ -57,8 +57,8 @@ def _big_pkgs(size: Size) -> list[Pkg]:
 
 
 # -- set-up -----------------------------------------------------------------------------------
-def setup(sb: Sandbox, size: Size, log: Log) -> None:
-    """The channel, the package cache, and the envs every measure starts from."""
+def setup(sb: Sandbox, size: Size, log: Log, only: set[int] | None = None) -> None:
+    """The channel, the package cache, and the envs the measures (`only` those) start from."""
     log("compiling conda's and envguard's bytecode into the sandbox")
     sb.compile_bytecode()
     log(f"building a local channel ({max(size.env_sizes)} small packages, {size.big_files} files)")
@@ -70,6 +70,8 @@ def setup(sb: Sandbox, size: Size, log: Log) -> None:
     for n in size.env_sizes:
         log(f"creating env {sized_env(n)}")
         sb.create_explicit(sized_env(n), _small_pkgs(n))
+    if only and not only & {4, 5}:
+        return  # the big env and the dependency chain serve measures 4 and 5 only
     log(f"creating env {BIG} ({size.big_files} files; this also fills the package cache)")
     sb.conda("create", "-n", BIG, *(p.name for p in _big_pkgs(size)), "-y", plugins=False)
     log(f"creating env {DEPS} ({size.dep_pkgs} packages in a dependency chain)")

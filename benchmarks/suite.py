@@ -18,15 +18,16 @@ from .sandbox import REPO_ROOT, Sandbox
 from .sizes import SIZES
 from .timing import table
 
-# (measure, runs `quick_factor` times as many pairs?) in the order they run: snapshot before
-# install, so that the envs of measure 3 hold exactly the packages its label says.
+# (measure, runs `quick_factor` times as many pairs?, the numbers of its rows) in the order
+# they run: snapshot before install, so that the envs of measure 3 hold exactly the packages
+# its label says.
 PLAN = (
-    (measures.startup, True),
-    (measures.snapshot, True),
-    (measures.install, False),
-    (measures.remove_and_undo, False),
-    (measures.restore, False),
-    (measures.list_snapshots, True),
+    (measures.startup, True, {1}),
+    (measures.snapshot, True, {3}),
+    (measures.install, False, {2}),
+    (measures.remove_and_undo, False, {4, 5}),
+    (measures.restore, False, {5}),
+    (measures.list_snapshots, True, {6}),
 )
 
 
@@ -37,12 +38,14 @@ def run(
     json_path: str | os.PathLike | None = None,
     keep: bool = False,
     log: Callable[[str], None] | None = None,
+    only: set[int] | None = None,
 ) -> dict:
     """Run the benchmarks; return (and with `json_path`, write) the results as a dict.
 
     `repeat` is the number of timed pairs per measure (default: the size's); the quick
     measures run `quick_factor` times as many. Missed targets are reported in the dict
-    ("missed"), never raised; a conda command that fails raises `CondaFailed`.
+    ("missed"), never raised; a conda command that fails raises `CondaFailed`. `only` runs
+    just the measures with those numbers.
     """
     plan = SIZES[size]
     repeat = plan.repeat if repeat is None else repeat
@@ -54,9 +57,11 @@ def run(
     say(f"sandbox: {sb.root}")
     try:
         sources = sb.conda("config", "--show-sources", plugins=False).stdout
-        measures.setup(sb, plan, say)
+        measures.setup(sb, plan, say, only)
         results = []
-        for measure, quick in PLAN:
+        for measure, quick, numbers in PLAN:
+            if only and not numbers & only:
+                continue
             pairs = repeat * plan.quick_factor if quick else repeat
             results += measure(sb, plan, pairs, say)
     finally:

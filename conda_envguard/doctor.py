@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+# The marks `conda doctor` prints (conda.base.constants has them only from conda 26.1 on).
+OK_MARK = "✅"
+X_MARK = "❌"
+
 
 def snapshot_check(prefix: str, verbose: bool) -> None:
     """Health check: a recent snapshot; no kernel pointing at a removed env; the trash's size."""
-    from conda.base.constants import OK_MARK, X_MARK
-
     from .settings import stale_days
     from .store import Store
     from .trash import Trash, human_size

@@ -79,12 +79,8 @@ def _pip_packages_from_conda(prefix: Path) -> list[tuple[str, str]]:
     """conda's own reading of non-conda python packages (rare: only when there are some)."""
     from conda.core.prefix_data import PrefixData
 
-    try:
-        prefix_data = PrefixData(str(prefix), interoperability=True)
-    except TypeError:  # conda before 25.9
-        prefix_data = PrefixData(str(prefix), pip_interop_enabled=True)
-    if hasattr(prefix_data, "reload"):
-        prefix_data.reload()  # PrefixData is cached per process: see pip's latest changes
+    prefix_data = PrefixData(str(prefix), interoperability=True)
+    prefix_data.reload()  # PrefixData is cached per process: see pip's latest changes
     return sorted(
         ((rec.name, str(rec.version)) for rec in prefix_data.get_python_packages()),
         key=lambda p: p[0].lower(),

@@ -30,7 +30,8 @@ class ProtectedEnvironmentError(EnvGuardError):
 
 
 class SnapshotFailedError(EnvGuardError):
-    """The snapshot before a destructive command could not be written."""
+    """The snapshot before a destructive command could not be written: the system refused
+    (disk full, no permission, read-only store). The cause is the user's to fix."""
 
     def __init__(self, prefix: str, store: str, reason: str, command: str):
         self.prefix = prefix
@@ -42,9 +43,35 @@ class SnapshotFailedError(EnvGuardError):
             f"  Snapshot store: {store}\n"
             "  Fix the cause (free disk space, permissions), or move the store with\n"
             "    conda config --set plugins.envguard_store /another/dir\n"
-            "  To go on without a snapshot, for this one command only:\n"
-            f"    CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda {command}"
+            f"{_without_snapshot(command)}"
         )
+
+
+class SnapshotBugError(EnvGuardError):
+    """The snapshot failed for a reason that is not the system's: an error from conda's API
+    or a bug of envguard's. Never reported as a disk problem."""
+
+    def __init__(self, prefix: str, error: BaseException, conda_version: str, command: str):
+        from . import __version__
+
+        self.prefix = prefix
+        super().__init__(
+            f"envguard could not save a snapshot of {prefix}, so it stopped this command "
+            "before anything was removed.\n"
+            f"  This is a bug, not a problem with your disk or permissions:\n"
+            f"    {type(error).__name__}: {error}\n"
+            f"  (conda {conda_version}, conda-envguard {__version__})\n"
+            "  Please report it, with this message, at "
+            "https://github.com/conda-incubator/conda-envguard/issues\n"
+            f"{_without_snapshot(command)}"
+        )
+
+
+def _without_snapshot(command: str) -> str:
+    return (
+        "  To go on without a snapshot, for this one command only:\n"
+        f"    CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda {command}"
+    )
 
 
 class SnapshotNotFoundError(EnvGuardError):
@@ -103,6 +130,25 @@ class TrashEntryNotFoundError(EnvGuardError):
             f"envguard's trash holds no removed environment{target}.\n"
             "  See the trash with: conda envguard trash\n"
             "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
+        )
+
+
+class NameRuleError(EnvGuardError):
+    """A new env name breaks the naming rule and envguard_name_check is block."""
+
+    def __init__(self, name: str, rules: list[str], example: str | None):
+        self.env_name = name
+        broken = "\n".join(f"  Rule: {rule}" for rule in rules)
+        good = (
+            f"a name like '{example}'"
+            if example
+            else "a name that matches the pattern (ask whoever set it for an example)"
+        )
+        super().__init__(
+            f"envguard stopped this command: the environment name '{name}' breaks this "
+            f"machine's naming rule (envguard_name_check: block).\n{broken}\n"
+            "  Nothing was created.\n"
+            f"  Run your command again with {good}."
         )
 
 

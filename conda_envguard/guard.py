@@ -44,6 +44,7 @@ def before_command(command: str) -> None:
     except Exception as e:  # a guard that can't read the command must not crash it
         _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
         return
+    _check_new_name(command)
     for target in targets:
         if target.action == CHANGE:
             _record_history(target.prefix, command)
@@ -94,8 +95,14 @@ def _targets(command: str) -> list[Target]:
             return [Target(prefix, REMOVE, keep_dir=bool(arg("keep_env")))]
         return [Target(prefix, CHANGE)]
     if command in ("create", "env_create"):
+        from .compat import env_create_replaces_existing
+
         prefix = _prefix_from_args_or_file(arg)
-        return [Target(prefix, OVERWRITE)] if prefix and is_environment(prefix) else []
+        if not prefix or not is_environment(prefix):
+            return []
+        return [
+            Target(prefix, OVERWRITE if env_create_replaces_existing(command, args) else CHANGE)
+        ]
     if command == "rename":
         source = Path(context.target_prefix)
         targets = [Target(source, RENAME)]
@@ -113,6 +120,43 @@ def _targets(command: str) -> list[Target]:
     return []
 
 
+def _check_new_name(command: str) -> None:
+    """The naming rules, for the name a create, env create or rename gives a new env."""
+    from conda import CondaError
+    from conda.base.context import context
+
+    if command not in ("create", "env_create", "rename"):
+        return
+    args = getattr(context, "_argparse_args", None)
+
+    def arg(key: str, default=None):
+        return getattr(args, key, default) if args is not None else default
+
+    try:
+        if command == "rename":
+            from .envs import prefix_for_name
+
+            destination = arg("destination")
+            # a destination with a separator is a path, not a name
+            prefix = (
+                prefix_for_name(destination) if destination and os.sep not in destination else None
+            )
+        else:
+            prefix = _prefix_from_args_or_file(arg)
+        if prefix is None or is_environment(prefix):
+            return  # not a new name: an env that exists keeps the one it has
+        name = name_of(prefix)
+        if name == str(prefix):
+            return  # a path outside conda's envs dirs: no name to check
+        from .naming import check_new_name
+
+        check_new_name(name)
+    except CondaError:
+        raise
+    except Exception as e:  # a naming rule that can't be read must not crash the command
+        _note(f"envguard: could not check the new env's name ({e}).")
+
+
 def _prefix_from_args_or_file(arg) -> Path | None:
     """The env a create/env update targets: -n/-p, else the name or prefix in its file."""
     from conda.base.context import context
@@ -126,27 +170,12 @@ def _prefix_from_args_or_file(arg) -> Path | None:
         files = [files]
     if not files:
         return None
-    name, prefix = _name_prefix_from_file(files[0])
+    from .compat import name_prefix_from_env_file
+
+    name, prefix = name_prefix_from_env_file(files[0])
     if name:
         return prefix_for_name(name)
     return Path(os.path.abspath(os.path.expanduser(prefix))) if prefix else None
-
-
-def _name_prefix_from_file(path: str) -> tuple[str | None, str | None]:
-    try:
-        from conda.cli.common import get_name_prefix_from_env_file
-
-        return get_name_prefix_from_env_file(path)
-    except ImportError:  # conda before 26.7
-        pass
-    try:
-        import yaml
-
-        with open(path) as f:
-            data = yaml.safe_load(f) or {}
-        return data.get("name"), data.get("prefix")
-    except Exception:
-        return None, None
 
 
 # -- destruction --------------------------------------------------------------------------------
@@ -200,6 +229,8 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
         return False
     from conda.base.context import context
 
+    from .compat import default_activation_prefix
+
     def same(a, b) -> bool:
         try:
             return bool(a) and bool(b) and os.path.samefile(a, b)
@@ -210,13 +241,13 @@ def _conda_refuses(prefix: Path, action: str) -> bool:
         same(prefix, context.root_prefix)
         # conda refuses the "current" env: CONDA_PREFIX, or CONDA_DEFAULT_ENV without it
         or same(prefix, context.active_prefix)
-        or same(prefix, getattr(context, "default_prefix", None))
-        or same(prefix, getattr(context, "default_activation_prefix", None))
+        or same(prefix, context.default_prefix)
+        or same(prefix, default_activation_prefix())
     )
 
 
 def _snapshot_or_stop(prefix: Path, name: str, command: str):
-    from .exceptions import SnapshotFailedError
+    from .exceptions import SnapshotBugError, SnapshotFailedError
     from .settings import require_snapshot
     from .store import Store
 
@@ -224,11 +255,21 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str):
     try:
         snapshot = store.take(prefix, name, trigger=_trigger(command), command=_command_line())
     except Exception as e:
-        reason = getattr(e, "strerror", None) or str(e) or type(e).__name__
+        # Only the system's refusals (disk full, permissions) are the user's to fix; anything
+        # else is a bug of envguard's or an error from conda's API, and says so.
+        if isinstance(e, OSError):
+            reason = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
+        else:
+            reason = f"{type(e).__name__}: {e}"
         if require_snapshot():
-            raise SnapshotFailedError(
-                str(prefix), str(store.root), reason, _command_line(with_conda=False)
-            ) from e
+            command_line = _command_line(with_conda=False)
+            if isinstance(e, OSError):
+                raise SnapshotFailedError(
+                    str(prefix), str(store.root), reason, command_line
+                ) from e
+            from conda import __version__ as conda_version
+
+            raise SnapshotBugError(str(prefix), e, conda_version, command_line) from e
         _note(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
         return None
     _note(f"envguard: saved snapshot {snapshot.id} of '{name}'.")
@@ -321,7 +362,9 @@ def _record_history(prefix: Path, command: str) -> None:
 
 # -- messages -------------------------------------------------------------------------------------
 def _trigger(command: str) -> str:
-    return command.replace("_", " ")
+    from .compat import command_as_newest_conda_names_it
+
+    return command_as_newest_conda_names_it(command).replace("_", " ")
 
 
 def _command_line(with_conda: bool = True) -> str:
@@ -345,3 +388,32 @@ def _note(message: str) -> None:
 
     if not context.quiet:
         print(message, file=sys.stderr)
+
+
+# -- removal asked of envguard itself ---------------------------------------------------------
+def remove_env(prefix: Path, trigger: str) -> str:
+    """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
+    removal: never base, the active env or a protected env (raises); snapshot first (raises
+    when it can't be written); then into the trash, so `conda envguard undo` brings it back.
+    Returns the snapshot id."""
+    from conda.core.envs_manager import unregister_env
+
+    from .exceptions import EnvGuardError, ProtectedEnvironmentError
+    from .policy import protection_of
+    from .trash import set_aside
+
+    name = name_of(prefix)
+    if protection := protection_of(prefix):
+        raise ProtectedEnvironmentError(
+            REMOVE, name, str(prefix), protection.rule, protection.how_to
+        )
+    if _conda_refuses(prefix, REMOVE):
+        raise EnvGuardError(
+            f"'{name}' is base, the active env or the default activation env: conda does not "
+            "remove it, nor does envguard."
+        )
+    if not _lock_env(prefix, name):
+        raise EnvGuardError(f"'{name}' was removed by another conda command meanwhile.")
+    snapshot_id = set_aside(prefix, trigger)
+    unregister_env(str(prefix))
+    return snapshot_id

@@ -199,6 +199,8 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
     from conda.history import History
     from conda.reporters import get_spinner
 
+    from .compat import record_creation_time
+
     packages, files = len(plain), sum(len(p.paths) for p in plain)
     count = f"{packages} package{'s' * (packages != 1)} ({files:,} file{'s' * (files != 1)})"
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
@@ -206,7 +208,7 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
         for package in plain:
             _link_one(package, target)
         if write_history:  # else conda's transaction writes it, for every package
-            PrefixData(target).set_creation_time()
+            record_creation_time(target)
             history = History(str(target))
             history.write_changes(set(), {p.record.dist_str() for p in plain})
             history.write_specs(update_specs=[p.record.requested_spec for p in plain])
@@ -217,10 +219,9 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
 
 def _link_one(package: _Plain, target: Path) -> None:
     """Link one package's files, then write its conda-meta record, as conda does."""
-    from conda.common.serialize.json import write as write_json
     from conda.common.url import mask_anaconda_token, remove_auth
     from conda.core.link import determine_link_type
-    from conda.gateways.disk.create import create_link
+    from conda.gateways.disk.create import create_link, write_as_json_to_file
     from conda.models.enums import LinkType
     from conda.models.records import Link
 
@@ -261,4 +262,4 @@ def _link_one(package: _Plain, target: Path) -> None:
     dumped["paths_data"] = {"paths_version": 1, "paths": paths_data}
     dumped["link"] = Link(source=package.source, type=link_type).dump()
     meta = target / "conda-meta" / f"{record.name}-{record.version}-{record.build}.json"
-    write_json(dumped, path=meta)
+    write_as_json_to_file(meta, dumped)  # as conda's PrefixData.insert writes records

@@ -17,6 +17,7 @@ _FILE = "sequence"
 
 def next_stamp(store_root: Path) -> int:
     """A stamp greater than every stamp given out before in this store."""
+    from .exceptions import BusyError
     from .locks import hold
 
     now = time.time_ns()
@@ -25,18 +26,21 @@ def next_stamp(store_root: Path) -> int:
         Path(store_root).mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError:
         return now  # the write that follows fails and says why
-    with hold(store_root, _FILE, "envguard's snapshot store"):
-        try:
-            last = int(path.read_text().strip() or 0)
-        except (OSError, ValueError):
-            last = 0
-        stamp = max(now, last + 1)
-        from .atomic import write_text_atomic
+    try:
+        with hold(store_root, _FILE, "envguard's snapshot store", timeout=10):
+            try:
+                last = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                last = 0
+            stamp = max(now, last + 1)
+            from .atomic import write_text_atomic
 
-        try:
-            write_text_atomic(path, f"{stamp}\n", 0o600, durable=False)
-        except OSError:
-            pass
+            try:
+                write_text_atomic(path, f"{stamp}\n", 0o600, durable=False)
+            except OSError:
+                pass
+    except BusyError:
+        return now  # held microseconds at a time: never worth failing a snapshot over
     return stamp
 
 

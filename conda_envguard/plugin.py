@@ -81,30 +81,24 @@ def conda_settings():
 def conda_health_checks():
     from conda.plugins.types import CondaHealthCheck
 
+    from .compat import health_check_fixers_supported
     from .doctor import snapshot_check, snapshot_fix
 
     kwargs = {"name": "envguard snapshots", "action": snapshot_check}
-    if "fixer" in getattr(CondaHealthCheck, "__dataclass_fields__", {}):
+    if health_check_fixers_supported():
         kwargs.update(
             fixer=snapshot_fix, summary="Snapshot this environment", fix="Take a snapshot"
         )
     yield CondaHealthCheck(**kwargs)
 
 
-def _error_hints_supported() -> bool:
-    from conda.plugins.hookspec import CondaSpecs
+# conda_error_hints exists from conda 26.7 on. An optional hook implementation is never
+# checked against conda's hook specs, so an older conda just never calls it.
+@hookimpl(optionalhook=True)
+def conda_error_hints(error):
+    from conda.plugins.types import CondaErrorHint
 
-    return hasattr(CondaSpecs, "conda_error_hints")
+    from .doctor import error_hints
 
-
-# conda_error_hints exists from conda 26.7 on; registering it on older conda would fail.
-if _error_hints_supported():
-
-    @hookimpl
-    def conda_error_hints(error):
-        from conda.plugins.types import CondaErrorHint
-
-        from .doctor import error_hints
-
-        for text, code in error_hints(error):
-            yield CondaErrorHint(text=text, hint_code=code)
+    for text, code in error_hints(error):
+        yield CondaErrorHint(text=text, hint_code=code)

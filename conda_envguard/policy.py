@@ -1,8 +1,11 @@
 """Is an env protected, and by which rule?
 
 Three sources, all honoured together: `base` always; a marker in the env (written by
-`conda envguard protect`, or conda's own CEP 22 `frozen` marker); and the glob patterns of
-the `envguard_protect` setting, from any `.condarc` (user or system-wide) or the environment.
+`conda envguard protect`, or conda's own CEP 22 `frozen` marker, by hand or by
+`conda envguard freeze`); and the glob patterns of the `envguard_protect` setting, from any
+`.condarc` (user or system-wide) or the environment. A system-wide file's patterns apply
+whatever a user's file says (`settings.protect_patterns`); every rule names the file it came
+from and that file's owner (`sources`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,18 @@ def protection_of(prefix: str | os.PathLike, action: str = "remove") -> Protecti
             f"conda envguard unprotect {target}, then run your command again",
         )
     if (prefix / FROZEN).is_file():
+        from .freeze import read_record
+
+        if (frozen := read_record(prefix)) is not None:
+            from .envs import cli_arg
+
+            reason = f" ({frozen['reason']})" if frozen.get("reason") else ""
+            return Protection(
+                "frozen",
+                f"'conda envguard freeze' by {frozen.get('by', '?')} on "
+                f"{str(frozen.get('at', '?'))[:10]}{reason}; marker {prefix / FROZEN}",
+                f"conda envguard unfreeze {cli_arg(prefix)}, then run your command again",
+            )
         return Protection(
             "frozen",
             f"conda's frozen marker (CEP 22) at {prefix / FROZEN}",
@@ -70,65 +85,38 @@ def _pattern_protection(name: str, prefix: Path) -> Protection | None:
         else:
             matched = fnmatch.fnmatchcase(name, pattern)
         if matched:
-            source = pattern_source(pattern)
+            from .sources import describe, source_of
+
+            source = source_of("envguard_protect", pattern)
             return Protection(
                 "pattern",
-                f"pattern '{pattern}' in envguard_protect, set in {source}",
+                f"pattern '{pattern}' in envguard_protect, set in "
+                f"{describe('envguard_protect', source)}",
                 _how_to_drop_pattern(pattern, source),
             )
     return None
 
 
-def pattern_source(pattern: str) -> str:
-    """Where `pattern` of envguard_protect was set: a .condarc path, or the environment."""
-    from conda.base.context import context
+def _how_to_drop_pattern(pattern: str, source: str | None) -> str:
+    from .sources import ENVVARS, is_machine_wide, owner
 
-    found = []
-    for source, data in context.raw_data.items():
-        try:
-            if source == "envvars":
-                raw = data.get("plugins_envguard_protect")
-                values = str(raw.value(None)) if raw is not None else ""
-                if pattern in (v.strip() for v in values.split(",")):
-                    found.append("the variable CONDA_PLUGINS_ENVGUARD_PROTECT")
-                continue
-            plugins = data.get("plugins")
-            entry = plugins.value(None).get("envguard_protect") if plugins is not None else None
-            values = entry.value(None) if entry is not None else ()
-            if pattern in (v.value(None) for v in values):
-                found.append(str(source))
-        except Exception:  # conda's raw config objects are private: never fail on them
-            continue
-    return found[-1] if found else "your conda configuration (conda config --show-sources)"
-
-
-def _how_to_drop_pattern(pattern: str, source: str) -> str:
-    if source.startswith("the variable"):
+    if source == ENVVARS:
         return "unset CONDA_PLUGINS_ENVGUARD_PROTECT (or drop that pattern from it)"
-    path = Path(source)
-    if not path.is_file():
+    path = Path(source) if source else None
+    if path is None or not path.is_file():
         return f"remove '{pattern}' from envguard_protect (conda config --show-sources)"
-    owner = _owner(path)
-    if owner != getpass.getuser() and not os.access(path, os.W_OK):
+    who = owner(path)
+    policy = "a machine-wide policy" if is_machine_wide(path) else "a policy"
+    if who != getpass.getuser() and not os.access(path, os.W_OK):
         return (
-            f"this is a policy set by {owner} in {path}; "
-            f"ask {owner} to change envguard_protect there"
+            f"this is {policy} set by {who} in {path}; ask {who} to change envguard_protect there"
         )
-    if owner != getpass.getuser():
+    if who != getpass.getuser():
         return (
-            f"this is a policy file owned by {owner}: change envguard_protect in {path} "
+            f"this is {policy} file owned by {who}: change envguard_protect in {path} "
             f"only if that policy allows it"
         )
     return f"conda config --file {path} --remove plugins.envguard_protect '{pattern}'"
-
-
-def _owner(path: Path) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(path.stat().st_uid).pw_name
-    except (ImportError, KeyError, OSError):
-        return "its owner"
 
 
 def read_marker(prefix: str | os.PathLike) -> dict | None:

@@ -13,6 +13,9 @@ DEFAULT_STORE = "~/.conda/envguard"
 DEFAULT_TRASH_DAYS = 7
 DEFAULT_KEEP = 50
 DEFAULT_STALE_DAYS = 30
+DEFAULT_TEMPORARY = ("*-tmp",)
+DEFAULT_TEMPORARY_DAYS = 7
+NAME_CHECKS = ("off", "warn", "block")  # weakest to strictest
 DEFAULT_LOCK_TIMEOUT = 60
 
 
@@ -58,6 +61,30 @@ def declare_settings():
         parameter=PrimitiveParameter(DEFAULT_STALE_DAYS, element_type=int),
     )
     yield CondaSetting(
+        name="envguard_name_pattern",
+        description="A regular expression every new env name must match (checked on create, "
+        "env create and rename; default: none).",
+        parameter=PrimitiveParameter("", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_name_check",
+        description="What a name that breaks the naming rules gets: warn, block or off.",
+        parameter=PrimitiveParameter("warn", element_type=str),
+    )
+    yield CondaSetting(
+        name="envguard_temporary",
+        description="Glob patterns of temporary env names, removed by 'conda envguard clean'.",
+        parameter=SequenceParameter(
+            PrimitiveParameter("", element_type=str), default=DEFAULT_TEMPORARY
+        ),
+    )
+    yield CondaSetting(
+        name="envguard_temporary_days",
+        description="'conda envguard clean' removes temporary envs unchanged for more days "
+        "than this.",
+        parameter=PrimitiveParameter(DEFAULT_TEMPORARY_DAYS, element_type=int),
+    )
+    yield CondaSetting(
         name="envguard_lock_timeout",
         description="Seconds a conda command waits for another one acting on the same env "
         "(or on the snapshot store) before it stops with a 'busy' error.",
@@ -77,7 +104,13 @@ def _get(name: str, default):
 
 
 def protect_patterns() -> tuple[str, ...]:
-    return tuple(p for p in _get("envguard_protect", ()) if p)
+    """Every pattern of envguard_protect: the machine-wide files' own always, whatever a
+    user's file does to the merged value."""
+    from .sources import machine_values, sequence
+
+    machine = [p for _, value in machine_values("envguard_protect") for p in sequence(value)]
+    merged = [p for p in _get("envguard_protect", ()) if p]
+    return tuple(dict.fromkeys([*machine, *merged]))
 
 
 def store_dir() -> Path:
@@ -104,6 +137,35 @@ def history_enabled() -> bool:
 
 def stale_days() -> int:
     return int(_get("envguard_stale_days", DEFAULT_STALE_DAYS))
+
+
+def name_patterns() -> tuple[str, ...]:
+    """envguard_name_pattern as set machine-wide, and as the user's configuration sets it:
+    a new name must match each."""
+    from .sources import machine_values
+
+    machine = [v for _, v in machine_values("envguard_name_pattern") if isinstance(v, str)]
+    return tuple(dict.fromkeys(p for p in [*machine, _get("envguard_name_pattern", "")] if p))
+
+
+def name_check() -> str:
+    """The strictest of envguard_name_check as set machine-wide and as merged: a user's file
+    cannot weaken the machine's. An unknown value counts as the default, warn."""
+    from .sources import machine_values
+
+    values = [v for _, v in machine_values("envguard_name_check")]
+    values.append(_get("envguard_name_check", "warn"))
+    known = [str(v).strip().lower() for v in values]
+    known = [v if v in NAME_CHECKS else "warn" for v in known]
+    return max(known, key=NAME_CHECKS.index)
+
+
+def temporary_patterns() -> tuple[str, ...]:
+    return tuple(p for p in _get("envguard_temporary", DEFAULT_TEMPORARY) if p)
+
+
+def temporary_days() -> int:
+    return max(0, int(_get("envguard_temporary_days", DEFAULT_TEMPORARY_DAYS)))
 
 
 def lock_timeout() -> float:

@@ -232,6 +232,7 @@ def _environment_yml(prefix: Path, name: str, state, packages: list[dict]) -> st
 
     channels = [p["channel"] for p in packages if p["kind"] == "conda" and p["channel"]]
     env = Environment(
+        prefix=str(prefix),  # required before conda 25.11, optional since
         name=name,
         platform=context.subdir,
         config=EnvironmentConfig(channels=tuple(dict.fromkeys(channels))),
@@ -241,6 +242,7 @@ def _environment_yml(prefix: Path, name: str, state, packages: list[dict]) -> st
         external_packages={"pip": [f"{n}=={v}" for n, v in state.pip]} if state.pip else {},
         variables=_env_vars(prefix),
     )
+    env.prefix = None  # no `prefix:` line: the file restores under any name or path
     return export_yaml(env)
 
 

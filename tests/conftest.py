@@ -54,9 +54,12 @@ if TYPE_CHECKING:
 pytest.register_assert_rewrite("support.checks")
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="envguard-tests-"))
+# conda before 25.9 adds the 'defaults' channel (on the internet) to every solve unless some
+# configuration names channels: name an empty local one, so no test ever reaches out.
+_NO_DEFAULTS = {"CONDA_CHANNELS": channel_url(build_channel(_SESSION_ROOT / "empty-channel", []))}
 for _name in [name for name in os.environ if is_inherited_conda_var(name)]:
     del os.environ[_name]
-os.environ.update(isolation_vars(_SESSION_ROOT))
+os.environ.update(isolation_vars(_SESSION_ROOT), **_NO_DEFAULTS)
 Path(os.environ["HOME"]).mkdir()
 
 pytest_plugins = ("conda.testing", "conda.testing.fixtures")
@@ -131,7 +134,7 @@ def conda_dirs(
     root = tmp_path_factory.mktemp("conda")
     for name in [name for name in os.environ if is_inherited_conda_var(name)]:
         monkeypatch.delenv(name)
-    for name, value in isolation_vars(root).items():
+    for name, value in {**isolation_vars(root), **_NO_DEFAULTS}.items():
         monkeypatch.setenv(name, value)
     dirs = CondaDirs(
         root=root,
@@ -398,3 +401,46 @@ def make_env(
     conda_dirs: CondaDirs, env_templates: EnvTemplates, conda_cli: CondaCLIFixture
 ) -> MakeEnv:
     return MakeEnv(conda_dirs, env_templates, conda_cli)
+
+
+# --- a machine-wide policy -----------------------------------------------------------------
+
+
+@pytest.fixture
+def machine_condarc(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Path]]:
+    """`machine_condarc(yaml_text) -> path`: a machine-wide `.condarc` that conda reads for
+    every user, in conda's root prefix (`$CONDA_ROOT/condarc.d/`, where an admin of a
+    Miniforge install puts a policy), for in-process and child conda alike.
+
+    The file has a name of its own per test and is removed after it, with the directory
+    when the test made it. Skips where conda's root prefix is not writable."""
+    from conda.base.context import reset_context
+
+    root = Path(sys.prefix)
+    directory = root / "condarc.d"
+    if not os.access(root, os.W_OK) or (directory.exists() and not os.access(directory, os.W_OK)):
+        pytest.skip(f"conda's root prefix {root} is not writable: no machine-wide file to test")
+    made_dir = not directory.exists()
+    written: list[Path] = []
+
+    def write(text: str) -> Path:
+        directory.mkdir(exist_ok=True)
+        path = directory / f"envguard-test-{os.getpid()}-{len(written)}-{time.time_ns()}.yml"
+        written.append(path)
+        path.write_text(text)
+        reset_context()
+        return path
+
+    # conda sets CONDA_ROOT at import; the isolation drops it for each test: set it back
+    monkeypatch.setenv("CONDA_ROOT", str(root))
+    reset_context()
+    try:
+        yield write
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if made_dir:
+            try:
+                directory.rmdir()
+            except OSError:
+                pass

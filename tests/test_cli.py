@@ -18,7 +18,8 @@ from support.checks import env_packages, set_created, take_snapshot
 
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
-    "diff", "protect", "unprotect", "trash", "purge", "prune", "verify",
+    "diff", "protect", "unprotect", "trash", "purge", "prune",
+    "clean", "freeze", "unfreeze", "verify",
 )  # fmt: skip
 
 # What each verb's help must explain: a phrase of its description and its own options.
@@ -35,6 +36,9 @@ HELP = {
     "trash": ("envguard's trash", ["--json"]),
     "purge": ("freeing their space", ["ENV", "--all", "--older-than", "--expired", "-y"]),
     "prune": ("Delete old snapshots", ["-n", "--keep", "--older-than", "--dry-run", "-y"]),
+    "clean": ("Remove temporary environments", ["--unused-for", "--dry-run", "-y", "--json"]),
+    "freeze": ("EXTERNALLY-MANAGED", ["-n", "-p", "--reason", "--json"]),
+    "unfreeze": ("conda envguard freeze", ["-n", "-p", "--json"]),
     "verify": ("against its manifest", ["ID", "--all", "--json"]),
 }
 

@@ -122,7 +122,8 @@ def _env_file_args(c: Ctx) -> list[str]:
         env_file = write_env_file(c.tmp / "by-name.yml", c.channel_url, name=c.name)
     else:
         env_file = write_env_file(c.tmp / "by-prefix.yml", c.channel_url, prefix=c.prefix)
-    return ["env", "create", "-f", str(env_file)]
+    # --yes: conda before 26.7 replaces an existing env only when told to (26.7+ by default)
+    return ["env", "create", "-f", str(env_file), "--yes"]
 
 
 # id -> (argv builder, the action envguard names)
@@ -233,7 +234,7 @@ def test_env_create_reads_the_default_environment_yml(protected, channel, conda_
     write_env_file(workdir / "environment.yml", channel.url, name="keep")
     before = tree_state(protected)
 
-    result = conda_run("env", "create", cwd=workdir)
+    result = conda_run("env", "create", "--yes", cwd=workdir)
 
     assert result.returncode == 1
     assert "it would overwrite the protected environment 'keep'" in result.stderr
@@ -331,7 +332,7 @@ def test_base_is_always_protected(fake_base, other, channel, conda_run, conda_di
     for argv in (
         ("create", "-n", "base", *channel.args, "alpha", "-y"),
         ("create", "-p", fake_base, *channel.args, "alpha", "-y"),
-        ("env", "create", "-f", env_file),
+        ("env", "create", "-f", env_file, "--yes"),
         ("rename", "-n", "base", "not-base"),
         ("rename", "-n", "other", "base", "--yes"),
     ):
@@ -547,13 +548,45 @@ def test_unprotected_overwrite(how, make_env, channel, conda_run, conda_cli, con
         env_file = write_env_file(
             tmp_path / "env.yml", channel.url, name="work", packages=("beta",)
         )
-        result = conda_run("env", "create", "-f", env_file)
+        result = conda_run("env", "create", "-f", env_file, "--yes")
 
     assert result.returncode == 0, result.stdout + result.stderr
     # replaced as conda intends: beta (and its dependency alpha), no gamma
     assert conda_packages(conda_cli, prefix) == {"alpha=2.0=0", "beta=1.0=0"}
     assert not (prefix / "share" / "gamma").exists()
     _assert_snapshotted_and_trashed(conda_cli, conda_dirs, "work", prefix, "create", before)
+
+
+def test_env_create_without_yes_does_what_conda_does_and_keeps_the_old_state(
+    make_env, channel, conda_run, conda_cli, conda_dirs, tmp_path
+):
+    """`conda env create -f` onto an existing env, no --yes: conda 26.7+ replaces the env,
+    older conda installs the file's packages into it. envguard must not change which, and
+    the env as it was must stay restorable either way (trash, or a history snapshot)."""
+    plain = make_env("plain", "alpha", "gamma")
+    guarded = make_env("work", "alpha", "gamma")
+    before = content_state(guarded)
+    for name in ("plain", "work"):
+        env_file = write_env_file(tmp_path / f"{name}.yml", channel.url, name=name,
+                                  packages=("beta",))  # fmt: skip
+        no_plugins = ("--no-plugins",) if name == "plain" else ()
+        ok_result = conda_run(*no_plugins, "env", "create", "-f", env_file)
+        assert ok_result.returncode == 0, ok_result.stdout + ok_result.stderr
+
+    # envguard changed nothing about what conda did
+    assert conda_packages(conda_cli, guarded) == conda_packages(conda_cli, plain)
+    assert content_state(guarded).keys() - {"conda-meta/history"} == (
+        content_state(plain).keys() - {"conda-meta/history"}
+    )
+    # and the env as it was is one command away
+    [snap] = [s for s in listed_snapshots(conda_cli) if s["prefix"] == str(guarded)]
+    assert snap["counts"]["conda"] == 2
+    if (guarded / "share" / "gamma").exists():  # conda installed into the env
+        assert trash_records(conda_dirs.store) == []
+    else:  # conda replaced it: the old env waits in the trash
+        restored = conda_run("envguard", "undo", "work", "--force", "-y")
+        assert restored.returncode == 0, restored.stderr
+        assert content_state(guarded) == before
 
 
 def test_unprotected_overwrite_answered_no_changes_nothing(

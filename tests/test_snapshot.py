@@ -316,6 +316,30 @@ def test_full_disk_stops_the_command(argv, full_store, make_env, conda_run, cond
     assert json.loads(listing.stdout) == []
 
 
+def test_a_snapshot_bug_is_not_reported_as_a_disk_problem(make_env, conda_run):
+    """A failure that is no OS error (here conda's own spec parser rejects a damaged record)
+    says it is a bug, names the versions, and keeps the one-command way on."""
+    import conda
+
+    prefix = make_env("odd", "alpha")
+    [record] = (prefix / "conda-meta").glob("alpha-*.json")
+    record.write_text(json.dumps({**json.loads(record.read_text()), "version": "1.0=x"}))
+    before = tree_state(prefix, with_root=False)
+
+    result = conda_run("env", "remove", "-n", "odd", "-y")
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "This is a bug, not a problem with your disk or permissions" in result.stderr
+    assert "InvalidMatchSpec" in result.stderr
+    assert f"(conda {conda.__version__}, conda-envguard " in result.stderr
+    assert "free disk space" not in result.stderr
+    assert "CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda env remove -n odd -y" in (
+        result.stderr
+    )
+    assert tree_state(prefix, with_root=False) == before
+
+
 def test_require_snapshot_false_is_a_one_shot_override(full_store, make_env, conda_run):
     first = make_env("broken", "alpha")
     second = make_env("broken-too", "alpha")

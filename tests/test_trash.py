@@ -187,7 +187,7 @@ def _overwrite(kind: str, conda_run, make_env, channel, tmp_path: Path) -> None:
     elif kind == "env-create":
         yml = tmp_path / "environment.yml"
         yml.write_text(f"name: E\nchannels:\n  - {channel.url}\ndependencies:\n  - gamma\n")
-        ok(conda_run("env", "create", "-f", yml))
+        ok(conda_run("env", "create", "-f", yml, "--yes"))  # conda < 26.7 replaces only so
     else:
         make_env("O", "gamma")
         ok(conda_run("rename", "-n", "O", "E", "--yes"))
@@ -291,10 +291,23 @@ def _refuse(case: str, prefix: Path, conda_dirs, conda_run) -> subprocess.Comple
         conda_dirs.condarc.write_text("default_activation_env: E\n")
     env = {name: value.format(prefix=prefix) for name, value in extra.items()}
     result = conda_run("env", "remove", "-n", "E", "-y", env=env)
+    if case.startswith("default-activation") and not _conda_refuses_default_activation_env():
+        # conda 25.7 removes the default activation env like any other: so does envguard,
+        # snapshot and trash first, and undo brings it back
+        assert result.returncode == 0, result.stderr
+        assert "envguard: saved snapshot" in result.stderr
+        ok(conda_run("envguard", "undo", "E", "-y"))
+        pytest.skip("this conda does not refuse to remove the default activation env")
     assert result.returncode != 0, result.stdout + result.stderr
     assert said in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     return result
+
+
+def _conda_refuses_default_activation_env() -> bool:
+    from conda.base.context import context
+
+    return hasattr(type(context), "default_activation_prefix")  # conda 25.9+
 
 
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))

@@ -18,6 +18,9 @@ VERBS = (
     "trash",
     "purge",
     "prune",
+    "clean",
+    "freeze",
+    "unfreeze",
     "verify",
 )
 
@@ -33,6 +36,9 @@ the snapshots.
 
 def configure_parser(parser: ArgumentParser) -> None:
     parser.description = DESCRIPTION
+    # What a user types, whatever conda's own parser is called (`__main__.py` under
+    # `python -m conda` on some conda lines): every verb's usage line is built from it.
+    parser.prog = "conda envguard"
     verbs = parser.add_subparsers(title="commands", dest="envguard_verb", metavar="COMMAND")
     for verb in VERBS:
         import_module(f"{__package__}.main_{verb}").configure_parser(verbs)

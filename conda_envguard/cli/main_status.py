@@ -19,8 +19,12 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
+    from pathlib import Path
+
     from ..envs import known_prefixes, name_of
+    from ..freeze import frozen_state
     from ..policy import protection_of
+    from ..rules import rules_in_force
     from ..store import Store
     from ..trash import Trash
     from .common import age, emit, table
@@ -40,6 +44,8 @@ def execute(args: Namespace) -> int:
                 "protection": protection.to_json() if protection else None,
                 "latest_snapshot": snap.id if snap else None,
                 "latest_snapshot_created": snap.created if snap else None,
+                "frozen": frozen_state(Path(prefix)),
+                "name_problems": _name_problems(prefix),
             }
         )
     trash = Trash().entries()
@@ -55,5 +61,42 @@ def execute(args: Namespace) -> int:
     text = table(rows, ["ENV", "PROTECTED", "LAST SNAPSHOT", "PREFIX"])
     if trash:
         text += f"\n\n{len(trash)} removed env(s) in the trash: conda envguard trash"
-    emit({"environments": envs, "trash": len(trash)}, text)
+    text += _team_text(envs, rules := rules_in_force())
+    emit({"environments": envs, "trash": len(trash), "rules": rules}, text)
     return 0
+
+
+def _name_problems(prefix: str) -> list[dict]:
+    from ..envs import name_of
+    from ..naming import problems
+
+    name = name_of(prefix)
+    if name == prefix:
+        return []  # a path, not a name
+    return [p.to_json() for p in problems(name) if p.kind != "bad-pattern"]
+
+
+def _team_text(envs: list[dict], rules: list[dict]) -> str:
+    """Frozen envs, names that break the rules, and where each rule comes from."""
+    text = ""
+    frozen = [e for e in envs if e["frozen"]]
+    if frozen:
+        text += "\n\nFrozen:"
+        for e in frozen:
+            f = e["frozen"]
+            by = f" by {f['by']} on {f['at'][:10]}" if f["by_envguard"] else " (not by envguard)"
+            why = f" ({f['reason']})" if f["reason"] else ""
+            refuse = (
+                "conda and pip refuse installs" if f["pip_marker"] else "conda refuses installs"
+            )
+            text += f"\n  {e['name']}{by}{why}: {refuse}"
+    named = [e for e in envs if e["name_problems"]]
+    if named:
+        text += "\n\nNames that break the naming rules:"
+        for e in named:
+            text += "".join(f"\n  {e['name']}: {p['text']}" for p in e["name_problems"])
+    if rules:
+        text += "\n\nRules in force:"
+        for r in rules:
+            text += f"\n  {r['setting']} {r['value']!r}: set in {r['where']}"
+    return text

@@ -1,0 +1,151 @@
+"""Temporary envs that nobody uses any more: which ones `conda envguard clean` may remove.
+
+A temporary env is one whose name matches `envguard_temporary` (default `*-tmp`). It may go
+when it has been unchanged for more than the given number of days and no process runs from it
+(a process whose executable or working directory is inside it, where /proc shows that).
+"Unchanged" is judged by its own log, `conda-meta/history`, which conda rewrites on every
+change; an env that `undo` brought back after a clean counts as changed at that clean.
+The removal itself is any removal's: see `guard.remove_env`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DAY = 86400
+
+
+@dataclass
+class Candidate:
+    prefix: Path
+    name: str
+    changed: float  # when conda last changed the env (seconds since the epoch)
+    size_bytes: int | None = None
+    keep: str | None = None  # why it stays, or None: it may go
+
+    def to_json(self) -> dict:
+        from datetime import datetime, timezone
+
+        return {
+            "env_name": self.name,
+            "prefix": str(self.prefix),
+            "last_change": datetime.fromtimestamp(self.changed, timezone.utc).isoformat(
+                timespec="seconds"
+            ),
+            "size_bytes": self.size_bytes,
+            "kept_because": self.keep,
+        }
+
+
+def is_temporary(name: str, patterns: tuple[str, ...]) -> bool:
+    base = os.path.basename(name)  # an env outside the envs dirs is named by its path
+    return any(fnmatch.fnmatchcase(base, pattern) for pattern in patterns)
+
+
+def last_change(prefix: Path) -> float:
+    return (prefix / "conda-meta" / "history").stat().st_mtime
+
+
+def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]:
+    """Every temporary env, each with the reason it stays, if any; those that may go have
+    their size measured."""
+    from conda.base.context import context
+
+    from .envs import known_prefixes, name_of
+    from .policy import protection_of
+    from .trash import disk_usage
+
+    now = time.time()
+    cleaned = _last_cleaned()
+    found = []
+    for path in known_prefixes():
+        prefix = Path(path)
+        name = name_of(prefix)
+        if name == "base" or not is_temporary(name, patterns):
+            continue
+        try:
+            changed = last_change(prefix)
+        except OSError:
+            continue
+        # an env a clean removed and `undo` brought back counts from that clean on
+        changed = max(changed, cleaned.get(os.path.normpath(prefix), 0))
+        found.append(Candidate(prefix, name, changed))
+    users = processes_inside([c.prefix for c in found])
+    active = os.path.normpath(context.active_prefix or "")
+    for candidate in found:
+        idle_days = (now - candidate.changed) / DAY
+        if protection := protection_of(candidate.prefix):
+            candidate.keep = f"protected by {protection.rule}"
+        elif os.path.normpath(candidate.prefix) == active:
+            candidate.keep = "it is the active environment"
+        elif idle_days <= unused_for_days:
+            candidate.keep = f"changed {_days(idle_days)} ago"
+        elif candidate.prefix in users:
+            candidate.keep = f"in use by {users[candidate.prefix]}"
+        else:
+            candidate.size_bytes = disk_usage(candidate.prefix)
+    return found
+
+
+def _last_cleaned() -> dict[str, float]:
+    """prefix -> when a clean last removed the env there (from its snapshots)."""
+    from datetime import datetime
+
+    from .store import Store
+
+    out: dict[str, float] = {}
+    try:
+        snapshots = Store().all()
+    except OSError:
+        return out  # an unreadable store: the removal's own snapshot will say so, and stop
+    for snap in snapshots:
+        if snap.meta.get("trigger") != "clean":
+            continue
+        try:
+            when = datetime.fromisoformat(snap.created).timestamp()
+        except ValueError:
+            continue
+        key = os.path.normpath(snap.prefix)
+        out[key] = max(out.get(key, 0), when)
+    return out
+
+
+def processes_inside(prefixes: list[Path]) -> dict[Path, str]:
+    """prefix -> 'process PID (NAME)' for each env a process runs from: its executable or
+    its working directory is inside it. Only what /proc lets this user see."""
+    roots = {os.path.realpath(p): p for p in prefixes}
+    found: dict[Path, str] = {}
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return found  # no /proc (macOS, Windows): nothing can be seen
+    for pid in pids:
+        if int(pid) == os.getpid():
+            continue
+        for link in ("exe", "cwd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/{link}")
+            except OSError:
+                continue  # gone, or another user's process
+            for real, prefix in roots.items():
+                if prefix not in found and (target == real or target.startswith(real + os.sep)):
+                    found[prefix] = f"process {pid} ({_command_name(pid)})"
+    return found
+
+
+def _command_name(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _days(days: float) -> str:
+    if days < 1:
+        return "less than a day"
+    return f"{int(days)} day{'s' if int(days) != 1 else ''}"

@@ -1,0 +1,110 @@
+"""`conda envguard clean`: remove temporary envs nobody has changed or used for a while."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_output_and_prompt_options
+
+    p = verbs.add_parser(
+        "clean",
+        help="Remove temporary environments unchanged for a while.",
+        description="Remove temporary environments (names matching the envguard_temporary "
+        "setting, default '*-tmp') that have been unchanged for more than --unused-for days and "
+        "that no process runs from. Each is removed as any removal is: protected envs are "
+        "never touched, and each is snapshotted and moved to the trash first, so "
+        "'conda envguard undo' brings it back.",
+        epilog="Examples:\n  conda envguard clean --dry-run\n  conda envguard clean -y\n"
+        "  conda envguard clean --unused-for 14 -y",
+    )
+    p.add_argument(
+        "--unused-for",
+        type=float,
+        metavar="DAYS",
+        help="Remove envs unchanged for more than DAYS days (default: the "
+        "envguard_temporary_days setting, 7).",
+    )
+    add_output_and_prompt_options(p)
+
+
+def execute(args: Namespace) -> int:
+    from conda.exceptions import ArgumentError
+
+    from ..cleanup import survey
+    from ..settings import temporary_days, temporary_patterns
+    from ..trash import human_size
+    from .common import emit, plan_and_confirm, say
+
+    days = args.unused_for if args.unused_for is not None else temporary_days()
+    if days < 0:
+        raise ArgumentError("--unused-for takes a number of days, 0 or more.")
+    patterns = temporary_patterns()
+    found = survey(patterns, days)
+    doomed = [c for c in found if c.keep is None]
+    kept = [c for c in found if c.keep is not None]
+    result = {
+        "temporary_patterns": list(patterns),
+        "unused_for_days": days,
+        "removed": [c.to_json() for c in doomed],
+        "kept": [c.to_json() for c in kept],
+    }
+    kept_text = "".join(f"\n  kept {c.name}: {c.keep}" for c in kept)
+    if not doomed:  # one line: what a cron job mails
+        also = f" ({len(kept)} kept: {', '.join(c.name for c in kept)})" if kept else ""
+        emit(
+            {**result, "removed": []},
+            f"Nothing to clean: no temporary env ({', '.join(patterns) or 'none set'}) "
+            f"unchanged for more than {days:g} days{also}.",
+        )
+        return 0
+    total = sum(c.size_bytes or 0 for c in doomed)
+    listing = "\n".join(f"  {c.name}  ({human_size(c.size_bytes)})  {c.prefix}" for c in doomed)
+    plan = (
+        f"Remove {len(doomed)} temporary env(s) unchanged for more than {days:g} days "
+        f"(snapshot, then into the trash: conda envguard undo brings one back):\n{listing}"
+        f"{kept_text}"
+    )
+    if not plan_and_confirm(result, plan, f"Would remove:\n{listing}{kept_text}"):
+        return 0
+    removed, failed = _remove_all(doomed, say)
+    result["removed"] = [c.to_json() for c in removed]
+    result["failed"] = failed
+    text = f"Cleaned {len(removed)} temporary env(s), {human_size(total)}."
+    if removed:
+        from ..envs import cli_arg
+
+        text += f" Bring one back with: conda envguard undo {cli_arg(removed[0].prefix, False)}"
+    emit(result, text)
+    return 1 if failed else 0
+
+
+def _remove_all(doomed, say) -> tuple[list, list[dict]]:
+    """Remove each env; one that can't be removed (protected meanwhile, no snapshot) stays."""
+    from conda import CondaError
+
+    from ..guard import remove_env
+    from ..trash import Trash
+
+    removed, failed = [], []
+    for candidate in doomed:
+        try:
+            snapshot_id = remove_env(candidate.prefix, "clean")
+        except CondaError as e:
+            reason = str(e)
+        except Exception as e:  # e.g. the snapshot could not be written: the env stays
+            reason = f"{type(e).__name__}: {e}"
+        else:
+            entry = next((e for e in Trash().entries() if e.id == snapshot_id), None)
+            where = (
+                f"in the trash until {entry.expires_at[:10]}"
+                if entry
+                else "deleted; its snapshot can rebuild it: conda envguard restore"
+            )
+            say(f"Removed {candidate.name} (snapshot {snapshot_id}; {where}).")
+            removed.append(candidate)
+            continue
+        say(f"Kept {candidate.name}: {reason}")
+        failed.append({"env_name": candidate.name, "prefix": str(candidate.prefix), "why": reason})
+    return removed, failed

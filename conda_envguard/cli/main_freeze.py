@@ -1,0 +1,41 @@
+"""`conda envguard freeze`: nobody installs into an env any more, neither conda nor pip."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_parser_json, add_parser_prefix
+
+    p = verbs.add_parser(
+        "freeze",
+        help="Freeze an environment: conda and pip refuse to install into it.",
+        description="Freeze an environment (base included): writes conda's own frozen marker "
+        "(conda-meta/frozen, so conda refuses install, update and remove in it) and a PEP 668 "
+        "EXTERNALLY-MANAGED file in its Python's standard library (so pip refuses to install "
+        "into it), each saying who froze it, why, and to create your own env instead. A marker "
+        "someone else wrote is left as it is.",
+        epilog="Example:\n  conda envguard freeze -n base --reason 'shared by the whole team'",
+    )
+    add_parser_prefix(p, prefix_required=True)
+    p.add_argument("--reason", help="Why; shown to whoever tries to install into it.")
+    add_parser_json(p)
+
+
+def execute(args: Namespace) -> int:
+    from ..envs import cli_arg, name_of
+    from ..freeze import freeze
+    from .common import emit, target_prefix
+
+    prefix = target_prefix(args)
+    name = name_of(prefix)
+    done = freeze(prefix, args.reason)
+    lines = [f"Froze '{name}': conda and pip refuse to install into it."]
+    if not done["python"]:
+        lines[0] = f"Froze '{name}': conda refuses to install into it (it has no Python for pip)."
+    for rel in done["left_alone"]:
+        lines.append(f"  {prefix / rel} was already there, not written by envguard: left as is.")
+    lines.append(f"Undo with: conda envguard unfreeze {cli_arg(prefix)}")
+    emit({"env_name": name, "prefix": str(prefix), "frozen": True, **done}, "\n".join(lines))
+    return 0

@@ -1,0 +1,40 @@
+"""`conda envguard unfreeze`: remove exactly what `conda envguard freeze` wrote."""
+
+from __future__ import annotations
+
+from argparse import Namespace
+
+
+def configure_parser(verbs) -> None:
+    from conda.cli.helpers import add_parser_json, add_parser_prefix
+
+    p = verbs.add_parser(
+        "unfreeze",
+        help="Remove the markers written by 'conda envguard freeze'.",
+        description="Remove the frozen marker and the EXTERNALLY-MANAGED file that "
+        "'conda envguard freeze' wrote, and only those: a marker someone else wrote (or one "
+        "changed since) stays.",
+    )
+    add_parser_prefix(p, prefix_required=True)
+    add_parser_json(p)
+
+
+def execute(args: Namespace) -> int:
+    from ..envs import name_of
+    from ..freeze import unfreeze
+    from .common import emit, target_prefix
+
+    prefix = target_prefix(args)
+    name = name_of(prefix)
+    done = unfreeze(prefix)
+    left = done["left_alone"]
+    if not done["was_frozen_by_envguard"]:
+        text = f"'{name}' was not frozen by 'conda envguard freeze'."
+    elif left:
+        text = f"Unfroze '{name}' as far as envguard froze it."
+    else:
+        text = f"Unfroze '{name}': conda and pip install into it again."
+    for rel in left:
+        text += f"\n  {prefix / rel} was not written by envguard (or changed since): left as is."
+    emit({"env_name": name, "prefix": str(prefix), **done}, text)
+    return 0
