@@ -42,6 +42,10 @@ def configure_parser(parser: ArgumentParser) -> None:
     verbs = parser.add_subparsers(title="commands", dest="envguard_verb", metavar="COMMAND")
     for verb in VERBS:
         import_module(f"{__package__}.main_{verb}").configure_parser(verbs)
+    from .common import check_env_options
+
+    for verb_parser in verbs.choices.values():
+        check_env_options(verb_parser)
 
 
 def execute(args: Namespace) -> int:

@@ -8,8 +8,6 @@ from argparse import Namespace
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_parser_json, add_parser_prefix
 
-    from .common import check_env_options
-
     p = verbs.add_parser(
         "protect",
         help="Protect an environment from removal, overwrite and rename.",
@@ -20,7 +18,6 @@ def configure_parser(verbs) -> None:
     add_parser_prefix(p, prefix_required=True)
     p.add_argument("--reason", help="Why it matters; shown in the error that stops a removal.")
     add_parser_json(p)
-    check_env_options(p)
 
 
 def execute(args: Namespace) -> int:

@@ -11,8 +11,6 @@ from pathlib import Path
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
-    from .common import check_env_options
-
     p = verbs.add_parser(
         "restore",
         help="Recreate an environment from its latest (or a chosen) snapshot.",
@@ -49,7 +47,6 @@ def configure_parser(verbs) -> None:
         "(see 'conda envguard verify'). Only for a snapshot you have checked yourself.",
     )
     add_output_and_prompt_options(p)
-    check_env_options(p)
 
 
 def execute(args: Namespace) -> int:

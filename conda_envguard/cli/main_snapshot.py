@@ -8,8 +8,6 @@ from argparse import Namespace
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_parser_json, add_parser_prefix
 
-    from .common import check_env_options
-
     p = verbs.add_parser(
         "snapshot",
         help="Snapshot an environment now (or every environment with --all).",
@@ -24,7 +22,6 @@ def configure_parser(verbs) -> None:
         "--force", action="store_true", help="Snapshot even when nothing changed since the last."
     )
     add_parser_json(p)
-    check_env_options(p)
 
 
 def execute(args: Namespace) -> int:

@@ -8,8 +8,6 @@ from argparse import Namespace
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_parser_json, add_parser_prefix
 
-    from .common import check_env_options
-
     p = verbs.add_parser(
         "unprotect",
         help="Remove the protection set with 'conda envguard protect'.",
@@ -18,7 +16,6 @@ def configure_parser(verbs) -> None:
     )
     add_parser_prefix(p, prefix_required=True)
     add_parser_json(p)
-    check_env_options(p)
 
 
 def execute(args: Namespace) -> int:
