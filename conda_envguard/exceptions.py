@@ -176,7 +176,7 @@ class UnsafeStoreError(EnvGuardError):
             f"envguard will not read snapshots or trash records from {path}: {reason}, so "
             "what it holds may not be what envguard wrote (a snapshot says what a restore "
             "installs).\n"
-            + (f"  If the store is yours, fix it with:\n    {fix}\n" if fix else "")
+            + f"  If the store is yours, fix it with:\n    {fix}\n"
             + "  Then check every snapshot with: conda envguard verify --all"
         )
 
