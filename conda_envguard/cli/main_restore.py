@@ -51,7 +51,7 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
 
-    from ..envs import resolve
+    from ..envs import name_of, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..store import Store
@@ -61,7 +61,7 @@ def execute(args: Namespace) -> int:
     store = Store()
     snap = _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
-    lock_env(target, snap.env_name)
+    lock_env(target, name_of(target))
     lock_store(shared=True)  # no prune deletes the snapshot while it is read
     snap = store.get(snap.id)  # as it is now that no other command acts on it
     _check_integrity(snap, args)
