@@ -166,6 +166,8 @@ def test_a_damaged_store_is_survived(damage, cli, make_env, conda_dirs, conda_cl
         assert f"DAMAGED  {s.ids[-1]}" in text
     _run(conda_cli, "envguard", "verify", "--json")
 
+    if of_trash:
+        assert "damaged record, ignored" in _run(conda_cli, "envguard", "trash")[1]
     if of_snapshot:
         code, text = _run(conda_cli, "envguard", "restore", "--snapshot", s.ids[-1], "-n", "c")
         assert code == 1, text
