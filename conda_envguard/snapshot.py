@@ -77,17 +77,6 @@ class Snapshot:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CorruptSnapshotError(str(self.path), f"packages.json: {e}") from e
 
-    def verify(self) -> list[str]:
-        """Files whose content no longer matches the checksum taken when they were written."""
-        bad = []
-        for name, digest in self.meta.get("files", {}).items():
-            try:
-                if _sha256(self.file(name).read_bytes()) != digest:
-                    bad.append(name)
-            except OSError:
-                bad.append(name)
-        return bad
-
     def to_json(self) -> dict:
         return {**self.meta, "id": self.id, "path": str(self.path)}
 
