@@ -88,13 +88,20 @@ def error_hints(error):
     is_path = "/" in wanted or "\\" in wanted
     name = name_of(wanted) if is_path else wanted
     arg = cli_arg(wanted, flag=False) if is_path else shlex.quote(name)
-    if Trash().find(name) or Trash().find(wanted):
+    from .exceptions import UnsafeStoreError
+
+    try:
+        in_trash = bool(Trash().find(name) or Trash().find(wanted))
+        snapped = bool(Store().for_env(name=name, prefix=wanted))
+    except UnsafeStoreError:
+        return  # a store others can write gives no hint (envguard's own verbs say why)
+    if in_trash:
         yield (
             f"envguard holds '{name}' in its trash: bring it back with "
             f"`conda envguard undo {arg}`",
             "envguard_undo",
         )
-    elif Store().for_env(name=name, prefix=wanted):
+    elif snapped:
         yield (
             f"envguard has snapshots of '{name}': recreate it with `conda envguard restore {arg}`",
             "envguard_restore",

@@ -217,3 +217,49 @@ class BundleError(EnvGuardError):
     def __init__(self, path: str, reason: str, command: str):
         self.path = path
         super().__init__(f"{reason}\n  Bundle: {path}\n  {command}")
+
+
+class BusyError(EnvGuardError):
+    """Another conda process holds the lock of what this command would change."""
+
+    def __init__(self, what: str, holder: str, waited: float):
+        self.holder = holder
+        by = f" (process {holder})" if holder.isdigit() else ""
+        super().__init__(
+            f"{what[:1].upper()}{what[1:]} is busy: another conda command{by} is working on it, "
+            f"and it was still busy after {waited:g} s, so nothing was changed.\n"
+            "  Run this command again when the other one has finished. A killed command "
+            "holds nothing: its lock went with it.\n"
+            "  To wait longer: conda config --set plugins.envguard_lock_timeout SECONDS"
+        )
+
+
+class UnsafeStoreError(EnvGuardError):
+    """The store (or a part of it) could have been written by someone else."""
+
+    def __init__(self, path: str, reason: str, fix: str):
+        self.path = path
+        super().__init__(
+            f"envguard will not read snapshots or trash records from {path}: {reason}, so "
+            "what it holds may not be what envguard wrote (a snapshot says what a restore "
+            "installs).\n"
+            + f"  If the store is yours, fix it with:\n    {fix}\n"
+            + "  Then check every snapshot with: conda envguard verify --all"
+        )
+
+
+class DamagedSnapshotError(EnvGuardError):
+    """A snapshot's files no longer match its manifest."""
+
+    def __init__(self, snap_id: str, problems: list[dict], how_to_force: str):
+        self.snapshot_id = snap_id
+        self.problems = problems
+        listed = "\n".join(f"    {p['file']}: {p['problem']}" for p in problems[:10])
+        super().__init__(
+            f"Snapshot {snap_id} does not match what envguard wrote, so it was not restored:\n"
+            f"{listed}\n"
+            "  A restore installs what these files say: an edited snapshot could install "
+            "anything.\n"
+            "  Choose another snapshot: conda envguard list\n"
+            f"  To restore this one all the same, on purpose: {how_to_force}"
+        )

@@ -36,6 +36,7 @@ def before_command(command: str) -> None:
     from conda import CondaError
 
     _roll_back_unfinished()
+    _release_locks()
     try:
         targets = _targets(command)
     except CondaError:
@@ -54,6 +55,7 @@ def before_command(command: str) -> None:
 def after_command(command: str) -> None:
     if _unfinished:
         _keep_trashed()
+    _release_locks()
     from .expiry import maybe_expire_in_background
 
     maybe_expire_in_background()
@@ -196,10 +198,30 @@ def _guard_destruction(target: Target, command: str) -> None:
         )
     if target.action == RENAME or context.dry_run:
         return  # a rename keeps the env's contents; a dry run changes nothing
+    if not _lock_env(prefix, name):
+        return  # another conda command removed it while this one waited: conda says so
     contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
         _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+
+
+def _lock_env(prefix: Path, name: str) -> bool:
+    """Hold the env's lock until this command ends; False when the env went meanwhile."""
+    from .locks import acquire_for_command, env_lock
+    from .settings import store_dir
+    from .trash import is_shell
+
+    acquire_for_command(store_dir(), env_lock(prefix), f"the environment '{name}'")
+    # A shell: a killed command left the env in the trash (undo brings it back); conda may
+    # remove the empty stand-in as it is.
+    return is_environment(prefix) and not is_shell(prefix)
+
+
+def _release_locks() -> None:
+    locks = sys.modules.get(f"{__package__}.locks")
+    if locks is not None:  # imported only by a command that took a lock
+        locks.release_command_locks()
 
 
 def _conda_refuses(prefix: Path, action: str) -> bool:
@@ -409,6 +431,8 @@ def remove_env(prefix: Path, trigger: str) -> str:
             f"'{name}' is base, the active env or the default activation env: conda does not "
             "remove it, nor does envguard."
         )
+    if not _lock_env(prefix, name):
+        raise EnvGuardError(f"'{name}' was removed by another conda command meanwhile.")
     snapshot_id = set_aside(prefix, trigger)
     unregister_env(str(prefix))
     return snapshot_id

@@ -27,7 +27,7 @@ def select(snapshots, keep: int | None, older_than_days: float | None, named: st
     )
     doomed = []
     for prefix, snaps in by_env.items():
-        snaps.sort(key=lambda s: (s.created, s.id))
+        snaps.sort(key=lambda s: s.order)
         newest = snaps[-1]
         candidates = set()
         if keep is not None and len(snaps) > keep:
@@ -45,13 +45,15 @@ def select(snapshots, keep: int | None, older_than_days: float | None, named: st
 
 
 def prune_automatically() -> int:
+    from .locks import STORE, hold
     from .settings import keep
     from .store import Store
 
     store = Store()
-    doomed = select(store.all(), keep(), None, None)
-    for snap in doomed:
-        store.delete(snap)
+    with hold(store.root, STORE, "envguard's snapshot store"):
+        doomed = select(store.all(), keep(), None, None)
+        for snap in doomed:
+            store.delete(snap)
     from .pkgkeep import collect
 
     collect(store.root)

@@ -18,6 +18,7 @@ DEFAULT_TEMPORARY_DAYS = 7
 NAME_CHECKS = ("off", "warn", "block")  # weakest to strictest
 UNOWNED_CHOICES = ("block", "trash", "ignore")
 DEFAULT_KEEP_PACKAGES_MB = 10240
+DEFAULT_LOCK_TIMEOUT = 60
 
 
 def declare_settings():
@@ -105,6 +106,12 @@ def declare_settings():
         description="Megabytes of package archives the store keeps (hard links to the package "
         "cache's) so the newest snapshot of each env restores after conda clean (0: none).",
         parameter=PrimitiveParameter(DEFAULT_KEEP_PACKAGES_MB, element_type=int),
+    )
+    yield CondaSetting(
+        name="envguard_lock_timeout",
+        description="Seconds a conda command waits for another one acting on the same env "
+        "(or on the snapshot store) before it stops with a 'busy' error.",
+        parameter=PrimitiveParameter(DEFAULT_LOCK_TIMEOUT, element_type=int),
     )
 
 
@@ -197,3 +204,7 @@ def git_dir() -> Path | None:
 
 def keep_packages_bytes() -> int:
     return max(0, int(_get("envguard_keep_packages_mb", DEFAULT_KEEP_PACKAGES_MB))) * 1024 * 1024
+
+
+def lock_timeout() -> float:
+    return max(0.0, float(_get("envguard_lock_timeout", DEFAULT_LOCK_TIMEOUT)))

@@ -56,10 +56,17 @@ class Snapshot:
     def created(self) -> str:
         return self.meta.get("created", "")
 
+    @property
+    def order(self) -> tuple[int, str]:
+        """Sort key: later snapshots sort after earlier ones, exactly (see `order`)."""
+        from .order import order_key
+
+        return order_key(self.meta.get("order"), self.created, self.id)
+
     def summary(self) -> dict:
         """The metadata a listing needs; `full()` reads the rest."""
         keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
-        keys += ("unowned",)
+        keys += ("unowned", "order")  # listings sort by order
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
 
     def full(self) -> Snapshot:
@@ -76,17 +83,6 @@ class Snapshot:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CorruptSnapshotError(str(self.path), f"packages.json: {e}") from e
 
-    def verify(self) -> list[str]:
-        """Files whose content no longer matches the checksum taken when they were written."""
-        bad = []
-        for name, digest in self.meta.get("files", {}).items():
-            try:
-                if _sha256(self.file(name).read_bytes()) != digest:
-                    bad.append(name)
-            except OSError:
-                bad.append(name)
-        return bad
-
     def to_json(self) -> dict:
         return {**self.meta, "id": self.id, "path": str(self.path)}
 
@@ -95,12 +91,21 @@ def load(path: Path) -> Snapshot:
     from .exceptions import CorruptSnapshotError
 
     try:
+        if path.is_symlink() or (path / META).is_symlink():
+            raise OSError("a symbolic link, which could lead out of the store")
         meta = json.loads((path / META).read_text())
     except (OSError, ValueError) as e:
         raise CorruptSnapshotError(str(path), f"{META}: {e}") from e
-    if not isinstance(meta, dict) or "prefix" not in meta:
+    if not isinstance(meta, dict) or "prefix" not in meta or not _sound(meta):
         raise CorruptSnapshotError(str(path), f"{META} is not an envguard snapshot")
     return Snapshot(path, meta)
+
+
+def _sound(meta: dict) -> bool:
+    """Are the fields everything else reads of the types envguard writes?"""
+    kinds = {"prefix": str, "id": str, "env_name": str, "created": str, "files": dict}
+    kinds.update({"order": int, "counts": dict, "trigger": str, "command": str, "platform": str})
+    return all(isinstance(meta[k], t) for k, t in kinds.items() if k in meta)
 
 
 def fingerprint(prefix: str | os.PathLike) -> str:
@@ -155,6 +160,7 @@ def capture(
     trigger: str,
     command: str,
     contents: Contents | None = None,
+    order: int = 0,
 ) -> dict:
     """Write the state of the env at `prefix` into the (new, empty) directory `dest`.
 
@@ -204,6 +210,7 @@ def capture(
         "prefix": str(prefix),
         # microseconds: snapshots taken within one second must still sort in order
         "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "order": order,  # exact order among the store's snapshots (see `order`)
         "trigger": trigger,
         "command": redact(command),
         "conda_version": conda_version,

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from .envfiles import Contents
 
 TMP_PREFIX = ".tmp-"
+_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_MAX_ID = 120  # new_id's longest is 61
 _STALE_TMP_SECONDS = 3600
 
 
@@ -52,11 +55,24 @@ class Store:
         """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`."""
         self.ensure()
         self._clean_stale_tmp()
-        snap_id = new_id(name)
-        tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
-        tmp.mkdir(mode=0o700)
+        from .order import next_stamp
+
+        stamp = next_stamp(self.root)
+        while True:  # ids of one env in one second differ by a random part: never reuse one
+            snap_id = new_id(name)
+            tmp = self.snapshots_dir / f"{TMP_PREFIX}{snap_id}"
+            if (self.snapshots_dir / snap_id).exists():
+                continue
+            try:
+                tmp.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            break
         try:
-            meta = capture(prefix, name, tmp, snap_id, trigger, command, contents)
+            meta = capture(prefix, name, tmp, snap_id, trigger, command, contents, order=stamp)
+            from .integrity import write_manifest
+
+            write_manifest(tmp)  # last: it covers every file written above
             final = self.snapshots_dir / snap_id
             os.rename(tmp, final)
         except BaseException:
@@ -113,6 +129,10 @@ class Store:
         the store keeps each one's metadata, keyed by its file's size and mtime, so only new
         or changed snapshots are read again.
         """
+        from .integrity import check_private
+
+        check_private(self.root)
+        check_private(self.snapshots_dir)
         good, bad = [], []
         try:
             entries = list(os.scandir(self.snapshots_dir))
@@ -121,10 +141,15 @@ class Store:
         cache = self._read_cache()
         fresh: dict[str, list] = {}
         for entry in entries:
-            if entry.name.startswith(".") or not entry.is_dir():
+            if entry.name.startswith("."):
                 continue
             try:
-                st = os.stat(os.path.join(entry.path, META))
+                # a snapshot is a real directory: a file or a link leading out is no snapshot
+                if not entry.is_dir(follow_symlinks=False):
+                    raise OSError("not a directory")
+                st = os.lstat(os.path.join(entry.path, META))
+                if not stat.S_ISREG(st.st_mode):
+                    raise OSError("not a regular file")
                 stamp = [st.st_size, st.st_mtime_ns]
             except OSError:
                 bad.append(Path(entry.path))
@@ -144,7 +169,7 @@ class Store:
             fresh[entry.name] = [stamp, summary]
         if fresh != cache:
             self._write_cache(fresh)
-        good.sort(key=lambda s: (s.created, s.id))
+        good.sort(key=lambda s: s.order)
         return good, bad
 
     def _cache_path(self) -> Path:
@@ -185,10 +210,15 @@ class Store:
         """The snapshot whose id is `snap_id` or starts with it."""
         from .exceptions import AmbiguousSnapshotError, SnapshotNotFoundError
 
-        if not snap_id or "/" in snap_id or snap_id.startswith("."):
-            raise SnapshotNotFoundError(snap_id)
+        # Only what new_id makes: no path, no name too long for the filesystem to look up.
+        if not _ID_PATTERN.fullmatch(snap_id or "") or len(snap_id) > _MAX_ID:
+            raise SnapshotNotFoundError(snap_id[:_MAX_ID])
+        from .integrity import check_private
+
+        check_private(self.root)
+        check_private(self.snapshots_dir)
         exact = self.snapshots_dir / snap_id
-        if (exact / META).exists():
+        if not exact.is_symlink() and (exact / META).is_file():
             return load(exact)
         matches = [s for s in self.all() if s.id.startswith(snap_id)]
         if not matches:

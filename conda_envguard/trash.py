@@ -46,6 +46,7 @@ class TrashEntry:
     kernels: list = field(default_factory=list)
     command: str = ""
     pid: int = 0  # the conda process that moved the env, while its command runs
+    order: int = 0  # exact order among the trash's entries (see `order`)
 
     @property
     def env_dir(self) -> Path:
@@ -76,6 +77,7 @@ class Trash:
 
             store_root = store_dir()
         self.records_dir = Path(store_root) / "trash"
+        self.damaged: list[tuple[Path, str]] = []
 
     # -- records ---------------------------------------------------------------------------
     def _record_path(self, entry_id: str) -> Path:
@@ -98,15 +100,26 @@ class Trash:
     def entries(self) -> list[TrashEntry]:
         """Entries that hold an env, oldest first; records of moves that never happened are
         dropped on the way."""
+        from .integrity import check_private
+
+        check_private(self.records_dir.parent)
+        check_private(self.records_dir)
         out = []
+        self.damaged = []  # (record, why): reported by `trash` and `verify`, never acted on
         try:
             paths = sorted(self.records_dir.glob("*.json"))
         except OSError:
             return []
         for path in paths:
             try:
+                if path.is_symlink():
+                    raise ValueError("a symbolic link")
                 entry = TrashEntry(**json.loads(path.read_text()))
-            except (OSError, ValueError, TypeError):
+                problem = _unsound(entry, path)
+            except (OSError, ValueError, TypeError) as e:
+                problem = f"unreadable ({e})"
+            if problem:
+                self.damaged.append((path, problem))
                 continue
             if not entry.env_dir.is_dir():
                 gone = not Path(entry.location).exists()
@@ -115,7 +128,9 @@ class Trash:
                     _remove_if_empty(Path(entry.location))
                 continue
             out.append(entry)
-        out.sort(key=lambda e: (e.trashed_at, e.id))
+        from .order import order_key
+
+        out.sort(key=lambda e: order_key(e.order, e.trashed_at, e.id))
         return out
 
     def find(self, name_or_prefix: str | None = None) -> list[TrashEntry]:
@@ -138,6 +153,8 @@ class Trash:
         self, prefix: Path, name: str, entry_id: str, days: int, command: str = ""
     ) -> TrashEntry:
         """Move the env at `prefix` into the trash. Raises OSError when it can't be a rename."""
+        from .order import next_stamp
+
         location = prefix.parent / TRASH_DIRNAME / entry_id
         now = datetime.now(timezone.utc)
         entry = TrashEntry(
@@ -150,6 +167,7 @@ class Trash:
             snapshot_id=entry_id,
             command=redact(command),
             pid=os.getpid(),
+            order=next_stamp(self.records_dir.parent),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
             raise OSError(18, "the environment is a mount point of its own", str(prefix))
@@ -224,6 +242,27 @@ class Trash:
             shutil.rmtree(entry.location, ignore_errors=True)
         self.forget(entry)
         _remove_if_empty(Path(entry.location).parent)
+
+
+def _unsound(entry: TrashEntry, record: Path) -> str | None:
+    """Why a record can't be trusted to say where an env is, or None. An entry lives in the
+    trash beside its env (`<parent>/.envguard-trash/<id>`) and nowhere else."""
+    fields = (entry.id, entry.prefix, entry.env_name, entry.location, entry.trashed_at)
+    if not all(isinstance(f, str) for f in fields) or not isinstance(entry.order, int):
+        return "not an envguard trash record"
+    if record.name != f"{entry.id}.json" or entry.id in ("", ".", "..") or "/" in entry.id:
+        return "its id does not match its file name"
+    prefix = Path(entry.prefix)
+    if not prefix.is_absolute() or ".." in prefix.parts:
+        return f"its environment path is not absolute: {entry.prefix}"
+    if os.path.normpath(entry.location) != os.path.join(
+        os.path.normpath(prefix.parent), TRASH_DIRNAME, entry.id
+    ):
+        return f"it names a place outside the trash beside its environment: {entry.location}"
+    for path in (Path(entry.location), Path(entry.location).parent, entry.env_dir):
+        if path.is_symlink():
+            return f"{path} is a symbolic link"
+    return None
 
 
 def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:

@@ -19,7 +19,7 @@ from support.checks import env_packages, set_created, take_snapshot
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
     "diff", "protect", "unprotect", "trash", "purge", "prune",
-    "clean", "freeze", "unfreeze",
+    "clean", "freeze", "unfreeze", "verify",
     "export", "import", "sync",
 )  # fmt: skip
 
@@ -46,6 +46,7 @@ HELP = {
     "export": ("one file", ["ID_OR_ENV", "-o", "--with-packages", "--json"]),
     "import": ("never overwritten", ["FILE", "--json"]),
     "sync": ("rebase onto it and push", ["--json"]),
+    "verify": ("against its manifest", ["ID", "--all", "--json"]),
 }
 
 

@@ -155,7 +155,7 @@ def test_restore_falls_back_to_the_yaml(case, make_env, conda_run, conda_dirs):
     (snapshot,) = snapshots_of(conda_run, "E")
     note = _spoil(case, Path(snapshot["path"]))
 
-    report = restore(conda_run, "E")
+    report = restore(conda_run, "E", "--ignore-damage")  # the lock was edited: on purpose
 
     assert report["method"] == "environment.yml"
     assert report["exact"] is True, report

@@ -36,6 +36,7 @@ SNAPSHOT_FILES = {
     "snapshot.json",
     "env-files.json",
 }
+SNAPSHOT_FILES |= {"manifest.json"}  # written last: the checksum of each file above
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -517,7 +518,8 @@ def test_restore_from_a_private_channel_uses_the_configured_credentials(
     conda_dirs.condarc.write_text(f"channels:\n  - {token_channel.url}\n")
     served_before = len(token_channel.served)
 
-    result = conda_run("envguard", "restore", "private", "-y", "--json")
+    # an edited lock is restored only on purpose
+    result = conda_run("envguard", "restore", "private", "--ignore-damage", "-y", "--json")
 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout)

@@ -7,6 +7,61 @@ import sys
 from datetime import datetime, timezone
 
 
+def days(text: str) -> float:
+    """An argparse type: a number of days, from 0 to 100 years (not nan, not infinite)."""
+    from argparse import ArgumentTypeError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentTypeError(f"'{text}' is not a number of days") from None
+    if not 0 <= value <= 36500:  # also false for nan
+        raise ArgumentTypeError(f"'{text}' is not a number of days from 0 to 36500")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    from argparse import ArgumentTypeError
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise ArgumentTypeError(f"'{text}' is less than 0")
+    return value
+
+
+def check_env_options(parser) -> None:
+    """Refuse at parse time -n/-p values no filesystem can hold (a NUL, a name longer than a
+    file name may be): conda resolves them while it reads its arguments, before envguard runs,
+    and crashes on them."""
+    for action in parser._actions:
+        if action.dest == "name":
+            action.type = _env_name
+        elif action.dest == "prefix":
+            action.type = _env_path
+
+
+def _env_name(text: str) -> str:
+    from argparse import ArgumentTypeError
+
+    if "\0" in text or len(text.encode(errors="surrogateescape")) > 255:
+        raise ArgumentTypeError("not a possible environment name (a NUL, or over 255 bytes)")
+    return text
+
+
+def _env_path(text: str) -> str:
+    from argparse import ArgumentTypeError
+
+    if "\0" in text or any(
+        len(part.encode(errors="surrogateescape")) > 255 for part in text.split("/")
+    ):
+        raise ArgumentTypeError("not a possible path (a NUL, or a name over 255 bytes)")
+    return text
+
+
 def emit(data, text: str | None = None) -> None:
     """Print `data` as JSON under --json, else `text` (human output never goes into JSON)."""
     from conda.base.context import context
@@ -120,3 +175,28 @@ def check_target(target, force: bool, elsewhere: str, occupied_error: Exception)
             "overwrite", name_of(target), str(target), protection.rule, protection.how_to
         )
     return True
+
+
+def lock_env(prefix, name: str) -> None:
+    """Hold the env's lock until the verb ends: no other conda command acts on it meanwhile."""
+    from conda.base.context import context
+
+    if context.dry_run:
+        return  # changes nothing: waits for no one, writes no lock file
+    from ..locks import acquire_for_command, env_lock
+    from ..settings import store_dir
+
+    acquire_for_command(store_dir(), env_lock(prefix), f"the environment '{name}'")
+
+
+def lock_store(shared: bool = False) -> None:
+    """Hold the store lock until the verb ends: exclusive to delete snapshots, shared to read
+    one that must not be deleted meanwhile."""
+    from conda.base.context import context
+
+    if context.dry_run:
+        return
+    from ..locks import STORE, acquire, release_later
+    from ..settings import store_dir
+
+    release_later(acquire(store_dir(), STORE, "envguard's snapshot store", shared=shared))

@@ -24,6 +24,7 @@ VERBS = (
     "export",
     "import",
     "sync",
+    "verify",
 )
 
 DESCRIPTION = """\
@@ -44,6 +45,10 @@ def configure_parser(parser: ArgumentParser) -> None:
     verbs = parser.add_subparsers(title="commands", dest="envguard_verb", metavar="COMMAND")
     for verb in VERBS:
         import_module(f"{__package__}.main_{verb}").configure_parser(verbs)
+    from .common import check_env_options
+
+    for verb_parser in verbs.choices.values():
+        check_env_options(verb_parser)
 
 
 def execute(args: Namespace) -> int:
@@ -51,4 +56,9 @@ def execute(args: Namespace) -> int:
     module = import_module(f"{__package__}.main_{verb}")
     if verb == "list" and not hasattr(args, "snapshot_env"):
         args.snapshot_env = None  # bare `conda envguard`: list everything
-    return module.execute(args) or 0
+    from ..locks import release_command_locks
+
+    try:
+        return module.execute(args) or 0
+    finally:
+        release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)

@@ -8,6 +8,8 @@ from argparse import Namespace
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_output_and_prompt_options
 
+    from .common import count, days
+
     p = verbs.add_parser(
         "prune",
         help="Delete old snapshots (keeps the newest of each env).",
@@ -18,9 +20,9 @@ def configure_parser(verbs) -> None:
     p.add_argument(
         "-n", "--name", dest="snapshot_env", metavar="ENV", help="Only this env's snapshots."
     )
-    p.add_argument("--keep", type=int, metavar="N", help="Snapshots to keep per env.")
+    p.add_argument("--keep", type=count, metavar="N", help="Snapshots to keep per env.")
     p.add_argument(
-        "--older-than", type=float, metavar="DAYS", help="Prune snapshots older than DAYS."
+        "--older-than", type=days, metavar="DAYS", help="Prune snapshots older than DAYS."
     )
     add_output_and_prompt_options(p)
 
@@ -31,9 +33,10 @@ def execute(args: Namespace) -> int:
     from ..retention import select
     from ..settings import keep
     from ..store import Store
-    from .common import emit, local_time, plan_and_confirm
+    from .common import emit, local_time, lock_store, plan_and_confirm
 
     store = Store()
+    lock_store()
     env = args.snapshot_env
     snaps = store.for_env(name=env, prefix=env) if env else store.all()
     n_keep = (

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_output_and_prompt_options
 
+    from .common import days
+
     p = verbs.add_parser(
         "purge",
         help="Delete environments from the trash for good.",
@@ -21,7 +23,7 @@ def configure_parser(verbs) -> None:
     p.add_argument("--all", action="store_true", help="Purge everything in the trash.")
     p.add_argument(
         "--older-than",
-        type=float,
+        type=days,
         metavar="DAYS",
         help="Purge entries removed more than DAYS ago.",
     )
@@ -33,7 +35,7 @@ def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
     from ..trash import Trash, disk_usage, human_size
-    from .common import emit, plan_and_confirm, say
+    from .common import emit, lock_env, plan_and_confirm, say
 
     if not (args.env or args.all or args.older_than is not None or args.expired):
         raise ArgumentError("Say what to purge: ENV, --all, --older-than DAYS or --expired.")
@@ -68,6 +70,9 @@ def execute(args: Namespace) -> int:
     if not plan_and_confirm(result, plan, f"Would purge:\n{listing}"):
         return 0
     for entry in entries:
+        lock_env(entry.prefix, entry.env_name)
+        if entry.id not in {e.id for e in trash.entries()}:
+            continue  # another command undid or purged it while this one waited
         say(f"Purging {entry.env_name}...")
         trash.purge(entry)
     from ..pkgkeep import collect

@@ -49,6 +49,12 @@ def configure_parser(verbs) -> None:
         action="store_true",
         help="Replace an existing environment at the target (envguard snapshots it first).",
     )
+    p.add_argument(
+        "--ignore-damage",
+        action="store_true",
+        help="Restore even a snapshot whose files no longer match its manifest "
+        "(see 'conda envguard verify'). Only for a snapshot you have checked yourself.",
+    )
     add_output_and_prompt_options(p)
 
 
@@ -88,18 +94,24 @@ def _execute_from_git(args: Namespace) -> int:
 
 def _execute(args: Namespace, snap=None) -> int:
     from ..bundle import IMPORTED
-    from ..envs import prefix_for_name, resolve
+    from ..envs import name_of, prefix_for_name, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..store import Store
     from ..trash import set_aside
-    from .common import check_target, emit, plan_and_confirm, say
+    from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
+    from_store = snap is None
     snap = snap or _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
     if not (args.name or args.prefix) and (not snap.prefix or snap.file(IMPORTED).exists()):
         target = prefix_for_name(snap.env_name)  # from another machine: this one's envs dir
+    lock_env(target, name_of(target))
+    if from_store:  # a snapshot from the git history is read from git, not the store
+        lock_store(shared=True)  # no prune deletes the snapshot while it is read
+        snap = store.get(snap.id)  # as it is now that no other command acts on it
+        _check_integrity(snap, args)
     occupied = check_target(
         target,
         args.force,
@@ -120,7 +132,6 @@ def _execute(args: Namespace, snap=None) -> int:
             str(snap.path), "it has neither explicit.txt nor environment.yml"
         )
     if occupied:
-        from ..envs import name_of
         from ..unowned import check_before_destroy
 
         check_before_destroy(target, name_of(target), "replace", _command_line())
@@ -145,6 +156,23 @@ def _command_line() -> str:
         if ("envguard" in sys.argv)
         else "envguard restore ..."
     )
+
+
+def _check_integrity(snap, args) -> None:
+    """A restore installs what the snapshot's files say: they must be what envguard wrote."""
+    from ..exceptions import DamagedSnapshotError
+    from ..integrity import verify
+    from .common import say
+
+    problems = verify(snap.path)
+    if not problems:
+        return
+    if not args.ignore_damage:
+        raise DamagedSnapshotError(
+            snap.id, problems, f"conda envguard restore --snapshot {snap.id} --ignore-damage ..."
+        )
+    for problem in problems:
+        say(f"warning: {problem['file']}: {problem['problem']} (restoring it as you asked)")
 
 
 def _choose_snapshot(store, args):

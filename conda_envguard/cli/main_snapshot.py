@@ -25,15 +25,18 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..envs import known_prefixes, name_of
+    from ..envs import is_environment, known_prefixes, name_of
     from ..store import Store
-    from .common import emit, say, target_prefix
+    from .common import emit, lock_env, say, target_prefix
 
     store = Store()
     prefixes = known_prefixes() if args.all else [target_prefix(args)]
     taken, skipped = [], []
     for prefix in prefixes:
         name = name_of(prefix)
+        lock_env(prefix, name)
+        if not is_environment(prefix):
+            continue  # removed while this command waited for it
         if not args.force and store.is_unchanged(prefix):
             skipped.append({"env_name": name, "prefix": str(prefix)})
             say(f"{name}: unchanged since its last snapshot (use --force to take one anyway)")

@@ -46,5 +46,9 @@ def execute(args: Namespace) -> int:
             text += "\n(interrupted: its conda command was killed; undo puts it back)"
     else:
         text = "The trash is empty."
+    if trash.damaged:  # never acted on; `conda envguard verify` says the same
+        text += "\n\n" + "\n".join(
+            f"(damaged record, ignored: {p}: {why})" for p, why in trash.damaged
+        )
     emit({"entries": [e.to_json() for e in entries], "total_bytes": total}, text)
     return 0

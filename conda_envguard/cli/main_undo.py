@@ -32,19 +32,26 @@ def execute(args: Namespace) -> int:
     from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
     from ..trash import Trash, set_aside
-    from .common import check_target, emit, local_time, plan_and_confirm
+    from .common import check_target, emit, local_time, lock_env, plan_and_confirm
 
     trash = Trash()
-    entries = trash.find(args.env)
-    if not entries:
-        raise TrashEntryNotFoundError(args.env)
-    entry = entries[-1]
-    if entry.in_use:
-        raise EnvGuardError(
-            f"A conda command (process {entry.pid}) is removing '{entry.env_name}' right now. "
-            "Answer its question (or stop it): if it does not complete, envguard puts the env "
-            "back by itself."
-        )
+    locked = None
+    while True:
+        entries = trash.find(args.env)
+        if not entries:
+            raise TrashEntryNotFoundError(args.env)
+        entry = entries[-1]
+        if entry.in_use:
+            raise EnvGuardError(
+                f"A conda command (process {entry.pid}) is removing '{entry.env_name}' right "
+                "now. Answer its question (or stop it): if it does not complete, envguard puts "
+                "the env back by itself."
+            )
+        if entry.prefix == locked:
+            break
+        # Another undo may be first: choose again once no other command acts on the env.
+        lock_env(entry.prefix, entry.env_name)
+        locked = entry.prefix
     if not entry.whole:
         raise EnvGuardError(
             f"'{entry.env_name}' was being purged from the trash when that was interrupted, "

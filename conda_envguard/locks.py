@@ -1,0 +1,171 @@
+"""Locks between conda processes: one per env, one for store-wide writes.
+
+Two conda processes acting on the same env (remove, create over it, undo, restore, purge,
+snapshot) never both act: the second waits, for `envguard_lock_timeout` seconds at most, then
+stops with a "busy" error. Deleting snapshots (prune) takes the store lock exclusively; a
+restore holds it shared, so the snapshot it reads is not pruned under it.
+
+The locks are `flock`s (`msvcrt.locking` on Windows) on small files in `<store>/locks/`: the
+kernel releases them when their holder exits, even killed with SIGKILL, so a crashed process
+never blocks anyone. A process may take a lock it already holds (it is counted).
+
+Order, to rule out deadlocks: an env's lock before the store lock, never the other way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_POLL_SECONDS = 0.05
+DEFAULT_TIMEOUT = 60.0
+
+# lock file path -> what this process holds there
+_held: dict[str, _Held] = {}
+# locks held for a whole conda command (taken in the pre-command hook), released after it
+_for_command: list[str] = []
+
+
+@dataclass
+class _Held:
+    fd: int
+    count: int
+    shared: bool
+
+
+def env_lock(prefix: str | os.PathLike) -> str:
+    """The lock name of the env at `prefix`."""
+    key = hashlib.sha256(os.path.normpath(os.path.abspath(str(prefix))).encode()).hexdigest()
+    return f"env-{key[:24]}"
+
+
+STORE = "store"
+
+
+@contextmanager
+def hold(
+    store_root: Path, name: str, what: str, shared: bool = False, timeout: float | None = None
+) -> Iterator[None]:
+    """Hold lock `name` of the store at `store_root` for the block; `what` names what it
+    guards in the busy error ("the environment 'x'")."""
+    path = acquire(store_root, name, what, shared, timeout)
+    try:
+        yield
+    finally:
+        release(path)
+
+
+def acquire(
+    store_root: Path, name: str, what: str, shared: bool = False, timeout: float | None = None
+) -> str | None:
+    """Take lock `name`; returns its handle for `release`, or None when the store can't hold a
+    lock file (then nothing can be written there either, and the write says why)."""
+    directory = Path(store_root) / "locks"
+    path = str(directory / f"{name}.lock")
+    held = _held.get(path)
+    if held is not None:
+        held.count += 1
+        return path
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    if timeout is None:
+        from .settings import lock_timeout
+
+        timeout = lock_timeout()
+    deadline = time.monotonic() + timeout
+    while not _try_lock(fd, shared):
+        if time.monotonic() >= deadline:
+            holder = _holder(fd)
+            os.close(fd)
+            from .exceptions import BusyError
+
+            raise BusyError(what, holder, timeout)
+        time.sleep(_POLL_SECONDS)
+    if not shared:
+        _write_holder(fd)
+    _held[path] = _Held(fd, 1, shared)
+    return path
+
+
+def release(path: str | None) -> None:
+    held = _held.get(path) if path else None
+    if held is None:
+        return
+    held.count -= 1
+    if held.count > 0:
+        return
+    del _held[path]
+    try:
+        _unlock(held.fd)
+    finally:
+        os.close(held.fd)
+
+
+def acquire_for_command(store_root: Path, name: str, what: str) -> None:
+    """Hold a lock until the running conda command ends (see `release_command_locks`)."""
+    release_later(acquire(store_root, name, what))
+
+
+def release_later(path: str | None) -> None:
+    """Release an acquired lock when the running command ends."""
+    if path is not None:
+        _for_command.append(path)
+
+
+def release_command_locks() -> None:
+    while _for_command:
+        release(_for_command.pop())
+
+
+def _holder(fd: int) -> str:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 64).decode(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def _write_holder(fd: int) -> None:
+    try:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # only for the busy message
+
+
+try:
+    import fcntl
+
+    def _try_lock(fd: int, shared: bool) -> bool:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+except ImportError:  # Windows: msvcrt locks one byte, exclusively only
+    import msvcrt
+
+    def _try_lock(fd: int, shared: bool) -> bool:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)  # past the holder's pid, which stays readable
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)

@@ -1,0 +1,224 @@
+"""Concurrency by design: two conda processes acting on one env never both act. The second
+waits (envguard_lock_timeout), then stops with a clear "busy" error; a killed holder blocks no
+one; nothing is lost, even with several processes running random verbs for a while."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from support.checks import clean_error, ok, tree
+from support.figures import record
+
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
+
+SHORT_WAIT = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
+
+
+def _holding(args, tmp_path: Path) -> subprocess.Popen:
+    """`python -m conda ARGS` left waiting at its question, holding the env's lock."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "conda", *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _lock_held(conda_dirs, pid: int) -> bool:
+    locks = conda_dirs.store / "locks"
+    return any(
+        p.read_text().strip() == str(pid) for p in locks.glob("env-*.lock") if p.stat().st_size
+    )
+
+
+def test_a_second_command_on_a_busy_env_waits_then_says_busy(make_env, conda_run, conda_dirs):
+    prefix = make_env("demo", "alpha")
+    before = tree(prefix, with_root=True)
+    holder = _holding(["env", "remove", "-n", "demo"], conda_dirs.root)
+    try:
+        _wait_until(lambda: _lock_held(conda_dirs, holder.pid))
+        for argv in (
+            ("envguard", "snapshot", "-n", "demo", "--force"),
+            ("env", "remove", "-n", "demo", "-y"),
+            ("envguard", "undo", "demo", "-y"),
+            ("envguard", "restore", "demo", "--force", "-y"),
+        ):
+            started = time.monotonic()
+            result = conda_run(*argv, env=SHORT_WAIT)
+            if argv[1] == "undo":  # undo sees the entry's command running: says so at once
+                clean_error(result, "is removing 'demo' right now")
+                continue
+            clean_error(result, "The environment 'demo' is busy", f"(process {holder.pid})")
+            assert time.monotonic() - started >= 2
+        holder.communicate("n\n", timeout=120)  # declined: envguard puts it back
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert tree(prefix, with_root=True) == before
+    ok(conda_run("envguard", "snapshot", "-n", "demo", "--force", env=SHORT_WAIT))
+
+
+def test_a_killed_holder_blocks_no_one(make_env, conda_run, conda_dirs):
+    prefix = make_env("demo", "alpha")
+    holder = _holding(["env", "remove", "-n", "demo"], conda_dirs.root)
+    # killed at conda's question: the env is in the trash, the lock still held
+    _wait_until(lambda: (prefix / "conda-meta" / "envguard-shell").is_file())
+    assert _lock_held(conda_dirs, holder.pid)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+
+    started = time.monotonic()
+    ok(conda_run("envguard", "undo", "demo", "-y", env=SHORT_WAIT))
+    assert time.monotonic() - started < 2 + 10  # no wait for the dead holder's lock
+    assert (conda_dirs.envs / "demo" / "conda-meta" / "history").is_file()
+
+
+def test_two_removals_of_one_env_at_once_lose_nothing(make_env, conda_run, conda_dirs):
+    prefix = make_env("demo", "alpha")
+    before = tree(prefix, with_root=True)
+    results = []
+
+    def remove():
+        results.append(conda_run("env", "remove", "-n", "demo", "-y"))
+
+    threads = [threading.Thread(target=remove) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(r.returncode for r in results)[0] == 0
+    for r in results:
+        assert "Traceback" not in r.stdout + r.stderr
+    entries = json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
+    assert [e["env_name"] for e in entries] == ["demo"]  # one entry: the real env, not a shell
+    ok(conda_run("envguard", "undo", "demo", "-y"))
+    assert tree(prefix, with_root=True) == before
+
+
+# --- stress ---------------------------------------------------------------------------------
+
+ENVS = ("s1", "s2", "s3")
+
+
+def _verbs(env: str, channel_args) -> list[tuple[str, ...]]:
+    return [
+        ("env", "remove", "-n", env, "-y"),
+        ("create", "-n", env, *channel_args, "alpha", "-y"),
+        ("envguard", "undo", env, "--force", "-y"),
+        ("envguard", "restore", env, "--force", "-y"),
+        ("envguard", "purge", env, "-y"),
+        ("envguard", "snapshot", "-n", env, "--force"),
+        ("envguard", "prune", "--keep", "2", "-y"),
+    ]
+
+
+@pytest.mark.slow
+def test_stress_random_verbs_on_three_envs_lose_nothing(
+    make_env, conda_run, conda_dirs, channel_args
+):
+    """Workers run random verbs on three envs at once. Afterwards every env is live, in the
+    trash, or restorable, and every listed snapshot verifies. Size it with
+    ENVGUARD_STRESS_WORKERS and ENVGUARD_STRESS_SECONDS (default: 4 workers, 40 s)."""
+    workers = int(os.environ.get("ENVGUARD_STRESS_WORKERS", "4"))
+    seconds = float(os.environ.get("ENVGUARD_STRESS_SECONDS", "40"))
+    for env in ENVS:
+        make_env(env, "alpha")
+    runs: list[tuple[tuple[str, ...], subprocess.CompletedProcess]] = []
+    deadline = time.monotonic() + seconds
+
+    def work(seed: int) -> None:
+        rng = random.Random(seed)
+        while time.monotonic() < deadline:
+            argv = rng.choice(_verbs(rng.choice(ENVS), channel_args))
+            runs.append(
+                (argv, conda_run(*argv, env={"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "30"}))
+            )
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    crashes = [
+        (argv, r.stdout[-800:] + r.stderr[-800:])
+        for argv, r in runs
+        if r.returncode not in (0, 1)
+        or "Traceback" in r.stdout + r.stderr
+        or "unexpected error" in r.stdout + r.stderr
+    ]
+    assert not crashes, crashes
+    live = set(json.loads(ok(conda_run("env", "list", "--json")).stdout)["envs"])
+    trashed = {
+        e["env_name"]
+        for e in json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
+    }
+    snapped = {
+        s["env_name"] for s in json.loads(ok(conda_run("envguard", "list", "--json")).stdout)
+    }
+    lost = [
+        env
+        for env in ENVS
+        if str(conda_dirs.envs / env) not in live and env not in trashed and env not in snapped
+    ]
+    verified = json.loads(conda_run("envguard", "verify", "--json").stdout)
+    record("concurrent conda runs (stress test)", len(runs))
+    record("envs lost", len(lost))
+    assert not lost
+    assert verified["ok"], verified
+
+
+@pytest.mark.slow
+def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, conda_run, conda_dirs):
+    """SIGKILL at random moments of remove, undo, restore and snapshot: each next command
+    gets the lock at once (the kernel released it), and the env always comes back."""
+    kills = int(os.environ.get("ENVGUARD_KILLS", "12"))
+    make_env("demo", "alpha")
+    ok(conda_run("envguard", "snapshot", "-n", "demo", "--force"))
+    rng = random.Random(7)
+    verbs = [
+        ("env", "remove", "-n", "demo", "-y"),
+        ("envguard", "undo", "demo", "--force", "-y"),
+        ("envguard", "restore", "demo", "--force", "-y"),
+        ("envguard", "snapshot", "-n", "demo", "--force"),
+    ]
+    for _ in range(kills):
+        child = _holding(rng.choice(verbs), conda_dirs.root)
+        time.sleep(rng.uniform(0.3, 2.5))
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+    record("SIGKILLs at random moments", kills)
+
+    # whatever the kills left, a lock blocks no one, and the env comes back
+    env = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
+    prefix = conda_dirs.envs / "demo"
+    if not (prefix / "conda-meta" / "history").is_file():
+        undone = conda_run("envguard", "undo", "demo", "--force", "-y", env=env)
+        if undone.returncode:
+            ok(conda_run("envguard", "restore", "demo", "--force", "-y", env=env))
+    elif (prefix / "conda-meta" / "envguard-shell").is_file():
+        ok(conda_run("envguard", "undo", "demo", "--force", "-y", env=env))
+    assert "alpha" in {
+        p["name"] for p in json.loads(ok(conda_run("list", "-n", "demo", "--json")).stdout)
+    }
+    ok(conda_run("envguard", "verify"))
