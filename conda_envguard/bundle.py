@@ -48,10 +48,11 @@ def _new_digest(like: str):
 def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
     """Write `snapshot` (and its packages) to `out`, atomically. Raises BundleError."""
     from .exceptions import BundleError
+    from .integrity import verify
     from .pkgkeep import Kept, in_package_cache, snapshot_entries
 
     snapshot = snapshot.full()
-    if damaged := snapshot.verify():
+    if damaged := [p["file"] for p in verify(snapshot.path)]:
         raise BundleError(
             str(out),
             f"Snapshot {snapshot.id} is damaged ({', '.join(damaged)}); it is not exported.",
@@ -128,13 +129,14 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 def import_bundle(path: Path, store_root: Path) -> dict:
     """Add the bundle's snapshot (and packages) to the store. Raises BundleError."""
     from .exceptions import BundleError
-    from .snapshot import META, load
+    from .integrity import verify
+    from .snapshot import META
     from .store import TMP_PREFIX, Store
 
     path = Path(path)
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by the `with` below)
-    except (OSError, tarfile.TarError) as e:
+    except (OSError, ValueError, tarfile.TarError) as e:  # ValueError: a NUL in the path
         raise BundleError(
             str(path), f"This is not an envguard bundle ({e}).", "Make one with: conda "
             "envguard export ID_OR_ENV -o FILE"
@@ -174,7 +176,7 @@ def import_bundle(path: Path, store_root: Path) -> dict:
                 for name, data in incoming.items():
                     (tmp / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                     (tmp / name).write_bytes(data)
-                if damaged := load(tmp).verify():
+                if damaged := [p["file"] for p in verify(tmp)]:
                     raise BundleError(
                         str(path),
                         f"The bundle's snapshot is damaged ({', '.join(damaged)}); nothing "

@@ -139,7 +139,7 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
                     snaps.append(load(store_root / "snapshots" / marker.name))
                 except Exception:
                     marker.unlink(missing_ok=True)  # pruned meanwhile: nothing to commit
-            for snap in sorted(snaps, key=lambda s: (s.created, s.id)):
+            for snap in sorted(snaps, key=lambda s: s.order):
                 if _commit_one(repo, snap, author):
                     committed.append(snap.id)
                 (queue / snap.id).unlink(missing_ok=True)

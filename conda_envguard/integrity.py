@@ -84,13 +84,18 @@ def _expected(snapshot_dir: Path) -> tuple[dict | None, str]:
     return None, "is missing, and snapshot.json lists no checksums"
 
 
+# What envguard notes in a snapshot after it was written, outside its manifest: where an
+# imported snapshot came from (bundle.py).
+_NOTES = frozenset({"imported.json"})
+
+
 def _files(directory: Path) -> list[str]:
     """Every entry below `directory` that is not a directory, relative, '/'-separated."""
     out = []
     for root, dirs, names in os.walk(directory):
         for name in names + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
             out.append(Path(os.path.relpath(os.path.join(root, name), directory)).as_posix())
-    return sorted(out)
+    return sorted(rel for rel in out if rel not in _NOTES)
 
 
 def _digest(path: Path) -> str:

@@ -54,9 +54,9 @@ def lock_entries(text: str) -> list[LockEntry]:
 
 def snapshot_entries(snapshot) -> list[LockEntry]:
     try:
-        return lock_entries(snapshot.file("explicit.txt").read_text())
+        return lock_entries(snapshot.file("explicit.txt").read_text(errors="replace"))
     except OSError:
-        return []
+        return []  # a damaged lock keeps nothing (verify and restore say why)
 
 
 def file_digest(path: str | os.PathLike, like: str) -> str:
@@ -230,7 +230,7 @@ def collect(store_root: Path) -> dict:
     wanted_ids = {s.id for s in newest.values()}
     wanted_ids |= {e.snapshot_id for e in Trash(store_root).entries() if e.snapshot_id}
     wanted = sorted(
-        (s for s in snaps if s.id in wanted_ids), key=lambda s: (s.created, s.id), reverse=True
+        (s for s in snaps if s.id in wanted_ids), key=lambda s: s.order, reverse=True
     )
     keep: set[str] = set()
     total = 0

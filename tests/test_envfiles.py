@@ -85,7 +85,12 @@ def test_restore_report_names_a_setting_that_did_not_come_back(
     store_copy = Path(snapshot["path"]) / "env-files" / ".condarc"
     store_copy.unlink()  # the snapshot lost its copy of the env's .condarc
 
-    report = json.loads(ok(conda_run("envguard", "restore", "work", "-y", "--json")).stdout)
+    # its manifest sees the loss first: restoring it is a choice made on purpose
+    refused = conda_run("envguard", "restore", "work", "-y")
+    assert refused.returncode == 1 and "env-files/.condarc: missing" in refused.stderr
+    report = json.loads(
+        ok(conda_run("envguard", "restore", "work", "-y", "--json", "--ignore-damage")).stdout
+    )
 
     assert report["exact"] is False
     assert report["files_differ"] == [".condarc: its copy in the snapshot is unreadable"]
@@ -326,7 +331,7 @@ def test_restore_from_the_yaml_brings_back_settings_too(conda_run, channel_args,
     report = json.loads(
         ok(
             conda_run(
-                "envguard", "restore", "work", "-y", "--json",
+                "envguard", "restore", "work", "-y", "--json", "--ignore-damage",
                 env={"CONDA_CHANNELS": channel_args[-1]},
             )
         ).stdout
@@ -365,10 +370,12 @@ def test_every_file_of_a_snapshot_is_in_its_checksums(conda_run, channel_args, c
     on_disk = {
         str(p.relative_to(root))
         for p in root.rglob("*")
-        if p.is_file() and p.name != "snapshot.json"
+        if p.is_file() and p.name not in ("snapshot.json", "manifest.json")
     }
 
     assert on_disk == set(meta["files"])
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert set(manifest["files"]) == on_disk | {"snapshot.json"}
     assert {"env-files/.condarc", f"env-files/{ACTIVATE}", "env-files/conda-meta/state"} <= on_disk
     shown = json.loads(ok(conda_run("envguard", "show", snapshot["id"], "--json")).stdout)
     assert shown["damaged_files"] == []
@@ -405,7 +412,10 @@ def test_a_damaged_listing_writes_nothing_outside_the_env(make_env, conda_run, c
     (root / "env-files.json").write_text(json.dumps(listing))
     (root / "escaped.txt").write_text("from the snapshot\n")
 
-    ok(conda_run("envguard", "restore", "work", "-y"))
+    refused = conda_run("envguard", "restore", "work", "-y")
+    assert refused.returncode == 1 and "env-files.json: changed" in refused.stderr
+    # and even restored on purpose, the forged entry writes nothing outside the env
+    ok(conda_run("envguard", "restore", "work", "-y", "--ignore-damage"))
 
     assert not (conda_dirs.envs / "escaped.txt").exists()
     assert (prefix / ".condarc").read_text() == CONDARC

@@ -116,8 +116,10 @@ def run_job(job: Job, workdir: Path, log_dir: Path) -> dict:
         [job.python, "-m", "venv", str(venv)],
         [str(py), "-m", "pip", "install", "--quiet", str(job.wheel.path)],
         [str(py), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test]"],
+        # Its own --basetemp: pytest's clean-up of old numbered temp dirs races with the
+        # other run going on at the same time.
         [str(py), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
-         *job.tests],
+         f"--basetemp={workdir / (venv.name + '-tmp')}", *job.tests],
     ]  # fmt: skip
     with open(log, "w") as out:
         for step in steps:
