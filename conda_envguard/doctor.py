@@ -13,7 +13,7 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
     """Health check: a recent snapshot; no kernel pointing at a removed env; the trash's size."""
     from .settings import stale_days
     from .store import Store
-    from .trash import Trash, human_size
+    from .trash import Trash, disk_usage, human_size
 
     latest = Store().latest(prefix=prefix)
     limit = stale_days()
@@ -52,7 +52,8 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
 
     entries = Trash().entries()
     if entries:
-        held = sum(e.size_bytes or 0 for e in entries)
+        sizes = (disk_usage(e.env_dir) if e.size_bytes is None else e.size_bytes for e in entries)
+        held = sum(sizes)
         print(
             f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), {human_size(held)}. "
             "See: conda envguard trash; free: conda envguard purge --all\n"

@@ -63,15 +63,15 @@ def after_command(command: str) -> None:
 
 def _keep_trashed() -> None:
     """The command completed: what it removed stays in the trash; tell the user so."""
-    from .trash import Trash, human_size
+    from .trash import Trash
 
     trash = Trash()
     while _unfinished:
         entry = _unfinished.pop()
         trash.keep(entry)
         _note(
-            f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]} "
-            f"({human_size(entry.size_bytes)} held).\n"
+            f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]}, "
+            "its disk space held until then (conda envguard trash shows how much).\n"
             f"  Bring it back:   conda envguard undo {_undo_arg(entry)}\n"
             f"  Free space now:  conda envguard purge {_undo_arg(entry)}"
         )

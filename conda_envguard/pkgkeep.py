@@ -229,9 +229,7 @@ def collect(store_root: Path) -> dict:
         newest[os.path.normpath(snap.prefix)] = snap
     wanted_ids = {s.id for s in newest.values()}
     wanted_ids |= {e.snapshot_id for e in Trash(store_root).entries() if e.snapshot_id}
-    wanted = sorted(
-        (s for s in snaps if s.id in wanted_ids), key=lambda s: s.order, reverse=True
-    )
+    wanted = sorted((s for s in snaps if s.id in wanted_ids), key=lambda s: s.order, reverse=True)
     keep: set[str] = set()
     total = 0
     for snap in wanted:

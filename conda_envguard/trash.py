@@ -184,9 +184,11 @@ class Trash:
         return entry
 
     def keep(self, entry: TrashEntry) -> None:
-        """The command that moved the env in completed: the entry stays until undo or expiry."""
+        """The command that moved the env in completed: the entry stays until undo or expiry.
+
+        Its size is measured when `trash`, `purge` or `conda doctor` show it: walking a big env
+        here would cost the removal as much again as all the rest of envguard's work."""
         entry.state = TRASHED
-        entry.size_bytes = disk_usage(entry.env_dir)
         self.save(entry)
 
     def hide_kernels(self, entry: TrashEntry) -> None:
