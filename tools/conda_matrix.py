@@ -6,10 +6,10 @@ conda is not on PyPI, so each line comes as a wheel built from conda's public so
 per release line, in DIR; default: $ENVGUARD_CONDA_WHEELS, else ../shared/conda beside the
 checkout). For every wheel this makes a venv, installs the wheel and this checkout with its
 test extra, and runs pytest: the core tests (guard, snapshots, trash and undo, restore, the
-CLI; those marked slow left to the full suite) by default, the whole suite with --full. The newest release line also runs on the
-oldest and newest Pythons the project supports, when such interpreters can be found. It ends
-with a table of conda version x Python x passed / failed / skipped, and exits 1 if anything
-failed. Stdlib only: it runs before any conda exists.
+CLI; those marked slow are left to the full suite) by default, the whole suite with --full.
+The newest release line also runs on the oldest and newest Pythons the project supports, when
+such interpreters can be found. It ends with a table of conda version x Python x passed /
+failed / skipped, and exits 1 if anything failed. Stdlib only: it runs before any conda exists.
 """
 
 from __future__ import annotations
