@@ -9,12 +9,21 @@ conda's transaction are there too.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import pytest
 from support.checks import conda_list, ok, remove, snapshots_of, tree
 
-from conda_envguard.testing.channel import PREFIX_PLACEHOLDER, Pkg, build_channel, channel_url
+from conda_envguard.testing.channel import (
+    PREFIX_PLACEHOLDER,
+    Pkg,
+    build_channel,
+    channel_url,
+    fake_pip,
+    fake_python,
+)
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -212,3 +221,53 @@ def test_without_a_package_cache_conda_downloads_the_packages_first(
     assert restored.index("Linking 2 packages (42 files)") > downloaded
     assert "It matches the snapshot exactly." in restored
     assert files(conda_dirs.envs / "E") == before
+
+
+@pytest.mark.slow
+def test_a_noarch_python_package_with_entry_points_restores_as_conda_makes_it(
+    conda_run, conda_dirs, tmp_path
+):
+    """noarch python: conda maps site-packages/ into the env's python, compiles it with the
+    env's interpreter and writes the entry points. envguard leaves such packages to conda; the
+    restored env must be the one `conda create --file LOCK` makes. The env's python is the
+    suite's, linked in, so conda has a real interpreter to compile with."""
+    real = os.path.realpath(sys.executable)
+    python = fake_python()
+    python.symlinks.update({"bin/python": real, "bin/python3.11": real})
+    hello = Pkg(
+        "hello",
+        "1.0",
+        depends=("python",),
+        files={
+            "site-packages/hello/__init__.py": b"",
+            "site-packages/hello/cli.py": b"def main():\n    print('hello')\n",
+        },
+        extra_index={"noarch": "python"},
+        entry_points=("hello = hello.cli:main",),
+    )
+    channel = ("--override-channels", "-c", channel_url(build_channel(tmp_path / "py", [
+        python, fake_pip(), hello
+    ])))  # fmt: skip
+    ok(conda_run("create", "-n", "E", "-y", *channel, "hello"))
+    e, ref = conda_dirs.envs / "E", conda_dirs.envs / "ref"
+    assert "hello.cli" in (e / "bin" / "hello").read_text()  # conda wrote the entry point
+    lock = lock_then_remove(conda_run, tmp_path, "E")
+
+    restored = ok(conda_run("envguard", "restore", "E", "-y"))
+    ok(conda_run("--no-plugins", "create", "-n", "ref", "--file", lock, "-y"))
+
+    assert "It matches the snapshot exactly." in restored.stdout
+    assert _without_prefix_lengths(records(e), e) == _without_prefix_lengths(records(ref), ref)
+    assert files(e) == files(ref)
+    assert (e / "bin" / "hello").is_file()
+    assert list((e / "lib" / "python3.11" / "site-packages" / "hello").glob("__pycache__/*.pyc"))
+
+
+def _without_prefix_lengths(recs: dict[str, dict], prefix: Path) -> dict[str, dict]:
+    """An entry point's script starts with `#!PREFIX/bin/python`: its recorded size depends
+    on the env's path, the rest of the record must not."""
+    for record in recs.values():
+        for entry in record["paths_data"]["paths"]:
+            if entry["path_type"] == "unix_python_entry_point":
+                entry["size_in_bytes"] -= len(str(prefix))
+    return recs

@@ -76,7 +76,9 @@ class Pkg:
     The kinds conda's own test packages (tests/data/test-recipes) exercise: a `post_link`
     script (`bin/.<name>-post-link.sh`, run by conda after linking), `prelink_messages`
     (info/prelink_messages/<file>, shown by conda before linking), and `link_json`, the
-    info/link.json conda-build writes for noarch generic packages.
+    info/link.json conda-build writes for noarch generic packages; `entry_points` ("cmd =
+    module:function") make it the info/link.json of a noarch python package (set
+    `extra_index={"noarch": "python"}` and put its files under `site-packages/`).
     """
 
     name: str
@@ -94,6 +96,7 @@ class Pkg:
     post_link: bytes | None = None
     prelink_messages: dict[str, bytes] = field(default_factory=dict)
     link_json: bool = False
+    entry_points: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -200,8 +203,11 @@ def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
         ).encode()
     for name, message in sorted(pkg.prelink_messages.items()):
         info[f"info/prelink_messages/{name}"] = message
-    if pkg.link_json:
-        link = {"noarch": {"type": "generic"}, "package_metadata_version": 1}
+    if pkg.link_json or pkg.entry_points:
+        noarch: dict[str, object] = {"type": str(index.get("noarch") or "generic")}
+        if pkg.entry_points:
+            noarch["entry_points"] = list(pkg.entry_points)
+        link = {"noarch": noarch, "package_metadata_version": 1}
         info["info/link.json"] = json.dumps(link, indent=2).encode()
     if pkg.no_link:
         info["info/no_link"] = "".join(f"{path}\n" for path in sorted(pkg.no_link)).encode()
