@@ -268,6 +268,6 @@ def _without_prefix_lengths(recs: dict[str, dict], prefix: Path) -> dict[str, di
     on the env's path, the rest of the record must not."""
     for record in recs.values():
         for entry in record["paths_data"]["paths"]:
-            if entry["path_type"] == "unix_python_entry_point":
-                entry["size_in_bytes"] -= len(str(prefix))
+            if entry["path_type"] == "unix_python_entry_point" and "size_in_bytes" in entry:
+                entry["size_in_bytes"] -= len(str(prefix))  # newer conda lines record it
     return recs
