@@ -23,6 +23,7 @@ _unfinished: list = []
 _atexit_registered = False
 
 REMOVE, OVERWRITE, RENAME, CHANGE = "remove", "overwrite", "rename", "change"
+CREATE = "create"  # a create or env create of a prefix that is not an env yet
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ def before_command(command: str) -> None:
         return
     _check_new_name(command)
     for target in targets:
+        if target.action == CREATE:
+            target = _lock_new_env(target, command)
+        if target is None:
+            continue
         if target.action == CHANGE:
             _record_history(target.prefix, command)
         else:
@@ -98,8 +103,10 @@ def _targets(command: str) -> list[Target]:
         from .compat import env_create_replaces_existing
 
         prefix = _prefix_from_args_or_file(arg)
-        if not prefix or not is_environment(prefix):
+        if not prefix:
             return []
+        if not is_environment(prefix):
+            return [Target(prefix, CREATE)]
         return [
             Target(prefix, OVERWRITE if env_create_replaces_existing(command, args) else CHANGE)
         ]
@@ -204,6 +211,23 @@ def _guard_destruction(target: Target, command: str) -> None:
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
         _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+
+
+def _lock_new_env(target: Target, command: str) -> Target | None:
+    """Hold the lock of the env a create makes, so that two creates of one name never write
+    into one prefix at once. Another command may have made the env while this one waited:
+    then it is an env like any other (the create overwrites or changes it)."""
+    from conda.base.context import context
+
+    from .compat import env_create_replaces_existing
+
+    if context.dry_run:
+        return None
+    _lock_env(target.prefix, name_of(target.prefix))
+    if not is_environment(target.prefix):
+        return None
+    replaces = env_create_replaces_existing(command, getattr(context, "_argparse_args", None))
+    return Target(target.prefix, OVERWRITE if replaces else CHANGE)
 
 
 def _lock_env(prefix: Path, name: str) -> bool:

@@ -115,6 +115,29 @@ def test_two_removals_of_one_env_at_once_lose_nothing(make_env, conda_run, conda
     assert tree(prefix, with_root=True) == before
 
 
+def test_two_creates_of_one_new_name_never_write_into_one_prefix(
+    conda_run, conda_dirs, channel_args
+):
+    """The first create holds the new env's lock from before it writes anything: a second
+    create of the name waits, and says the env is busy instead of building into it too."""
+    holder = _holding(["create", "-n", "fresh", *channel_args, "alpha"], conda_dirs.root)
+    try:
+        _wait_until(lambda: _lock_held(conda_dirs, holder.pid))
+        result = conda_run("create", "-n", "fresh", *channel_args, "alpha", "-y", env=SHORT_WAIT)
+        clean_error(result, "The environment 'fresh' is busy", f"(process {holder.pid})")
+        assert not (conda_dirs.envs / "fresh").exists()
+        holder.communicate("y\n", timeout=120)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert holder.returncode == 0
+    # once it is made, a create of the name is an overwrite like any other: snapshot first
+    ok(conda_run("create", "-n", "fresh", *channel_args, "alpha", "-y", env=SHORT_WAIT))
+    entries = json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
+    assert [e["env_name"] for e in entries] == ["fresh"]
+
+
 # --- stress ---------------------------------------------------------------------------------
 
 ENVS = ("s1", "s2", "s3")
@@ -161,7 +184,7 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
         t.join()
 
     crashes = [
-        (argv, r.stdout[-800:] + r.stderr[-800:])
+        (argv, r.returncode, r.stdout + r.stderr)
         for argv, r in runs
         if r.returncode not in (0, 1)
         or "Traceback" in r.stdout + r.stderr
