@@ -79,8 +79,8 @@ def setup(sb: Sandbox, size: Size, log: Log, only: set[int] | None = None) -> No
     for n in size.env_sizes:
         log(f"creating env {sized_env(n)}")
         sb.create_explicit(sized_env(n), _small_pkgs(n))
-    if only and not only & {4, 5}:
-        return  # the big env and the dependency chain serve measures 4 and 5 only
+    if only and not only & {4, 5, 7}:
+        return  # the big env and the dependency chain serve measures 4, 5 and 7 only
     log(f"creating env {BIG} ({size.big_files} files; this also fills the package cache)")
     sb.conda("create", "-n", BIG, *(p.name for p in _big_pkgs(size)), "-y", plugins=False)
     log(f"creating env {HUGE} ({size.huge_files} files, and 1% more that no package installed)")

@@ -7,7 +7,8 @@ restore holds it shared, so the snapshot it reads is not pruned under it.
 
 The locks are `flock`s (`msvcrt.locking` on Windows) on small files in `<store>/locks/`: the
 kernel releases them when their holder exits, even killed with SIGKILL, so a crashed process
-never blocks anyone. A process may take a lock it already holds (it is counted).
+never blocks anyone. A process may take a lock it already holds (it is counted), and so may a
+conda process it runs while holding it (see `for_child`): the parent waits for that child.
 
 Order, to rule out deadlocks: an env's lock before the store lock, never the other way.
 """
@@ -15,6 +16,7 @@ Order, to rule out deadlocks: an env's lock before the store lock, never the oth
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -24,6 +26,8 @@ from pathlib import Path
 
 _POLL_SECONDS = 0.05
 DEFAULT_TIMEOUT = 60.0
+# Set for a conda process run by one holding locks: {"pid": parent's pid, "locks": [paths]}
+_INHERITED = "CONDA_ENVGUARD_INHERITED_LOCKS"
 
 # lock file path -> what this process holds there
 _held: dict[str, _Held] = {}
@@ -67,6 +71,8 @@ def acquire(
     lock file (then nothing can be written there either, and the write says why)."""
     directory = Path(store_root) / "locks"
     path = str(directory / f"{name}.lock")
+    if _inherited(path):
+        return None  # the parent holds it, and waits for this process
     held = _held.get(path)
     if held is not None:
         held.count += 1
@@ -93,6 +99,24 @@ def acquire(
         _write_holder(fd)
     _held[path] = _Held(fd, 1, shared)
     return path
+
+
+def for_child(env: dict[str, str]) -> dict[str, str]:
+    """`env` for a conda process this one runs and waits for: the child acts under this
+    process's locks instead of waiting for them (a restore's `conda env create`)."""
+    env[_INHERITED] = json.dumps({"pid": os.getpid(), "locks": sorted(_held)})
+    return env
+
+
+def _inherited(path: str) -> bool:
+    raw = os.environ.get(_INHERITED)
+    if not raw:
+        return False
+    try:
+        given = json.loads(raw)
+        return given["pid"] == os.getppid() and path in given["locks"]
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def release(path: str | None) -> None:

@@ -256,8 +256,6 @@ def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
     missing = [e for e in entries if not _extracted_anywhere(e)]
     if not missing:
         return 0
-    from concurrent.futures import ThreadPoolExecutor
-
     cache = PackageCacheData.first_writable()
     pkgs_dir = Path(cache.pkgs_dir)
     work = []
@@ -265,10 +263,9 @@ def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
         source = next((k for k in sources if k.has(entry) and k.record(entry)), None)
         if source is not None:
             work.append((entry, source))
-    # Extracting is mostly creating files, which waits on the disk, not on Python: a few
-    # threads keep every core busy, as conda's own extraction does.
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) + 2)) as pool:
-        seeded = sum(pool.map(lambda job: _put_into_cache(job[0], job[1], pkgs_dir), work))
+    # One at a time: extracting small files is Python work (tar headers, one call per file),
+    # and threads fighting over the interpreter took twice as long as none.
+    seeded = sum(_put_into_cache(entry, source, pkgs_dir) for entry, source in work)
     if seeded:
         cache.reload()
     return seeded

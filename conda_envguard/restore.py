@@ -166,7 +166,9 @@ def _conda_env_create(yml: Path, target: Path) -> subprocess.CompletedProcess:
     cmd += ["-f", str(yml), "-p", str(target)]
     if context.quiet or context.json:
         cmd.append("--quiet")
-    env = {k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"}
+    from .locks import for_child
+
+    env = for_child({k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"})
     return subprocess.run(
         cmd,
         env=env,
