@@ -7,13 +7,14 @@ prefix: nothing is replaced, nothing to decide.
 
 conda still finds every package (its package cache first, downloading what it lacks, exactly
 as for `conda create --file LOCK`). envguard then links the *plain* ones itself, the way conda
-would: conda's choice of link type, conda's link function, the conda-meta record conda writes.
-Plain means: only files and symlinks, none needing the env's path written into it, every file
-in the cache at its recorded size, no noarch python (site-packages paths, entry points,
-bytecode), no link scripts, menus or pre-link messages, no path shared with another package
-of the lock, not on Windows. The rest go through conda's transaction, which also writes the
-history, as one revision. Whenever conda has something to check or run for every package
-(`disallowed_packages`, `extra_safety_checks`, transaction-action plugins), it gets them all.
+would: conda's choice of link type, conda's link function, the conda-meta record conda writes
+(without its indentation). Plain means: only files and symlinks, none needing the env's path
+written into it, every file in the cache at its recorded size, no noarch python
+(site-packages paths, entry points, bytecode), no link scripts, menus or pre-link messages,
+no path shared with another package of the lock, not on Windows. The rest go through conda's
+transaction, which also writes the history, as one revision. Whenever conda has something to
+check or run for every package (`disallowed_packages`, `extra_safety_checks`,
+transaction-action plugins), it gets them all.
 """
 
 from __future__ import annotations
