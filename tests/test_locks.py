@@ -49,6 +49,16 @@ def _lock_held(conda_dirs, pid: int) -> bool:
     )
 
 
+def _has_lock_file_open(conda_dirs, pid: int) -> bool:
+    """Is process `pid` at a lock (holding or waiting for it)? Linux's /proc says."""
+    fds = Path(f"/proc/{pid}/fd")
+    locks = str(conda_dirs.store / "locks")
+    try:
+        return any(os.readlink(fd).startswith(locks) for fd in fds.iterdir())
+    except OSError:  # a descriptor closed while looking
+        return False
+
+
 def test_a_second_command_on_a_busy_env_waits_then_says_busy(make_env, conda_run, conda_dirs):
     prefix = make_env("demo", "alpha")
     before = tree(prefix, with_root=True)
@@ -119,23 +129,31 @@ def test_two_creates_of_one_new_name_never_write_into_one_prefix(
     conda_run, conda_dirs, channel_args
 ):
     """The first create holds the new env's lock from before it writes anything: a second
-    create of the name waits, and says the env is busy instead of building into it too."""
-    holder = _holding(["create", "-n", "fresh", *channel_args, "alpha"], conda_dirs.root)
+    create of the name waits (and with a short wait says the env is busy) instead of building
+    into it too; once the first is done, the waiting one overwrites its env like any other:
+    snapshot and trash first."""
+    create = ("create", "-n", "fresh", *channel_args, "alpha")
+    holder = _holding(create, conda_dirs.root)
+    waiter = None
     try:
         _wait_until(lambda: _lock_held(conda_dirs, holder.pid))
-        result = conda_run("create", "-n", "fresh", *channel_args, "alpha", "-y", env=SHORT_WAIT)
-        clean_error(result, "The environment 'fresh' is busy", f"(process {holder.pid})")
+        busy = conda_run(*create, "-y", env=SHORT_WAIT)
+        clean_error(busy, "The environment 'fresh' is busy", f"(process {holder.pid})")
         assert not (conda_dirs.envs / "fresh").exists()
+        waiter = _holding([*create, "-y"], conda_dirs.root)  # waits up to the default 60 s
+        _wait_until(lambda: _has_lock_file_open(conda_dirs, waiter.pid))
         holder.communicate("y\n", timeout=120)
+        out, err = waiter.communicate(timeout=120)
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+        for process in (holder, waiter):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
     assert holder.returncode == 0
-    # once it is made, a create of the name is an overwrite like any other: snapshot first
-    ok(conda_run("create", "-n", "fresh", *channel_args, "alpha", "-y", env=SHORT_WAIT))
+    assert waiter.returncode == 0, out + err
     entries = json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
-    assert [e["env_name"] for e in entries] == ["fresh"]
+    assert [e["env_name"] for e in entries] == ["fresh"]  # the first create's env, kept
+    assert (conda_dirs.envs / "fresh" / "conda-meta" / "history").is_file()
 
 
 # --- stress ---------------------------------------------------------------------------------
