@@ -40,7 +40,7 @@ CORE_TESTS = (
     "not slow",
 )
 # The Pythons the newest conda line also runs on, beside the one running this script.
-EXTRA_PYTHONS = ("3.10", "3.12", "3.13")
+EXTRA_PYTHONS = ("3.10", "3.13")
 _WHEEL = re.compile(r"^conda-(?P<version>[0-9][^-]*)-py3-none-any\.whl$")
 
 
