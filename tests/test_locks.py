@@ -164,7 +164,9 @@ ENVS = ("s1", "s2", "s3")
 def _verbs(env: str, channel_args) -> list[tuple[str, ...]]:
     return [
         ("env", "remove", "-n", env, "-y"),
-        ("create", "-n", env, *channel_args, "alpha", "-y"),
+        # --use-index-cache: parallel creates that refresh one channel's cached index can
+        # corrupt it in conda itself (conda/conda#13037), which is not what this test is about
+        ("create", "-n", env, *channel_args, "alpha", "--use-index-cache", "-y"),
         ("envguard", "undo", env, "--force", "-y"),
         ("envguard", "restore", env, "--force", "-y"),
         ("envguard", "purge", env, "-y"),
