@@ -62,10 +62,10 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
 
 def snapshot_fix(prefix: str, args, confirm) -> int:
     from .envs import name_of
-    from .store import Store
+    from .saving import save
 
     confirm(f"Take a snapshot of {prefix} now?")
-    snap = Store().take(prefix, name_of(prefix), trigger="doctor", command="conda doctor --fix")
+    snap = save(prefix, name_of(prefix), trigger="doctor", command="conda doctor --fix")
     print(f"Saved snapshot {snap.id}.")
     return 0
 

@@ -95,8 +95,9 @@ def _locked(repo: Path):
 
 
 # -- after a snapshot ------------------------------------------------------------------------
-def queue_commit(snapshot, store_root: Path) -> None:
-    """Queue `snapshot` for the git history and start a detached committer."""
+def queue_commit(snapshot, store_root: Path, detached: bool = True) -> None:
+    """Queue `snapshot` for the git history and start a detached committer (not with
+    `detached=False`: the caller commits the queue itself, `commit_queued`)."""
     from .settings import git_dir
 
     repo = git_dir()
@@ -105,6 +106,8 @@ def queue_commit(snapshot, store_root: Path) -> None:
     queue = Path(store_root) / QUEUE
     queue.mkdir(mode=0o700, exist_ok=True)
     (queue / snapshot.id).touch()
+    if not detached:
+        return
     error = Path(store_root) / ERROR
     if error.is_file():
         print(

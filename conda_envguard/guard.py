@@ -288,13 +288,14 @@ def _unowned_files_or_stop(prefix: Path, name: str, action: str):
 
 def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
     from .exceptions import SnapshotBugError, SnapshotFailedError
+    from .saving import save
     from .settings import require_snapshot
     from .store import Store
 
     store = Store()
     try:
-        snapshot = store.take(
-            prefix, name, trigger=_trigger(command), command=_command_line(), contents=contents
+        snapshot = save(
+            prefix, name, _trigger(command), _command_line(), contents=contents, store=store
         )
     except Exception as e:
         # Only the system's refusals (disk full, permissions) are the user's to fix; anything
@@ -392,13 +393,14 @@ def _record_history(prefix: Path, command: str) -> None:
 
     if context.dry_run or not history_enabled() or not is_environment(prefix):
         return
+    from .saving import save
     from .store import Store
 
     try:
         store = Store()
         if store.is_unchanged(prefix):
             return
-        store.take(prefix, name_of(prefix), trigger=_trigger(command), command=_command_line())
+        save(prefix, name_of(prefix), _trigger(command), _command_line(), store=store)
     except Exception as e:
         _note(f"envguard: could not record the state of {prefix} before this change ({e}).")
 
@@ -443,7 +445,7 @@ def remove_env(prefix: Path, trigger: str) -> str:
 
     from .exceptions import EnvGuardError, ProtectedEnvironmentError
     from .policy import protection_of
-    from .trash import set_aside
+    from .saving import save_and_set_aside
 
     name = name_of(prefix)
     if protection := protection_of(prefix):
@@ -457,6 +459,6 @@ def remove_env(prefix: Path, trigger: str) -> str:
         )
     if not _lock_env(prefix, name):
         raise EnvGuardError(f"'{name}' was removed by another conda command meanwhile.")
-    snapshot_id = set_aside(prefix, trigger)
+    snapshot_id = save_and_set_aside(prefix, trigger)
     unregister_env(str(prefix))
     return snapshot_id

@@ -52,7 +52,8 @@ class Store:
         command: str = "",
         contents: Contents | None = None,
     ) -> Snapshot:
-        """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`."""
+        """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`.
+        Commands save through `saving.save`, which also keeps its packages and tells git."""
         self.ensure()
         self._clean_stale_tmp()
         from .order import next_stamp
@@ -82,9 +83,7 @@ class Store:
 
         fsync_dir(self.snapshots_dir)
         self._remember(prefix, meta)
-        snapshot = Snapshot(final, meta)
-        _carry(snapshot, self.root)
-        return snapshot
+        return Snapshot(final, meta)
 
     # A tiny index, one file per env, of its latest snapshot's fingerprint: deciding that an
     # env is unchanged must not read every snapshot in the store.
@@ -247,22 +246,6 @@ class Store:
                         shutil.rmtree(entry.path, ignore_errors=True)
                 except OSError:
                     pass
-
-
-def _carry(snapshot: Snapshot, root: Path) -> None:
-    """What else a new snapshot takes with it: its packages kept, its files queued for git.
-    Neither may fail the snapshot, nor the conda command it was taken for."""
-    from .githistory import queue_commit
-    from .pkgkeep import keep_for
-
-    for step, what in ((keep_for, "keep its packages"), (queue_commit, "queue it for git")):
-        try:
-            step(snapshot, root)
-        except Exception as e:
-            import sys
-
-            message = f"envguard: snapshot {snapshot.id} is saved, but could not {what}: {e}"
-            print(message, file=sys.stderr)
 
 
 def new_id(name: str) -> str:

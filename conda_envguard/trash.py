@@ -356,18 +356,16 @@ def human_size(n: int | None) -> str:
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def set_aside(prefix: Path, trigger: str) -> str:
-    """Snapshot the env at `prefix`, then clear the place: into the trash when it can be a
-    rename, else deleted (the snapshot can bring it back). Used by `--force`. Returns the
-    snapshot id."""
+def set_aside(prefix: Path, trigger: str, snap) -> str:
+    """Clear the place of the env at `prefix`, whose snapshot `snap` was just saved
+    (`saving.save_and_set_aside`): into the trash when it can be a rename, else deleted (the
+    snapshot can bring it back). Used by `--force`. Returns the snapshot id."""
     from conda.gateways.disk.delete import rm_rf
 
     from .envs import name_of
     from .settings import trash_days
-    from .store import Store
 
     name = name_of(prefix)
-    snap = Store().take(prefix, name, trigger=trigger, command=f"conda envguard {trigger}")
     days = trash_days()
     if days > 0:
         trash = Trash()

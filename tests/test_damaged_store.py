@@ -16,7 +16,7 @@ from conda import CondaError
 from support.checks import take_snapshot, tree_state
 from support.figures import record
 
-from conda_envguard.trash import set_aside
+from conda_envguard.saving import save_and_set_aside
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -44,7 +44,7 @@ class Store:
         self.demo = make_env("demo", "alpha")
         self.ids = [take_snapshot(cli, "-n", "demo") for _ in range(2)]
         gone = make_env("gone", "gamma")
-        self.gone_id = set_aside(gone, "restore --force")
+        self.gone_id = save_and_set_aside(gone, "restore --force")
         self.outside = conda_dirs.root / "outside"
         self.outside.mkdir()
         shutil.copytree(self.snapshot(self.ids[0]), self.outside / "decoy")

@@ -7,6 +7,7 @@ Real git, real conda in child processes; the second machine is a second conda ro
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -228,3 +229,58 @@ def test_a_lock_for_another_platform_restores_from_the_yaml(
     target = tmp_path / "machine2" / "envs" / "E"
     listed = json.loads(ok(conda_run("list", "-p", target, "--json", env=other)).stdout)
     assert pinned(listed) == pinned(packages)
+
+
+def test_an_explicit_snapshot_is_committed_before_it_returns(
+    history, server, conda_run, env_templates, conda_dirs
+):
+    """`conda envguard snapshot && git push` in cron pushes what the snapshot took: the
+    command itself commits (it waits for git), where a guarded conda command leaves the
+    commit to a detached process. Shown without a race: while the test holds the history's
+    commit lock, the snapshot command must be the one waiting for it, not already gone."""
+    import fcntl
+    import sys
+
+    if not Path("/proc/locks").is_file():
+        pytest.skip("needs /proc/locks to see who waits for the commit lock")
+    args = env_templates.channel.args
+    ok(conda_run("create", "-n", "E", "-y", *args, "beta"))
+    ok(conda_run("envguard", "sync"))  # makes the lock file; nothing is queued after this
+    lock = history / ".git" / "envguard-commit.lock"
+    inode = os.stat(lock).st_ino
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        run = subprocess.Popen(
+            [sys.executable, "-m", "conda", "envguard", "snapshot", "-n", "E", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while run.poll() is None and time.monotonic() < deadline:
+            if _waits_for_lock(run.pid, inode):
+                break  # the command itself waits to commit
+            time.sleep(0.05)
+        assert run.poll() is None, "snapshot returned before its commit was made"
+    out, err = run.communicate(timeout=120)
+
+    assert run.returncode == 0, err
+    (taken,) = json.loads(out)["taken"]
+    assert json.loads(out)["committed"] == [taken["id"]]
+    assert commits(history) == [f"E: manual ({taken['id']})"]
+    assert not list((conda_dirs.store / "git-queue").iterdir())
+
+
+def _waits_for_lock(pid: int, inode: int) -> bool:
+    """Does process `pid` wait for a flock on the file `inode` (a `->` line of /proc/locks:
+    `2: -> FLOCK ADVISORY WRITE PID MAJOR:MINOR:INODE 0 EOF`)?"""
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if (
+            "->" in fields
+            and len(fields) >= 7
+            and fields[5] == str(pid)
+            and fields[6].rsplit(":", 1)[-1] == str(inode)
+        ):
+            return True
+    return False

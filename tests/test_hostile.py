@@ -20,7 +20,7 @@ from support.checks import take_snapshot
 from support.figures import record
 
 from conda_envguard.cli.main import configure_parser
-from conda_envguard.trash import set_aside
+from conda_envguard.saving import save_and_set_aside
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -125,7 +125,7 @@ def store_with_content(cli, make_env, conda_dirs):
     make_env("demo", "alpha")
     take_snapshot(cli, "-n", "demo")
     take_snapshot(cli, "-n", "demo")
-    set_aside(make_env("gone", "gamma"), "restore --force")
+    save_and_set_aside(make_env("gone", "gamma"), "restore --force")
     return conda_dirs
 
 

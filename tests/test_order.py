@@ -10,7 +10,7 @@ import time
 import pytest
 from support.checks import snapshots_of
 
-from conda_envguard.trash import set_aside
+from conda_envguard.saving import save_and_set_aside
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -29,7 +29,7 @@ def test_undo_takes_entries_of_one_second_newest_first(make_env, conda_run, cond
     for n in range(4):
         shutil.copytree(template, prefix, symlinks=True)
         _fill(prefix, str(n))
-        set_aside(prefix, "restore --force")
+        save_and_set_aside(prefix, "restore --force")
 
     entries = json.loads(conda_run("envguard", "trash", "--json", check=True).stdout)["entries"]
     assert [e["env_name"] for e in entries] == ["demo"] * 4

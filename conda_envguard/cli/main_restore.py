@@ -97,8 +97,8 @@ def _execute(args: Namespace, snap=None) -> int:
     from ..envs import name_of, prefix_for_name, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
+    from ..saving import save_and_set_aside
     from ..store import Store
-    from ..trash import set_aside
     from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
@@ -139,7 +139,7 @@ def _execute(args: Namespace, snap=None) -> int:
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
     if occupied:
-        replaced = set_aside(target, "restore --force")
+        replaced = save_and_set_aside(target, "restore --force")
         say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))

@@ -26,6 +26,8 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
     from ..envs import is_environment, known_prefixes, name_of
+    from ..exceptions import EnvGuardError
+    from ..saving import commit_queued, save
     from ..store import Store
     from .common import emit, lock_env, say, target_prefix
 
@@ -42,10 +44,21 @@ def execute(args: Namespace) -> int:
             say(f"{name}: unchanged since its last snapshot (use --force to take one anyway)")
             continue
         say(f"{name}: saving snapshot...")
-        snap = store.take(prefix, name, trigger="manual", command="conda envguard snapshot")
+        snap = save(
+            prefix, name, "manual", "conda envguard snapshot", store=store, detached_git=False
+        )
         taken.append(
             {"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)}
         )
     text = "\n".join(f"Saved snapshot {t['id']} of '{t['env_name']}'." for t in taken)
-    emit({"taken": taken, "skipped": skipped}, text or None)
+    committed = None
+    if taken:  # committed before this returns: `snapshot --all && git push` pushes them
+        try:
+            committed = commit_queued(store)
+        except EnvGuardError:
+            say(text)  # saved all the same: only their commit failed
+            raise
+        if committed:
+            text += f"\nCommitted {len(committed)} snapshot(s) to the git history."
+    emit({"taken": taken, "skipped": skipped, "committed": committed}, text or None)
     return 0

@@ -31,7 +31,8 @@ def execute(args: Namespace) -> int:
 
     from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
-    from ..trash import Trash, set_aside
+    from ..saving import save_and_set_aside
+    from ..trash import Trash
     from .common import check_target, emit, local_time, lock_env, plan_and_confirm
 
     trash = Trash()
@@ -88,7 +89,7 @@ def execute(args: Namespace) -> int:
     if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
         return 0
     if occupied:
-        set_aside(target, "undo --force")
+        save_and_set_aside(target, "undo --force")
     started = time.perf_counter()
     try:
         trash.move_out(entry)
