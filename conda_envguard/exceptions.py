@@ -237,14 +237,36 @@ class BusyError(EnvGuardError):
 class UnsafeStoreError(EnvGuardError):
     """The store (or a part of it) could have been written by someone else."""
 
-    def __init__(self, path: str, reason: str, fix: str):
+    def __init__(self, path: str, reason: str, fix: str, writing: bool = False):
         self.path = path
+        self.reason = reason
+        self.fix = fix
+        what = (
+            f"write snapshots or trash records into {path}: {reason}, so another user could "
+            "change them afterwards"
+            if writing
+            else f"read snapshots or trash records from {path}: {reason}, so what it holds may "
+            "not be what envguard wrote"
+        )
         super().__init__(
-            f"envguard will not read snapshots or trash records from {path}: {reason}, so "
-            "what it holds may not be what envguard wrote (a snapshot says what a restore "
-            "installs).\n"
+            f"envguard will not {what} (a snapshot says what a restore installs).\n"
             + f"  If the store is yours, fix it with:\n    {fix}\n"
             + "  Then check every snapshot with: conda envguard verify --all"
+        )
+
+
+class UnsafeStoreWriteError(EnvGuardError):
+    """A removal or overwrite would write its snapshot into a store others can write."""
+
+    def __init__(self, path: str, reason: str, fix: str, command: str):
+        self.path = path
+        super().__init__(
+            f"envguard will not write a snapshot into {path}: {reason}, so it stopped this "
+            "command before anything was removed (another user could change the snapshot "
+            "afterwards, and a snapshot says what a restore installs).\n"
+            f"  If the store is yours, fix it with:\n    {fix}\n"
+            "  then run your command again.\n"
+            f"{_without_snapshot(command)}"
         )
 
 

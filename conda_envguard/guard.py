@@ -287,25 +287,38 @@ def _unowned_files_or_stop(prefix: Path, name: str, action: str):
 
 
 def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
-    from .exceptions import SnapshotBugError, SnapshotFailedError
+    from .exceptions import (
+        SnapshotBugError,
+        SnapshotFailedError,
+        UnsafeStoreError,
+        UnsafeStoreWriteError,
+    )
+    from .integrity import check_private
     from .saving import save
     from .settings import require_snapshot
     from .store import Store
+    from .trash import Trash
 
     store = Store()
     try:
+        # the snapshot and the trash record go there: both must be the user's alone
+        check_private(Trash(store.root).records_dir, writing=True)
         snapshot = save(
             prefix, name, _trigger(command), _command_line(), contents=contents, store=store
         )
     except Exception as e:
         # Only the system's refusals (disk full, permissions) are the user's to fix; anything
         # else is a bug of envguard's or an error from conda's API, and says so.
-        if isinstance(e, OSError):
+        if isinstance(e, UnsafeStoreError):
+            reason = f"{e.path}: {e.reason}"
+        elif isinstance(e, OSError):
             reason = f"{e.strerror or e}" + (f": {e.filename}" if e.filename else "")
         else:
             reason = f"{type(e).__name__}: {e}"
         if require_snapshot():
             command_line = _command_line(with_conda=False)
+            if isinstance(e, UnsafeStoreError):
+                raise UnsafeStoreWriteError(e.path, e.reason, e.fix, command_line) from e
             if isinstance(e, OSError):
                 raise SnapshotFailedError(
                     str(prefix), str(store.root), reason, command_line

@@ -144,9 +144,10 @@ def _reason(e: Exception) -> str:
 
 
 # -- who may write the store ----------------------------------------------------------------
-def check_private(path: Path) -> None:
+def check_private(path: Path, writing: bool = False) -> None:
     """Refuse (UnsafeStoreError) a directory that another user owns or that group or others can
-    write. One that does not exist yet is fine: envguard makes it private."""
+    write, to read from it or (`writing`) to write into it. One that does not exist yet is
+    fine: envguard makes it private."""
     if not hasattr(os, "geteuid"):
         return  # Windows: no owner or mode bits to read this way
     try:
@@ -157,7 +158,7 @@ def check_private(path: Path) -> None:
 
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeStoreError(
-            str(path), "it is a symbolic link", f"replace it with a directory: {path}"
+            str(path), "it is a symbolic link", f"replace it with a directory: {path}", writing
         )
     if st.st_uid != os.geteuid():
         raise UnsafeStoreError(
@@ -165,6 +166,9 @@ def check_private(path: Path) -> None:
             f"it belongs to another user (uid {st.st_uid})",
             f"chown -R {os.geteuid()} '{path}'   # or move the store: "
             "conda config --set plugins.envguard_store DIR",
+            writing,
         )
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UnsafeStoreError(str(path), "other users can write to it", f"chmod -R go-w '{path}'")
+        raise UnsafeStoreError(
+            str(path), "other users can write to it", f"chmod -R go-w '{path}'", writing
+        )

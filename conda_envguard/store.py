@@ -44,6 +44,14 @@ class Store:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
 
+    def check_private(self, writing: bool = False) -> None:
+        """Refuse (UnsafeStoreError) a store that another user owns or can write: like ssh
+        with `~/.ssh`, for what envguard reads from it and what it writes into it."""
+        from .integrity import check_private
+
+        check_private(self.root, writing)
+        check_private(self.snapshots_dir, writing)
+
     def take(
         self,
         prefix: Path,
@@ -54,6 +62,7 @@ class Store:
     ) -> Snapshot:
         """Snapshot the env at `prefix`; all or nothing. `contents`: see `snapshot.capture`.
         Commands save through `saving.save`, which also keeps its packages and tells git."""
+        self.check_private(writing=True)
         self.ensure()
         self._clean_stale_tmp()
         from .order import next_stamp

@@ -112,6 +112,49 @@ def test_a_store_others_can_write_is_not_read(snapped, conda_run, conda_dirs, wh
     assert snap_id in ok(conda_run("envguard", "list")).stdout
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="no owners or mode bits")
+@pytest.mark.parametrize("where", ["store", "snapshots", "trash"])
+def test_a_removal_writes_no_snapshot_into_a_store_others_can_write(
+    snapped, conda_run, conda_dirs, where
+):
+    prefix, _, _ = snapped
+    directory = conda_dirs.store if where == "store" else conda_dirs.store / where
+    directory.mkdir(exist_ok=True)
+    os.chmod(directory, 0o777)
+    before = sorted(p.name for p in (conda_dirs.store / "snapshots").iterdir())
+
+    stopped = conda_run("env", "remove", "-n", "demo", "-y")
+
+    clean_error(
+        stopped,
+        "will not write a snapshot into",
+        "other users can write to it",
+        f"chmod -R go-w '{directory}'",
+        "CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT=false conda env remove -n demo -y",
+    )
+    assert (prefix / "conda-meta" / "history").is_file()
+    assert sorted(p.name for p in (conda_dirs.store / "snapshots").iterdir()) == before
+
+    # the override the message names: this one command goes on without a snapshot
+    override = {"CONDA_PLUGINS_ENVGUARD_REQUIRE_SNAPSHOT": "false"}
+    went_on = ok(conda_run("env", "remove", "-n", "demo", "-y", env=override))
+    assert "no snapshot of demo" in went_on.stderr and "other users can write" in went_on.stderr
+    assert not prefix.exists()
+    assert sorted(p.name for p in (conda_dirs.store / "snapshots").iterdir()) == before
+    os.chmod(directory, 0o700)
+
+
+def test_a_snapshot_by_hand_is_not_written_into_a_store_others_can_write(
+    snapped, conda_run, conda_dirs
+):
+    os.chmod(conda_dirs.store / "snapshots", 0o777)
+
+    result = conda_run("envguard", "snapshot", "-n", "demo", "--force")
+
+    clean_error(result, "will not write snapshots", f"chmod -R go-w '{conda_dirs.store}")
+    os.chmod(conda_dirs.store / "snapshots", 0o700)
+
+
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0, reason="chown needs root")
 def test_a_store_of_another_user_is_not_read(snapped, conda_run, conda_dirs):
     os.chown(conda_dirs.store / "snapshots", 65534, 65534)
