@@ -149,6 +149,41 @@ def test_export_refuses_packages_it_cannot_find(conda_run, conda_dirs, env_templ
     assert "snapshot/explicit.txt" in names and not any(n.startswith("packages/") for n in names)
 
 
+def test_export_of_an_env_snapshots_it_first_when_changed_or_never_snapshotted(
+    conda_run, env_templates, tmp_path
+):
+    args = env_templates.channel.args
+    ok(conda_run("create", "-n", "E", "-y", *args, "alpha=1.0"))  # no snapshot of E yet
+
+    first = json.loads(
+        ok(conda_run("envguard", "export", "E", "-o", tmp_path / "1", "--json")).stdout
+    )
+
+    (snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)
+    assert first["snapshot"] == snap["id"] and snap["trigger"] == "export"
+    # unchanged since: the same snapshot travels, and no new one is taken
+    again = json.loads(
+        ok(conda_run("envguard", "export", "E", "-o", tmp_path / "2", "--json")).stdout
+    )
+    assert again["snapshot"] == snap["id"]
+    assert len(json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)) == 1
+    # changed since (behind conda's history snapshot's back): the env as it is now travels
+    ok(conda_run("install", "-n", "E", "-y", *args, "gamma"))
+    latest = json.loads(
+        ok(conda_run("envguard", "export", "E", "-o", tmp_path / "3", "--json")).stdout
+    )
+    with tarfile.open(tmp_path / "3") as tar:
+        lock = tar.extractfile("snapshot/explicit.txt").read().decode()
+    assert "/gamma-1.0-0.tar.bz2#" in lock
+    assert latest["snapshot"] == snapshots_ids(conda_run, "E")[-1]
+
+
+def snapshots_ids(conda_run, name: str) -> list[str]:
+    return [
+        s["id"] for s in json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
+    ]
+
+
 def test_import_of_a_file_that_is_no_bundle_says_so(conda_run, tmp_path):
     junk = tmp_path / "junk.envguard"
     junk.write_text("not a tar")

@@ -40,7 +40,7 @@ def execute(args: Namespace) -> int:
     try:
         snap = store.get(args.what)
     except SnapshotNotFoundError:
-        snap = store.latest(name=args.what, prefix=args.what)
+        snap = _latest_of_env(store, args.what)
         if snap is None:
             raise
     result = export(snap, Path(args.output), args.with_packages, store.root)
@@ -52,3 +52,27 @@ def execute(args: Namespace) -> int:
         f"  On the other machine: conda envguard import {Path(result['file']).name}",
     )
     return 0
+
+
+def _latest_of_env(store, what: str):
+    """The latest snapshot of the env `what` names. A live env changed since its latest
+    snapshot, or never snapshotted, is snapshotted first (as `snapshot` would): what is
+    exported is the env as it is now."""
+    from conda import CondaError
+
+    from ..envs import is_environment, name_of, resolve
+    from ..saving import save
+    from .common import lock_env, say
+
+    try:
+        prefix = resolve(name=what)
+    except CondaError:
+        prefix = None  # not a name an env can have: a removed env's path, or nothing
+    if prefix is not None and is_environment(prefix):
+        name = name_of(prefix)
+        lock_env(prefix, name)
+        if is_environment(prefix) and not store.is_unchanged(prefix):
+            say(f"{name}: saving snapshot (changed since its last one, or never taken)...")
+            return save(prefix, name, "export", "conda envguard export", store=store)
+        return store.latest(prefix=str(prefix))
+    return store.latest(name=what, prefix=what)
