@@ -110,6 +110,19 @@ class Store:
         except OSError:
             pass  # only an optimisation
 
+    def remember(self, prefix: Path, snapshot: Snapshot) -> None:
+        """Record `snapshot` as the latest of the env at `prefix`, which a restore just made
+        from it (a snapshot imported from another machine names that machine's prefix)."""
+        fingerprint = snapshot.meta.get("fingerprint") or "-"
+        self._remember(prefix, {"fingerprint": fingerprint, "id": snapshot.id})
+
+    def recorded(self, prefix: str | os.PathLike) -> str | None:
+        """The id of the latest snapshot taken of, or restored into, the env at `prefix`."""
+        try:
+            return self._index_path(Path(prefix)).read_text().split()[1]
+        except (OSError, IndexError):
+            return None
+
     def is_unchanged(self, prefix: Path) -> bool:
         """Does the env's latest snapshot still describe it?"""
         from .snapshot import fingerprint

@@ -85,6 +85,10 @@ def test_an_exported_bundle_restores_offline_on_another_machine(
         {k: v for k, v in payload.items() if not k.startswith("conda-meta")},
         ("conda-meta",),
     )
+    # the restored env's latest snapshot is the one it was restored from
+    status = json.loads(ok(conda_run("envguard", "status", "--json", env=other)).stdout)
+    (env,) = [e for e in status["environments"] if e["prefix"] == str(target)]
+    assert env["latest_snapshot"] == exported["snapshot"]
 
 
 def test_importing_twice_is_harmless_and_a_different_snapshot_is_never_overwritten(

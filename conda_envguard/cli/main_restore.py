@@ -142,6 +142,8 @@ def _execute(args: Namespace, snap=None) -> int:
         replaced = save_and_set_aside(target, "restore --force")
         say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
     report = restore(snap, target)
+    if from_store:  # `status` counts it as the env's latest snapshot, whatever prefix it names
+        store.remember(target, snap)
     emit(report.to_json(), _report_text(report))
     return 0
 

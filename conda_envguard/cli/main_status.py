@@ -30,13 +30,18 @@ def execute(args: Namespace) -> int:
     from .common import age, emit, table
 
     latest: dict[str, object] = {}
-    snapshots = Store().all()
+    store = Store()
+    snapshots = store.all()
     for snap in snapshots:
         latest[os.path.normpath(snap.prefix)] = snap
+    by_id = {snap.id: snap for snap in snapshots}
     envs = []
     for prefix in known_prefixes():
         protection = protection_of(prefix)
-        snap = latest.get(os.path.normpath(prefix))
+        # taken of the env at this prefix, or restored into it (one imported from another
+        # machine names that machine's prefix): the newer
+        found = [latest.get(os.path.normpath(prefix)), by_id.get(store.recorded(prefix))]
+        snap = max((s for s in found if s), key=lambda s: s.order, default=None)
         envs.append(
             {
                 "name": name_of(prefix),
