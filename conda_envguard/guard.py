@@ -46,6 +46,9 @@ def before_command(command: str) -> None:
         _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
         return
     _check_new_name(command)
+    for target in targets:  # all of them before any snapshot: a blocked command takes none
+        if target.action in (REMOVE, OVERWRITE, RENAME):
+            _stop_if_protected(target)
     for target in targets:
         if target.action == CREATE:
             target = _lock_new_env(target, command)
@@ -100,16 +103,12 @@ def _targets(command: str) -> list[Target]:
             return [Target(prefix, REMOVE, keep_dir=bool(arg("keep_env")))]
         return [Target(prefix, CHANGE)]
     if command in ("create", "env_create"):
-        from .compat import env_create_replaces_existing
-
         prefix = _prefix_from_args_or_file(arg)
         if not prefix:
             return []
         if not is_environment(prefix):
             return [Target(prefix, CREATE)]
-        return [
-            Target(prefix, OVERWRITE if env_create_replaces_existing(command, args) else CHANGE)
-        ]
+        return [_existing_env_target(prefix, command, args)]
     if command == "rename":
         source = Path(context.target_prefix)
         targets = [Target(source, RENAME)]
@@ -186,7 +185,9 @@ def _prefix_from_args_or_file(arg) -> Path | None:
 
 
 # -- destruction --------------------------------------------------------------------------------
-def _guard_destruction(target: Target, command: str) -> None:
+def _stop_if_protected(target: Target) -> bool:
+    """Raise if the command would remove, overwrite or rename a protected env; False when
+    there is nothing to guard (no env there, or conda refuses the command itself)."""
     from conda.base.context import context
 
     from .exceptions import ProtectedEnvironmentError
@@ -194,19 +195,33 @@ def _guard_destruction(target: Target, command: str) -> None:
 
     prefix = target.prefix
     if not is_environment(prefix) or _conda_refuses(prefix, target.action):
-        return  # conda stops the command itself, before touching anything
-    name = name_of(prefix)
+        return False  # conda stops the command itself, before touching anything
     protection = protection_of(prefix)
     if protection and protection.kind == "frozen" and not context.protect_frozen_envs:
         protection = None  # --override-frozen: the user asked on purpose
     if protection:
         raise ProtectedEnvironmentError(
-            target.action, name, str(prefix), protection.rule, protection.how_to
+            target.action, name_of(prefix), str(prefix), protection.rule, protection.how_to
         )
-    if target.action == RENAME or context.dry_run:
-        return  # a rename keeps the env's contents; a dry run changes nothing
+    return True
+
+
+def _guard_destruction(target: Target, command: str) -> None:
+    from conda.base.context import context
+
+    prefix = target.prefix
+    if not _stop_if_protected(target):
+        return
+    name = name_of(prefix)
+    if context.dry_run:
+        return  # a dry run changes nothing
     if not _lock_env(prefix, name):
         return  # another conda command removed it while this one waited: conda says so
+    if target.action == RENAME:
+        # conda renames by cloning, then deleting the original: a failure half-way is undone
+        # only from a snapshot. The env keeps its contents, so nothing goes to the trash.
+        _snapshot_or_stop(prefix, name, command)
+        return
     contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
@@ -219,15 +234,20 @@ def _lock_new_env(target: Target, command: str) -> Target | None:
     then it is an env like any other (the create overwrites or changes it)."""
     from conda.base.context import context
 
-    from .compat import env_create_replaces_existing
-
     if context.dry_run:
         return None
     _lock_env(target.prefix, name_of(target.prefix))
     if not is_environment(target.prefix):
         return None
-    replaces = env_create_replaces_existing(command, getattr(context, "_argparse_args", None))
-    return Target(target.prefix, OVERWRITE if replaces else CHANGE)
+    return _existing_env_target(target.prefix, command, getattr(context, "_argparse_args", None))
+
+
+def _existing_env_target(prefix: Path, command: str, args) -> Target:
+    """A create or env create of an env that exists: conda overwrites it, or (`env create
+    -f` without --yes before conda 26.7) installs the file's packages into it."""
+    from .compat import env_create_replaces_existing
+
+    return Target(prefix, OVERWRITE if env_create_replaces_existing(command, args) else CHANGE)
 
 
 def _lock_env(prefix: Path, name: str) -> bool:

@@ -626,6 +626,11 @@ def test_unprotected_rename(make_env, conda_run, conda_cli, conda_dirs):
         "alpha=2.0=0",
         "gamma=1.0=0",
     }
+    # taken before conda cloned and deleted it: a rename that fails half-way is undoable
+    [snap] = [s for s in listed_snapshots(conda_cli) if s["prefix"] == str(prefix)]
+    assert (snap["env_name"], snap["trigger"]) == ("old-name", "rename")
+    assert snap["counts"]["conda"] == 2
+    assert trash_records(conda_dirs.store) == []
 
 
 def _conda_error(result: subprocess.CompletedProcess) -> str:
