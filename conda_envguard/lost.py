@@ -60,6 +60,7 @@ def _removed_by_conda(snap) -> bool:
     command = snap.meta.get("command", "")
     trigger = snap.meta.get("trigger", "")
     removal = trigger in _REMOVAL_TRIGGERS and ("--all" in command or "env remove" in command)
+    removal = removal or trigger == "rename"  # the env lives on under its new name
     return removal and not _back_since(snap.prefix, snap.created)
 
 

@@ -615,7 +615,7 @@ def test_unprotected_rename_onto_existing(make_env, conda_run, conda_cli, conda_
     _assert_snapshotted_and_trashed(conda_cli, conda_dirs, "dest", dest, "rename", before)
 
 
-def test_unprotected_rename(make_env, conda_run, conda_cli, conda_dirs):
+def test_unprotected_rename(make_env, conda_run, conda_cli, conda_dirs, channel_args):
     prefix = make_env("old-name", "alpha", "gamma")
 
     result = conda_run("rename", "-n", "old-name", "new-name")
@@ -631,6 +631,10 @@ def test_unprotected_rename(make_env, conda_run, conda_cli, conda_dirs):
     assert (snap["env_name"], snap["trigger"]) == ("old-name", "rename")
     assert snap["counts"]["conda"] == 2
     assert trash_records(conda_dirs.store) == []
+    # the old name is not reported as deleted behind conda's back, even once the env changed
+    conda_run("install", "-n", "new-name", "-y", *channel_args, "beta", check=True)
+    status = conda_run("envguard", "status", "--json", check=True)
+    assert json.loads(status.stdout)["lost"] == []
 
 
 def _conda_error(result: subprocess.CompletedProcess) -> str:

@@ -60,5 +60,8 @@ def execute(args: Namespace) -> int:
             raise
         if committed:
             text += f"\nCommitted {len(committed)} snapshot(s) to the git history."
-    emit({"taken": taken, "skipped": skipped, "committed": committed}, text or None)
+    result = {"taken": taken, "skipped": skipped}
+    if committed is not None:  # with a git history: the ids committed (not unchanged ones)
+        result["committed"] = committed
+    emit(result, text or None)
     return 0
