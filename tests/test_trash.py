@@ -31,6 +31,7 @@ from support.checks import (
     snapshots_of,
     trashed_envs_on_disk,
     tree,
+    tree_state,
 )
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
@@ -266,6 +267,32 @@ def test_a_command_that_does_not_complete_loses_nothing(
     assert str(big_env) in registered(conda_dirs)
     assert str(big_env) in listed_envs(conda_run)
     assert_trash_empty(conda_run, conda_dirs)
+
+
+def _files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")} if root.is_dir() else set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("remove", "-n", "E", "--all", "--dry-run"), ("env", "remove", "-n", "E", "--dry-run")],
+    ids=["remove-all", "env-remove"],
+)
+def test_a_dry_run_removal_writes_nothing(args, make_env, conda_run, conda_dirs):
+    """Not only the same env at the end: no snapshot, no trash record, no move and back (the
+    env's directory keeps its inode and every time stamp)."""
+    prefix = make_env("E", "alpha")
+    before = tree_state(prefix, with_root=True)
+    store_before = _files_under(conda_dirs.store)
+    envs_before = sorted(os.listdir(conda_dirs.envs))
+
+    result = ok(conda_run(*args))
+
+    assert "DryRunExit" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert tree_state(prefix, with_root=True) == before
+    assert sorted(os.listdir(conda_dirs.envs)) == envs_before  # no trash dir made beside it
+    assert _files_under(conda_dirs.store) - store_before == set()  # no record, no snapshot
+    assert snapshots_of(conda_run, "E") == []
 
 
 # --- conda refuses: nothing lost, and left to conda -----------------------------------------
