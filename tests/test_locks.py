@@ -197,8 +197,8 @@ def _verbs(env: str, channel_args) -> list[tuple[str, ...]]:
 def test_stress_random_verbs_on_three_envs_lose_nothing(
     make_env, conda_run, conda_dirs, channel_args
 ):
-    """Workers run random verbs on three envs at once. Afterwards every env is live, in the
-    trash, or restorable, and every listed snapshot verifies. Size it with
+    """Workers run random verbs on three envs at once. Afterwards every listed snapshot
+    verifies, and every env is live, or comes back from the trash or a snapshot. Size it with
     ENVGUARD_STRESS_WORKERS and ENVGUARD_STRESS_SECONDS (default: 4 workers, 40 s)."""
     workers = int(os.environ.get("ENVGUARD_STRESS_WORKERS", "4"))
     seconds = float(os.environ.get("ENVGUARD_STRESS_SECONDS", "40"))
@@ -233,24 +233,30 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
             "\n\n".join(f"conda {' '.join(a)} exited {code}:\n{out}" for a, code, out in crashes),
             pytrace=False,
         )
+    removed = [argv for argv, r in runs if argv[:2] == ("env", "remove") and r.returncode == 0]
+    assert removed, f"no removal went through in {len(runs)} runs: nothing was at stake"
+    verified = json.loads(conda_run("envguard", "verify", "--json").stdout)
+    assert verified["ok"], verified
+    # every env is live, or comes back from the trash, or from a snapshot, with its package
     live = set(json.loads(ok(conda_run("env", "list", "--json")).stdout)["envs"])
     trashed = {
         e["env_name"]
         for e in json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
     }
-    snapped = {
-        s["env_name"] for s in json.loads(ok(conda_run("envguard", "list", "--json")).stdout)
-    }
-    lost = [
-        env
-        for env in ENVS
-        if str(conda_dirs.envs / env) not in live and env not in trashed and env not in snapped
-    ]
-    verified = json.loads(conda_run("envguard", "verify", "--json").stdout)
+    lost = []
+    for env in ENVS:
+        if str(conda_dirs.envs / env) not in live:
+            verb = ("undo", env) if env in trashed else ("restore", env)
+            back = conda_run("envguard", *verb, "-y")
+            if back.returncode:
+                lost.append(f"{env}: {' '.join(verb)} failed:\n{back.stdout + back.stderr}")
+                continue
+        listed = json.loads(ok(conda_run("list", "-n", env, "--json")).stdout)
+        if "alpha" not in {p["name"] for p in listed}:
+            lost.append(f"{env}: no alpha in {listed}")
     record("concurrent conda runs (stress test)", len(runs))
     record("envs lost", len(lost))
-    assert not lost
-    assert verified["ok"], verified
+    assert not lost, "\n".join(lost)
 
 
 @pytest.mark.slow
@@ -267,12 +273,16 @@ def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, cond
         ("envguard", "restore", "demo", "--force", "-y"),
         ("envguard", "snapshot", "-n", "demo", "--force"),
     ]
+    landed = 0
     for _ in range(kills):
         child = _holding(rng.choice(verbs), conda_dirs.root)
         time.sleep(rng.uniform(0.3, 2.5))
         child.send_signal(signal.SIGKILL)
         child.communicate()
+        landed += child.returncode == -signal.SIGKILL  # else it had ended before the kill
     record("SIGKILLs at random moments", kills)
+    record("  of which killed a running command", landed)
+    assert landed, "every command ended before its kill: nothing was killed"
 
     # whatever the kills left, a lock blocks no one, and the env comes back
     env = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
