@@ -261,8 +261,9 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
 
 @pytest.mark.slow
 def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, conda_run, conda_dirs):
-    """SIGKILL at random moments of remove, undo, restore and snapshot: each next command
-    gets the lock at once (the kernel released it), and the env always comes back."""
+    """SIGKILL at random moments of remove, undo, restore and snapshot: no killed command's
+    lock keeps the next one out (the kernel released it; with a 2 s wait, a lock still held
+    would fail the next command as busy), and the env always comes back."""
     kills = int(os.environ.get("ENVGUARD_KILLS", "12"))
     make_env("demo", "alpha")
     ok(conda_run("envguard", "snapshot", "-n", "demo", "--force"))
