@@ -359,7 +359,7 @@ def test_the_env_variables_are_in_the_snapshots_yaml_and_come_back(make_env, con
     listed = ok(conda_run("env", "config", "vars", "list", "-n", "work", "--json")).stdout
     assert json.loads(listed) == {"MY_SETTING": "42"}
     # the YAML alone, as a user recreates the env from it elsewhere
-    ok(conda_run("env", "create", "-n", "copy", "-f", yml, "-y"))
+    ok(conda_run("env", "create", "-n", "copy", "-f", yml))
     listed = ok(conda_run("env", "config", "vars", "list", "-n", "copy", "--json")).stdout
     assert json.loads(listed) == {"MY_SETTING": "42"}
 
