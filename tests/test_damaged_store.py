@@ -79,7 +79,9 @@ def _damages() -> dict[str, callable]:
             out[f"{name}-{how}"] = damage
 
     def index(s, data=b"\x00garbage"):
-        for path in (s.dirs.store / "index").iterdir():
+        paths = list((s.dirs.store / "index").iterdir())
+        assert paths, "no index to damage"
+        for path in paths:
             path.write_bytes(data)
 
     out["index-garbage"] = index

@@ -342,6 +342,28 @@ def test_restore_from_the_yaml_brings_back_settings_too(conda_run, channel_args,
     assert report["exact"] is True, report
 
 
+def test_the_env_variables_are_in_the_snapshots_yaml_and_come_back(make_env, conda_run):
+    """`conda env config vars set` values are in the snapshot's environment.yml (`variables:`),
+    so that the file alone gives them back, and a restore brings them back."""
+    from ruamel.yaml import YAML
+
+    make_env("work", "alpha")
+    ok(conda_run("env", "config", "vars", "set", "-n", "work", "MY_SETTING=42"))
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+    ok(conda_run("envguard", "purge", "work", "-y"))
+    (snapshot,) = snapshots_of(conda_run, "work")
+    yml = Path(snapshot["path"]) / "environment.yml"
+
+    assert YAML(typ="safe").load(yml.read_text())["variables"] == {"MY_SETTING": "42"}
+    ok(conda_run("envguard", "restore", "work", "-y"))
+    listed = ok(conda_run("env", "config", "vars", "list", "-n", "work", "--json")).stdout
+    assert json.loads(listed) == {"MY_SETTING": "42"}
+    # the YAML alone, as a user recreates the env from it elsewhere
+    ok(conda_run("env", "create", "-n", "copy", "-f", yml))
+    listed = ok(conda_run("env", "config", "vars", "list", "-n", "copy", "--json")).stdout
+    assert json.loads(listed) == {"MY_SETTING": "42"}
+
+
 def test_restore_force_over_an_env_with_user_files_stops(make_env, conda_run, conda_dirs):
     prefix = _with_thesis(make_env)
     (prefix / "thesis" / "chapter1.tex").rename(prefix / "chapter1.tex")

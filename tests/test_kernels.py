@@ -35,6 +35,10 @@ def test_an_envs_own_kernelspecs_stay_inside_it(make_env, conda_run):
     (own / "kernel.json").write_text(json.dumps({"argv": [f"{work}/bin/python"]}))
 
     assert conda_run("env", "remove", "-n", "work", "-y").returncode == 0
+    # not recorded as a kernel to take out of Jupyter: it moves with the env, as a file of it
+    snapshots = json.loads(conda_run("envguard", "list", "-n", "work", "--json").stdout)
+    shown = json.loads(conda_run("envguard", "show", snapshots[-1]["id"], "--json").stdout)
+    assert shown["kernels"] == []
     assert conda_run("envguard", "undo", "work", "-y").returncode == 0
 
     assert json.loads((own / "kernel.json").read_text()) == {"argv": [f"{work}/bin/python"]}

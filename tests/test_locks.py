@@ -59,10 +59,23 @@ def _has_lock_file_open(conda_dirs, pid: int) -> bool:
         return False
 
 
+def _at_the_lock_of(conda_dirs, pid: int, holder: int) -> bool:
+    """Has process `pid` open the lock file that process `holder` holds? Linux's /proc says."""
+    try:
+        opened = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
+        return any(
+            str(p) in opened and p.read_text().strip() == str(holder)
+            for p in (conda_dirs.store / "locks").glob("env-*.lock")
+        )
+    except OSError:  # a descriptor closed while looking
+        return False
+
+
 def test_a_second_command_on_a_busy_env_waits_then_says_busy(make_env, conda_run, conda_dirs):
     prefix = make_env("demo", "alpha")
     before = tree(prefix, with_root=True)
     holder = _holding(["env", "remove", "-n", "demo"], conda_dirs.root)
+    waiter = None
     try:
         _wait_until(lambda: _lock_held(conda_dirs, holder.pid))
         for argv in (
@@ -71,18 +84,24 @@ def test_a_second_command_on_a_busy_env_waits_then_says_busy(make_env, conda_run
             ("envguard", "undo", "demo", "-y"),
             ("envguard", "restore", "demo", "--force", "-y"),
         ):
-            started = time.monotonic()
             result = conda_run(*argv, env=SHORT_WAIT)
             if argv[1] == "undo":  # undo sees the entry's command running: says so at once
                 clean_error(result, "is removing 'demo' right now")
                 continue
-            clean_error(result, "The environment 'demo' is busy", f"(process {holder.pid})")
-            assert time.monotonic() - started >= 2
+            clean_error(
+                result, "The environment 'demo' is busy", f"(process {holder.pid})", "after 2 s"
+            )
+        # with the default wait (60 s), a command waits at the lock and goes on once it is free
+        waiter = _holding(["envguard", "snapshot", "-n", "demo", "--force"], conda_dirs.root)
+        _wait_until(lambda: _at_the_lock_of(conda_dirs, waiter.pid, holder.pid))
         holder.communicate("n\n", timeout=120)  # declined: envguard puts it back
+        out, err = waiter.communicate(timeout=120)
+        assert waiter.returncode == 0, out + err
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+        for process in (holder, waiter):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
     assert tree(prefix, with_root=True) == before
     ok(conda_run("envguard", "snapshot", "-n", "demo", "--force", env=SHORT_WAIT))
 
@@ -96,9 +115,8 @@ def test_a_killed_holder_blocks_no_one(make_env, conda_run, conda_dirs):
     holder.send_signal(signal.SIGKILL)
     holder.wait()
 
-    started = time.monotonic()
+    # a lock still held would stop undo as busy after 2 s
     ok(conda_run("envguard", "undo", "demo", "-y", env=SHORT_WAIT))
-    assert time.monotonic() - started < 2 + 10  # no wait for the dead holder's lock
     assert (conda_dirs.envs / "demo" / "conda-meta" / "history").is_file()
 
 
@@ -179,8 +197,8 @@ def _verbs(env: str, channel_args) -> list[tuple[str, ...]]:
 def test_stress_random_verbs_on_three_envs_lose_nothing(
     make_env, conda_run, conda_dirs, channel_args
 ):
-    """Workers run random verbs on three envs at once. Afterwards every env is live, in the
-    trash, or restorable, and every listed snapshot verifies. Size it with
+    """Workers run random verbs on three envs at once. Afterwards every listed snapshot
+    verifies, and every env is live, or comes back from the trash or a snapshot. Size it with
     ENVGUARD_STRESS_WORKERS and ENVGUARD_STRESS_SECONDS (default: 4 workers, 40 s)."""
     workers = int(os.environ.get("ENVGUARD_STRESS_WORKERS", "4"))
     seconds = float(os.environ.get("ENVGUARD_STRESS_SECONDS", "40"))
@@ -215,30 +233,37 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
             "\n\n".join(f"conda {' '.join(a)} exited {code}:\n{out}" for a, code, out in crashes),
             pytrace=False,
         )
+    removed = [argv for argv, r in runs if argv[:2] == ("env", "remove") and r.returncode == 0]
+    assert removed, f"no removal went through in {len(runs)} runs: nothing was at stake"
+    verified = json.loads(conda_run("envguard", "verify", "--json").stdout)
+    assert verified["ok"], verified
+    # every env is live, or comes back from the trash, or from a snapshot, with its package
     live = set(json.loads(ok(conda_run("env", "list", "--json")).stdout)["envs"])
     trashed = {
         e["env_name"]
         for e in json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)["entries"]
     }
-    snapped = {
-        s["env_name"] for s in json.loads(ok(conda_run("envguard", "list", "--json")).stdout)
-    }
-    lost = [
-        env
-        for env in ENVS
-        if str(conda_dirs.envs / env) not in live and env not in trashed and env not in snapped
-    ]
-    verified = json.loads(conda_run("envguard", "verify", "--json").stdout)
+    lost = []
+    for env in ENVS:
+        if str(conda_dirs.envs / env) not in live:
+            verb = ("undo", env) if env in trashed else ("restore", env)
+            back = conda_run("envguard", *verb, "-y")
+            if back.returncode:
+                lost.append(f"{env}: {' '.join(verb)} failed:\n{back.stdout + back.stderr}")
+                continue
+        listed = json.loads(ok(conda_run("list", "-n", env, "--json")).stdout)
+        if "alpha" not in {p["name"] for p in listed}:
+            lost.append(f"{env}: no alpha in {listed}")
     record("concurrent conda runs (stress test)", len(runs))
     record("envs lost", len(lost))
-    assert not lost
-    assert verified["ok"], verified
+    assert not lost, "\n".join(lost)
 
 
 @pytest.mark.slow
 def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, conda_run, conda_dirs):
-    """SIGKILL at random moments of remove, undo, restore and snapshot: each next command
-    gets the lock at once (the kernel released it), and the env always comes back."""
+    """SIGKILL at random moments of remove, undo, restore and snapshot: no killed command's
+    lock keeps the next one out (the kernel released it; with a 2 s wait, a lock still held
+    would fail the next command as busy), and the env always comes back."""
     kills = int(os.environ.get("ENVGUARD_KILLS", "12"))
     make_env("demo", "alpha")
     ok(conda_run("envguard", "snapshot", "-n", "demo", "--force"))
@@ -249,12 +274,16 @@ def test_killed_at_random_moments_loses_nothing_and_blocks_no_one(make_env, cond
         ("envguard", "restore", "demo", "--force", "-y"),
         ("envguard", "snapshot", "-n", "demo", "--force"),
     ]
+    landed = 0
     for _ in range(kills):
         child = _holding(rng.choice(verbs), conda_dirs.root)
         time.sleep(rng.uniform(0.3, 2.5))
         child.send_signal(signal.SIGKILL)
         child.communicate()
+        landed += child.returncode == -signal.SIGKILL  # else it had ended before the kill
     record("SIGKILLs at random moments", kills)
+    record("  of which killed a running command", landed)
+    assert landed, "every command ended before its kill: nothing was killed"
 
     # whatever the kills left, a lock blocks no one, and the env comes back
     env = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}

@@ -101,8 +101,10 @@ def test_kept_packages_cost_no_space_while_the_cache_holds_them(
 ):
     ok(conda_run("create", "-n", "E", "-y", *env_templates.channel.args, "beta"))
     ok(conda_run("envguard", "snapshot", "-n", "E"))
-    for kept in (conda_dirs.store / "packages").glob("*/*.tar.bz2"):
-        assert os.path.samefile(kept, conda_dirs.pkgs / kept.name)
+    kept = sorted((conda_dirs.store / "packages").glob("*/*.tar.bz2"))
+    assert sorted(p.name for p in kept) == archives(conda_list(conda_run, "E"))
+    for path in kept:
+        assert os.path.samefile(path, conda_dirs.pkgs / path.name)
     assert status(conda_run)["kept_packages"]["only_in_store_bytes"] == 0
 
 

@@ -15,7 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conda_envguard.exceptions import EnvGuardError, SnapshotNotFoundError
+from conda_envguard.exceptions import (
+    AmbiguousSnapshotError,
+    EnvGuardError,
+    SnapshotNotFoundError,
+)
 from conda_envguard.store import _ID_PATTERN, Store, new_id
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
@@ -42,25 +46,49 @@ def test_any_name_makes_a_safe_unique_sortable_id(name):
     assert "/" not in a and not a.startswith(".")
 
 
+@pytest.fixture
+def two_snapshot_ids(make_env) -> list[str]:
+    """Two snapshots of one env, taken within a second or so: their ids share a long start."""
+    prefix = make_env("looked-up", "alpha")
+    return [Store().take(prefix, "looked-up", trigger="manual").id for _ in range(2)]
+
+
 @WITH_FIXTURES
-@given(st.text(max_size=400))
-def test_looking_up_any_id_is_found_or_not_found_never_a_crash(conda_dirs, text):
+@given(data=st.data())
+def test_looking_up_any_id_finds_the_one_it_names_or_says_not_found(two_snapshot_ids, data):
+    ids = two_snapshot_ids
+    text = data.draw(
+        st.one_of(
+            st.text(max_size=400),
+            st.sampled_from(ids).flatmap(lambda i: st.integers(0, len(i)).map(lambda n: i[:n])),
+        )
+    )
+    named = [i for i in ids if i == text] or [i for i in ids if text and i.startswith(text)]
     try:
-        Store().get(text)
+        found = Store().get(text)
     except SnapshotNotFoundError:
-        pass
+        assert named == []
+    except AmbiguousSnapshotError:
+        assert len(named) == 2
+    else:
+        assert [found.id] == named
+        assert found.meta["env_name"] == "looked-up"
 
 
 @WITH_FIXTURES
-@given(st.text(max_size=200))
+@given(st.one_of(st.text(max_size=200), env_names))
 def test_any_env_name_resolves_or_is_refused_cleanly(conda_dirs, text):
     from conda_envguard.envs import resolve
 
+    plain = text != "base" and all(c in NAME_CHARS for c in text) and text not in ("", ".", "..")
     try:
         prefix = resolve(name=text)
     except EnvGuardError:
+        assert not plain, f"{text!r} is a plain env name"
         return
     assert prefix.is_absolute()
+    if plain:
+        assert prefix == conda_dirs.envs / text
 
 
 @given(st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=100))
@@ -140,11 +168,13 @@ def test_no_token_or_password_reaches_any_file_of_a_snapshot(
     record.write_text(json.dumps(data))
     try:
         snap = Store().take(prefix, "secret", trigger="manual", command=f"conda x -c {url}")
-        for path in snap.path.rglob("*"):
-            if path.is_file():
-                text = path.read_bytes().decode(errors="replace")
-                assert password not in text, path.name
-                assert token not in text, path.name
+        files = [path for path in snap.path.rglob("*") if path.is_file()]
+        # the copies of the history and of the channel URLs, where the secrets were
+        assert {"history", "explicit.txt", "environment.yml"} <= {p.name for p in files}
+        for path in files:
+            text = path.read_bytes().decode(errors="replace")
+            assert password not in text, path.name
+            assert token not in text, path.name
         shutil.rmtree(snap.path)
     finally:
         history.write_text(kept)

@@ -270,7 +270,7 @@ def test_restore_from_the_trash_to_another_filesystem(
 
     ok(result)
     report = json.loads(result.stdout)
-    assert report["exact"] is True, report
+    assert (report["method"], report["exact"]) == ("explicit", True), report
     assert pinned(conda_list(conda_run, "-p", target)) == pinned(packages)
 
 

@@ -181,6 +181,7 @@ def test_metadata_of_a_manual_snapshot(pip_env, conda_cli):
     assert meta["command"] == "conda envguard snapshot"
     assert meta["counts"] == {"conda": 4, "pip": 2}
     # every file it lists is there, with the checksum it recorded
+    assert SNAPSHOT_FILES - {"snapshot.json", "manifest.json"} | {"pip.txt"} <= set(meta["files"])
     for name, digest in meta["files"].items():
         assert hashlib.sha256((Path(taken["path"]) / name).read_bytes()).hexdigest() == digest
     [summary] = listed_snapshots(conda_cli)

@@ -31,6 +31,7 @@ from support.checks import (
     snapshots_of,
     trashed_envs_on_disk,
     tree,
+    tree_state,
 )
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
@@ -268,6 +269,32 @@ def test_a_command_that_does_not_complete_loses_nothing(
     assert_trash_empty(conda_run, conda_dirs)
 
 
+def _files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")} if root.is_dir() else set()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("remove", "-n", "E", "--all", "--dry-run"), ("env", "remove", "-n", "E", "--dry-run")],
+    ids=["remove-all", "env-remove"],
+)
+def test_a_dry_run_removal_writes_nothing(args, make_env, conda_run, conda_dirs):
+    """Not only the same env at the end: no snapshot, no trash record, no move and back (the
+    env's directory keeps its inode and every time stamp)."""
+    prefix = make_env("E", "alpha")
+    before = tree_state(prefix, with_root=True)
+    store_before = _files_under(conda_dirs.store)
+    envs_before = sorted(os.listdir(conda_dirs.envs))
+
+    result = ok(conda_run(*args))
+
+    assert "DryRunExit" in result.stdout + result.stderr, result.stdout + result.stderr
+    assert tree_state(prefix, with_root=True) == before
+    assert sorted(os.listdir(conda_dirs.envs)) == envs_before  # no trash dir made beside it
+    assert _files_under(conda_dirs.store) - store_before == set()  # no record, no snapshot
+    assert snapshots_of(conda_run, "E") == []
+
+
 # --- conda refuses: nothing lost, and left to conda -----------------------------------------
 
 REFUSALS = {
@@ -501,27 +528,34 @@ def test_a_killed_purge_is_not_undone_as_if_whole(make_env, conda_run, conda_dir
         clean_error(undone, "purge")
 
 
-def _trash_record_written(conda_dirs) -> bool:
-    return any((conda_dirs.store / "trash").glob("*.json"))
+def _lock_taken(conda_dirs, prefix: Path) -> bool:
+    return any(p.stat().st_size for p in (conda_dirs.store / "locks").glob("env-*.lock"))
 
 
-def _snapshot_started(conda_dirs) -> bool:
+def _snapshot_started(conda_dirs, prefix: Path) -> bool:
     return any((conda_dirs.store / "snapshots").glob(".tmp-*"))
 
 
-def _env_moved(conda_dirs) -> bool:
+def _trash_record_written(conda_dirs, prefix: Path) -> bool:
+    return any((conda_dirs.store / "trash").glob("*.json"))
+
+
+def _env_moved(conda_dirs, prefix: Path) -> bool:
     return any(conda_dirs.envs.glob(f"{TRASH_DIRNAME}/*/env"))
 
 
+def _shell_in_place(conda_dirs, prefix: Path) -> bool:
+    return (prefix / SHELL_MARKER).is_file()
+
+
+# Each step of a removal, in order, and where a kill right after it leaves the env: in place,
+# in the trash (undo brings it back), or either (the next step may have run before the kill).
 KILL_POINTS = {
-    "0.25s": 0.25,
-    "0.5s": 0.5,
-    "0.75s": 0.75,
-    "1s": 1.0,
-    "1.5s": 1.5,
-    "snapshot-being-written": _snapshot_started,
-    "trash-record-written": _trash_record_written,
-    "env-moved": _env_moved,
+    "lock-taken": (_lock_taken, "in place"),
+    "snapshot-being-written": (_snapshot_started, "in place"),
+    "trash-record-written": (_trash_record_written, None),
+    "env-moved": (_env_moved, "in the trash"),
+    "shell-in-place": (_shell_in_place, "in the trash"),
 }
 
 
@@ -529,19 +563,73 @@ KILL_POINTS = {
 @pytest.mark.parametrize("point", KILL_POINTS, ids=list(KILL_POINTS))
 def test_killed_at_any_moment_of_a_removal(point, big_env, conda_run, conda_dirs, tmp_path):
     before = tree(big_env, with_root=True)
-    when = KILL_POINTS[point]
+    reached, expected = KILL_POINTS[point]
 
     proc = _popen_conda(("env", "remove", "-n", "E", "-y"), tmp_path, "remove")
     try:
-        if callable(when):
-            _wait_for(lambda: when(conda_dirs), proc, poll=0.0005)
-        else:
-            time.sleep(when)
+        came = _wait_for(lambda: reached(conda_dirs, big_env), proc, poll=0.0005)
     finally:
         _kill(proc)
 
+    assert came and proc.returncode == -signal.SIGKILL, (tmp_path / "remove.err").read_text()
     state = _assert_recoverable(big_env, before, conda_run, conda_dirs)
-    print(f"killed at {point}: the env was {state}")
+    if expected:
+        assert state == expected
+
+
+# Runs conda with an audit hook that watches for the rename of the env (argv[1]) into the
+# trash: it notes the trash records as they are at that moment (into argv[2]), and kills the
+# process with SIGKILL at its next step, right after the rename.
+KILLED_RIGHT_AFTER_THE_MOVE = """
+import json, os, runpy, signal, sys
+prefix, seen, records = sys.argv[1], sys.argv[2], sys.argv[3]
+sys.argv = ["conda", *sys.argv[4:]]
+state = "before"
+
+def hook(event, args):
+    global state
+    if state == "moved":
+        state = "killed"
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif state == "before" and event == "os.rename" and os.fspath(args[0]) == prefix:
+        state = "noting"
+        found = {}
+        for name in sorted(os.listdir(records)) if os.path.isdir(records) else ():
+            if name.endswith(".json"):
+                with open(os.path.join(records, name)) as f:
+                    found[name] = json.load(f)
+        with open(seen, "w") as f:
+            json.dump(found, f)
+        state = "moved"
+
+sys.addaudithook(hook)
+runpy.run_module("conda", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_the_trash_record_is_written_before_the_env_moves(
+    make_env, conda_run, conda_dirs, tmp_path
+):
+    """A kill right after the rename into the trash: the record, written before it in the
+    `moving` state, keeps track of the env, and undo brings it back."""
+    prefix = make_env("E", "alpha")
+    before = tree(prefix, with_root=True)
+    seen = tmp_path / "records-at-the-rename.json"
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RIGHT_AFTER_THE_MOVE, str(prefix), str(seen),
+         str(conda_dirs.store / "trash"), "env", "remove", "-n", "E", "-y"],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert not prefix.exists()
+    (record,) = json.loads(seen.read_text()).values()
+    assert (record["prefix"], record["state"]) == (str(prefix), "moving")
+    (entry,) = trash_entries(conda_run)
+    assert entry["env_name"] == "E"
+    ok(conda_run("envguard", "undo", "E", "-y"))
+    assert_same_tree(prefix, before)
 
 
 # --- another filesystem: conda removes as usual, the snapshot remains -----------------------
