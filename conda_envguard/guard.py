@@ -24,6 +24,8 @@ _atexit_registered = False
 
 REMOVE, OVERWRITE, RENAME, CHANGE = "remove", "overwrite", "rename", "change"
 CREATE = "create"  # a create or env create of a prefix that is not an env yet
+# Commands that can remove, overwrite or rename an env: one envguard cannot read is stopped.
+CAN_DESTROY = frozenset({"remove", "env_remove", "create", "env_create", "rename"})
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,19 @@ def before_command(command: str) -> None:
         targets = _targets(command)
     except CondaError:
         raise
-    except Exception as e:  # a guard that can't read the command must not crash it
-        _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
+    except Exception as e:
+        if command in CAN_DESTROY:  # fail closed: it may be about to destroy an env
+            from conda import __version__ as conda_version
+
+            from .exceptions import GuardBlindError
+
+            raise GuardBlindError(_command_line(), e, conda_version) from e
+        _warn(
+            f"envguard: could not tell which env `conda {command}` changes ({e}); its state "
+            "was not recorded before the change."
+        )
         return
+    unreadable = _unreadable_settings()
     _check_new_name(command)
     for target in targets:
         if target.action == CREATE:
@@ -54,7 +66,23 @@ def before_command(command: str) -> None:
         if target.action == CHANGE:
             _record_history(target.prefix, command)
         else:
-            _guard_destruction(target, command)
+            _guard_destruction(target, command, unreadable)
+    if unreadable:  # nothing was destroyed: say so, and go on
+        _warn(
+            "envguard: warning: these envguard settings cannot be read, and read as their "
+            "defaults; a command that would remove, overwrite or rename an env stops until "
+            "they are fixed:\n" + "\n".join(f"  {p}" for p in unreadable)
+        )
+
+
+def _unreadable_settings() -> list[str]:
+    """What `settings.problems` finds, as lines; a check that fails is itself one."""
+    from .settings import problems
+
+    try:
+        return [p.text for p in problems()]
+    except Exception as e:
+        return [f"envguard could not check its settings ({type(e).__name__}: {e})"]
 
 
 def after_command(command: str) -> None:
@@ -86,13 +114,14 @@ def _keep_trashed() -> None:
 def _targets(command: str) -> list[Target]:
     from conda.base.context import context
 
-    args = getattr(context, "_argparse_args", None)
+    from .compat import command_arguments
+
+    if command in ("install", "update"):
+        return [Target(Path(context.target_prefix), CHANGE)]
+    args = command_arguments()  # missing: before_command stops a command that can destroy
 
     def arg(key: str, default=None):
-        try:
-            return getattr(args, key, default) if args is not None else default
-        except Exception:
-            return default
+        return getattr(args, key, default)
 
     if command in ("remove", "env_remove"):
         prefix = Path(context.target_prefix)
@@ -121,8 +150,8 @@ def _targets(command: str) -> list[Target]:
             if is_environment(dest) and dest != source:
                 targets.append(Target(dest, OVERWRITE))
         return targets
-    if command in ("install", "update", "env_update"):
-        prefix = _prefix_from_args_or_file(arg) if command == "env_update" else None
+    if command == "env_update":
+        prefix = _prefix_from_args_or_file(arg)
         return [Target(prefix or Path(context.target_prefix), CHANGE)]
     return []
 
@@ -130,16 +159,17 @@ def _targets(command: str) -> list[Target]:
 def _check_new_name(command: str) -> None:
     """The naming rules, for the name a create, env create or rename gives a new env."""
     from conda import CondaError
-    from conda.base.context import context
 
     if command not in ("create", "env_create", "rename"):
         return
-    args = getattr(context, "_argparse_args", None)
-
-    def arg(key: str, default=None):
-        return getattr(args, key, default) if args is not None else default
+    from .compat import command_arguments
 
     try:
+        args = command_arguments()
+
+        def arg(key: str, default=None):
+            return getattr(args, key, default)
+
         if command == "rename":
             from .envs import prefix_for_name
 
@@ -161,7 +191,7 @@ def _check_new_name(command: str) -> None:
     except CondaError:
         raise
     except Exception as e:  # a naming rule that can't be read must not crash the command
-        _note(f"envguard: could not check the new env's name ({e}).")
+        _warn(f"envguard: warning: could not check the new env's name ({e}).")
 
 
 def _prefix_from_args_or_file(arg) -> Path | None:
@@ -186,7 +216,7 @@ def _prefix_from_args_or_file(arg) -> Path | None:
 
 
 # -- destruction --------------------------------------------------------------------------------
-def _guard_destruction(target: Target, command: str) -> None:
+def _guard_destruction(target: Target, command: str, unreadable: list[str]) -> None:
     from conda.base.context import context
 
     from .exceptions import ProtectedEnvironmentError
@@ -203,6 +233,10 @@ def _guard_destruction(target: Target, command: str) -> None:
         raise ProtectedEnvironmentError(
             target.action, name, str(prefix), protection.rule, protection.how_to
         )
+    if unreadable and not context.dry_run:
+        from .exceptions import UnreadableSettingsError
+
+        raise UnreadableSettingsError(target.action, name, str(prefix), unreadable)
     if target.action == RENAME or context.dry_run:
         return  # a rename keeps the env's contents; a dry run changes nothing
     if not _lock_env(prefix, name):
@@ -219,14 +253,14 @@ def _lock_new_env(target: Target, command: str) -> Target | None:
     then it is an env like any other (the create overwrites or changes it)."""
     from conda.base.context import context
 
-    from .compat import env_create_replaces_existing
+    from .compat import command_arguments, env_create_replaces_existing
 
     if context.dry_run:
         return None
     _lock_env(target.prefix, name_of(target.prefix))
     if not is_environment(target.prefix):
         return None
-    replaces = env_create_replaces_existing(command, getattr(context, "_argparse_args", None))
+    replaces = env_create_replaces_existing(command, command_arguments())
     return Target(target.prefix, OVERWRITE if replaces else CHANGE)
 
 
@@ -282,7 +316,9 @@ def _unowned_files_or_stop(prefix: Path, name: str, action: str):
     except CondaError:
         raise
     except Exception as e:  # unreadable: the snapshot reads the env again, and fails closed
-        _note(f"envguard: could not look for files no package installed in {prefix} ({e}).")
+        _warn(
+            f"envguard: warning: could not look for files no package installed in {prefix} ({e})."
+        )
         return None
 
 
@@ -312,7 +348,7 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
             from conda import __version__ as conda_version
 
             raise SnapshotBugError(str(prefix), e, conda_version, command_line) from e
-        _note(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
+        _warn(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
         return None
     _note(f"envguard: saved snapshot {snapshot.id} of '{name}'.")
     return snapshot
@@ -331,7 +367,7 @@ def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> Non
     try:
         entry = trash.move_in(prefix, name, entry_id, days, _command_line())
     except OSError as e:
-        _note(
+        _warn(
             f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "
             "it as usual" + (f", and snapshot {snapshot.id} can restore it." if snapshot else ".")
         )
@@ -373,7 +409,7 @@ def _roll_back_unfinished() -> None:
                 if entry.env_dir.is_dir()
                 else f"Its snapshot can rebuild it: conda envguard restore {name}"
             )
-            _note(f"envguard: could not put '{entry.env_name}' back ({e}). {where}")
+            _warn(f"envguard: could not put '{entry.env_name}' back ({e}). {where}")
 
 
 def _register_atexit() -> None:
@@ -400,7 +436,9 @@ def _record_history(prefix: Path, command: str) -> None:
             return
         store.take(prefix, name_of(prefix), trigger=_trigger(command), command=_command_line())
     except Exception as e:
-        _note(f"envguard: could not record the state of {prefix} before this change ({e}).")
+        _warn(
+            f"envguard: warning: could not record the state of {prefix} before this change ({e})."
+        )
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -433,6 +471,11 @@ def _note(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _warn(message: str) -> None:
+    """What the user must know even under --json and -q: stderr, always."""
+    print(message, file=sys.stderr)
+
+
 # -- removal asked of envguard itself ---------------------------------------------------------
 def remove_env(prefix: Path, trigger: str) -> str:
     """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
@@ -441,7 +484,7 @@ def remove_env(prefix: Path, trigger: str) -> str:
     Returns the snapshot id."""
     from conda.core.envs_manager import unregister_env
 
-    from .exceptions import EnvGuardError, ProtectedEnvironmentError
+    from .exceptions import EnvGuardError, ProtectedEnvironmentError, UnreadableSettingsError
     from .policy import protection_of
     from .trash import set_aside
 
@@ -450,6 +493,8 @@ def remove_env(prefix: Path, trigger: str) -> str:
         raise ProtectedEnvironmentError(
             REMOVE, name, str(prefix), protection.rule, protection.how_to
         )
+    if unreadable := _unreadable_settings():
+        raise UnreadableSettingsError(REMOVE, name, str(prefix), unreadable)
     if _conda_refuses(prefix, REMOVE):
         raise EnvGuardError(
             f"'{name}' is base, the active env or the default activation env: conda does not "
