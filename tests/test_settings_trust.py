@@ -170,3 +170,15 @@ def test_without_the_commands_arguments_a_destroying_command_stops(make_env, con
             before_command(command)
     before_command("install")  # records history from context.target_prefix, never stops
     assert prefix.is_dir()
+
+
+def test_envguard_verbs_warn_too(conda_run, conda_dirs):
+    conda_dirs.condarc.write_text("plugins:\n  envguard_trash_days: a week\n")
+
+    listed = ok(conda_run("envguard", "list", "--json"))
+
+    json.loads(listed.stdout)
+    assert (
+        f"envguard_trash_days in {conda_dirs.condarc} is 'a week': not a whole number"
+        in listed.stderr
+    )

@@ -58,7 +58,25 @@ def execute(args: Namespace) -> int:
         args.snapshot_env = None  # bare `conda envguard`: list everything
     from ..locks import release_command_locks
 
+    if verb != "status":  # status lists them itself
+        _warn_unreadable_settings()
     try:
         return module.execute(args) or 0
     finally:
         release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)
+
+
+def _warn_unreadable_settings() -> None:
+    """A setting envguard cannot read reads as its default: say so, even under --json."""
+    import sys
+
+    from ..settings import problems
+
+    found = problems()
+    if found:
+        print(
+            "envguard: warning: these envguard settings cannot be read, and read as their "
+            "defaults (conda envguard status lists them):\n"
+            + "\n".join(f"  {p.text}" for p in found),
+            file=sys.stderr,
+        )
