@@ -95,6 +95,15 @@ def execute(args: Namespace) -> int:
             "that would remove, overwrite or rename an env stops until they are fixed):"
         )
         text += "".join(f"\n  {p['text']}" for p in unreadable)
+    from ..githistory import HELD, held
+
+    git_held = held(Store().root)
+    if git_held:
+        text += (
+            f"\n\nSnapshots held out of the git history ({Store().root / HELD}; "
+            "conda envguard sync tries them again):"
+        )
+        text += "".join(f"\n  {h['id']}: {h['reason']}" for h in git_held)
     from ..pkgkeep import Kept
     from ..trash import human_size
 
@@ -112,6 +121,7 @@ def execute(args: Namespace) -> int:
             "lost": lost,
             "kept_packages": kept,
             "unreadable_settings": unreadable,
+            "git_held": git_held,
         },
         text,
     )
