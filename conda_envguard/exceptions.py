@@ -165,13 +165,20 @@ class UnownedFilesError(EnvGuardError):
         first: list[str],
         command: str,
         trash_on: bool,
+        no_trash_because: str | None = None,
     ):
         self.env_name = env_name
         self.prefix = prefix
         self.count = count
         shown = "\n    ".join(first)
         more = f"\n    ... and {count - len(first)} more" if count > len(first) else ""
-        if trash_on:
+        if no_trash_because:
+            go_on = (
+                f"  envguard's trash cannot hold this env ({no_trash_because}): they would be "
+                "deleted for good.\n  To delete them on purpose, for this one command:\n"
+                f"    CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore conda {command}"
+            )
+        elif trash_on:
             go_on = (
                 "  To let them go to envguard's trash with the env (undo brings them back), "
                 "for this one command:\n"

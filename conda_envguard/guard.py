@@ -244,7 +244,7 @@ def _guard_destruction(target: Target, command: str, unreadable: list[str]) -> N
     contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
-        _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+        _move_to_trash(prefix, name, snapshot, target.action, contents)
 
 
 def _lock_new_env(target: Target, command: str) -> Target | None:
@@ -354,19 +354,37 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
     return snapshot
 
 
-def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> None:
-    from .settings import trash_days
+def _move_to_trash(prefix: Path, name: str, snapshot, action: str, contents) -> None:
+    from .settings import trash_days, unowned_files
     from .store import new_id
-    from .trash import Trash, make_shell
+    from .trash import Trash, human_size, make_shell
 
     days = trash_days()
     if days <= 0:
         return
+    with_records = action == REMOVE
     trash = Trash()
     entry_id = snapshot.id if snapshot else new_id(name)
     try:
         entry = trash.move_in(prefix, name, entry_id, days, _command_line())
     except OSError as e:
+        at_risk = contents.files.at_risk if contents is not None else []
+        if at_risk and unowned_files() != "ignore":
+            # they were let go to the trash, which cannot take them: conda would delete them
+            from .exceptions import UnownedFilesError
+            from .unowned import SHOWN
+
+            raise UnownedFilesError(
+                action,
+                name,
+                str(prefix),
+                len(at_risk),
+                human_size(sum(u.size for u in at_risk)),
+                [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
+                _command_line(with_conda=False),
+                trash_on=True,
+                no_trash_because=f"{e.strerror or e}",
+            ) from e
         _warn(
             f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "
             "it as usual" + (f", and snapshot {snapshot.id} can restore it." if snapshot else ".")
