@@ -26,7 +26,17 @@ def execute(args: Namespace) -> int:
 
     prefix = target_prefix(args)
     name = name_of(prefix)
-    done = unfreeze(prefix)
+    try:
+        done = unfreeze(prefix)
+    except OSError as e:
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"envguard could not unfreeze '{name}': {e.filename or prefix}: "
+            f"{e.strerror or e}.\n"
+            "  It may still be frozen in part: conda envguard status shows its markers. Fix "
+            "that path, then run this command again."
+        ) from e
     left = done["left_alone"]
     if not done["was_frozen_by_envguard"]:
         text = f"'{name}' was not frozen by 'conda envguard freeze'."
