@@ -309,12 +309,16 @@ def sync(store_root: Path, repo: Path) -> dict:
             has_head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
             if has_head.returncode != 0:
                 git(repo, "reset", "-q", "--hard", upstream)  # nothing here yet: take theirs
-            elif git(repo, *author, "rebase", "-q", upstream, check=False).returncode != 0:
+            elif (rebase := git(repo, *author, "rebase", "-q", upstream, check=False)).returncode:
+                both = git(repo, "diff", "--name-only", "--diff-filter=U", check=False).stdout
                 git(repo, "rebase", "--abort", check=False)
-                raise GitError(
-                    f"git rebase: the history on {remote} changed the same env files; "
-                    f"merge it by hand in {repo}"
-                )
+                if both.split():
+                    raise GitError(
+                        f"git rebase: the history on {remote} changed the same env files "
+                        f"({', '.join(both.split())}); merge it by hand in {repo}"
+                    )
+                words = (rebase.stderr or rebase.stdout).strip().splitlines()
+                raise GitError(f"git rebase onto {upstream}: {words[0] if words else 'failed'}")
         if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0:
             git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}")
             result["pushed"] = True

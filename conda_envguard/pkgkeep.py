@@ -182,7 +182,7 @@ def keep_for(snapshot, store_root: Path) -> int:
         try:
             added += kept.add(entry, archive, record)
         except OSError:
-            continue  # e.g. the store is on another filesystem: nothing kept, status says so
+            continue  # e.g. the store is on another filesystem: nothing kept (README says so)
         count += 1
     if added:
         total = kept.tally() + added

@@ -391,3 +391,27 @@ def test_a_damaged_queued_snapshot_is_held_not_lost(
     shutil.rmtree(conda_dirs.store / "snapshots" / e_snap["id"])  # gone for good
     again = json.loads(ok(conda_run("envguard", "sync", "--json")).stdout)
     assert [d["id"] for d in again["dropped"]] == [e_snap["id"]] and again["held"] == []
+
+
+def test_a_rebase_refused_for_another_reason_says_that_reason(
+    history, server, conda_run, env_templates, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *env_templates.channel.args, "gamma"))
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+    ok(conda_run("envguard", "sync"))
+    author = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    other = tmp_path / "other-clone"
+    subprocess.run(["git", "clone", "-q", str(server), str(other)], check=True)
+    (other / "README").write_text("team envs\n")
+    git(other, "add", "README")
+    git(other, *author, "commit", "-qm", "readme")
+    git(other, "push", "-q")
+    (history / "notes.txt").write_text("mine\n")
+    git(history, "add", "notes.txt")
+    git(history, *author, "commit", "-qm", "notes")
+    (history / "notes.txt").write_text("mine, edited, not committed\n")
+
+    synced = conda_run("envguard", "sync")
+
+    text = clean_error(synced, "could not sync its git history", "cannot rebase")
+    assert "changed the same env files" not in text
