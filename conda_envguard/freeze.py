@@ -124,6 +124,8 @@ def unfreeze(prefix: Path) -> dict:
     ]
     return {
         "was_frozen_by_envguard": record is not None,
+        # there, but unreadable: what freeze wrote is unknown, so nothing was removed
+        "record_unreadable": record is None and os.path.lexists(prefix / RECORD),
         "removed": removed,
         "left_alone": sorted(set(left) | set(others)),
     }

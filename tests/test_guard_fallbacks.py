@@ -70,3 +70,16 @@ def test_freeze_leaves_a_marker_it_cannot_read_and_did_not_write(make_env, conda
 
     assert "was already there, not written by envguard: left as is" in frozen.stdout
     assert (theirs / "keep").read_text() == "someone's\n"
+
+
+def test_unfreeze_with_a_damaged_record_says_so(make_env, conda_run):
+    prefix = make_env("E", "alpha")
+    ok(conda_run("envguard", "freeze", "-n", "E"))
+    (prefix / "conda-meta" / "envguard-frozen").write_text("garbage")
+
+    done = ok(conda_run("envguard", "unfreeze", "-n", "E"))
+
+    assert "was not frozen by" not in done.stdout
+    assert "record of what it froze in 'E'" in done.stdout and "cannot be read" in done.stdout
+    assert "conda-meta/frozen was not written by envguard" in done.stdout
+    assert (prefix / "conda-meta" / "frozen").is_file()
