@@ -387,6 +387,9 @@ def test_a_damaged_queued_snapshot_is_held_not_lost(
     status = json.loads(ok(conda_run("envguard", "status", "--json")).stdout)
     assert [h["id"] for h in status["git_held"]] == [e_snap["id"]]
     assert "Snapshots held out of the git history" in ok(conda_run("envguard", "status")).stdout
+    still = ok(conda_run("envguard", "sync")).stdout
+    assert "has every snapshot already" not in still and "Committed nothing new" in still
+    assert f"{e_snap['id']}: it cannot be read" in still  # tried again, held again
 
     shutil.rmtree(conda_dirs.store / "snapshots" / e_snap["id"])  # gone for good
     again = json.loads(ok(conda_run("envguard", "sync", "--json")).stdout)

@@ -37,11 +37,12 @@ def execute(args: Namespace) -> int:
     except GitError as e:
         raise GitSyncError(str(repo), str(e)) from e
     count = len(result["committed"])
-    lines = [
-        f"Committed {count} snapshot(s) to {repo}."
-        if count
-        else f"{repo} has every snapshot already (or they changed nothing)."
-    ]
+    if count:
+        lines = [f"Committed {count} snapshot(s) to {repo}."]
+    elif result["held"] or result["dropped"]:
+        lines = [f"Committed nothing new to {repo}."]
+    else:
+        lines = [f"{repo} has every snapshot already (or they changed nothing)."]
     if result["held"]:
         lines.append(
             f"  {len(result['held'])} queued snapshot(s) could not be committed; they are held "
