@@ -95,7 +95,9 @@ def ensure_repo(repo: Path) -> list[str]:
 @contextmanager
 def _locked(repo: Path):
     """One committer at a time per repo (git's own index.lock fails instead of waiting)."""
-    lock_path = repo / ".git" / _LOCK
+    # git's own directory: `.git` is a file, not a directory, in a worktree or a submodule
+    git_dir = git(repo, "rev-parse", "--absolute-git-dir").stdout.strip()
+    lock_path = Path(git_dir) / _LOCK
     with open(lock_path, "a") as handle:
         try:
             import fcntl

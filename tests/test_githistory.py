@@ -418,3 +418,19 @@ def test_a_rebase_refused_for_another_reason_says_that_reason(
 
     text = clean_error(synced, "could not sync its git history", "cannot rebase")
     assert "changed the same env files" not in text
+
+
+def test_a_git_worktree_as_the_history(history, conda_run, env_templates, tmp_path):
+    """`.git` is a file in a worktree (and a submodule): commits land all the same."""
+    author = ("-c", "user.name=t", "-c", "user.email=t@example.com")
+    git(history, *author, "commit", "-q", "--allow-empty", "-m", "start")
+    worktree = tmp_path / "history-worktree"
+    git(history, "worktree", "add", "-q", "-b", "envs", str(worktree))
+    assert (worktree / ".git").is_file()
+    here = {"CONDA_PLUGINS_ENVGUARD_GIT": str(worktree)}
+    ok(conda_run("create", "-n", "E", "-y", *env_templates.channel.args, "gamma", env=here))
+    ok(conda_run("envguard", "snapshot", "-n", "E", env=here))
+
+    ok(conda_run("envguard", "sync", env=here))  # commits what the detached committer left
+
+    assert commits(worktree)[0].startswith("E: manual")
