@@ -1,4 +1,5 @@
-"""Every difference between the conda release lines envguard supports (25.7 to main).
+"""Every difference between the conda release lines envguard supports (25.7 to main), and
+every private conda attribute envguard reads.
 
 One function per difference, each saying which conda needs which path. The rest of envguard
 calls these and never looks at conda's version itself. Nothing here is imported at module
