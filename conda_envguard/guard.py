@@ -21,6 +21,8 @@ from .envs import is_environment, name_of
 # Trash entries this process moved whose conda command has not completed yet.
 _unfinished: list = []
 _atexit_registered = False
+# Settings this command could not read: no background expiry deletes by their defaults.
+_unreadable: list[str] = []
 
 REMOVE, OVERWRITE, RENAME, CHANGE = "remove", "overwrite", "rename", "change"
 CREATE = "create"  # a create or env create of a prefix that is not an env yet
@@ -40,6 +42,7 @@ def before_command(command: str) -> None:
 
     _roll_back_unfinished()
     _release_locks()
+    _unreadable.clear()
     try:
         targets = _targets(command)
     except CondaError:
@@ -56,7 +59,7 @@ def before_command(command: str) -> None:
             "was not recorded before the change."
         )
         return
-    unreadable = _unreadable_settings()
+    unreadable = _unreadable[:] = _unreadable_settings()
     _check_new_name(command)
     for target in targets:
         if target.action == CREATE:
@@ -89,6 +92,8 @@ def after_command(command: str) -> None:
     if _unfinished:
         _keep_trashed()
     _release_locks()
+    if _unreadable:
+        return  # the daily expiry would purge and prune by defaults standing in for them
     from .expiry import maybe_expire_in_background
 
     maybe_expire_in_background()

@@ -10,6 +10,7 @@ stderr, shown under `--json` and `-q` too.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from support.checks import clean_error, ok, snapshot_entries, tree_state
@@ -182,3 +183,42 @@ def test_envguard_verbs_warn_too(conda_run, conda_dirs):
         f"envguard_trash_days in {conda_dirs.condarc} is 'a week': not a whole number"
         in listed.stderr
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("prune", "-n", "E", "--keep", "1", "-y"), ("purge", "--all", "-y"), ("clean", "-y")],
+    ids=["prune", "purge", "clean"],
+)
+def test_envguard_verbs_that_delete_stop(argv, make_env, conda_run, conda_dirs):
+    make_env("E", "alpha")
+    for _ in range(2):
+        ok(conda_run("envguard", "snapshot", "-n", "E", "--force"))
+    before = sorted(p.name for p in snapshot_entries(conda_dirs.store))
+    conda_dirs.condarc.write_text("plugins:\n  envguard_keep: lots\n")
+
+    stopped = conda_run("envguard", *argv)
+
+    clean_error(
+        stopped,
+        f"envguard stopped `conda envguard {argv[0]}`",
+        f"envguard_keep in {conda_dirs.condarc} is 'lots': not a whole number",
+        "Nothing was changed.",
+    )
+    assert sorted(p.name for p in snapshot_entries(conda_dirs.store)) == before
+
+
+def test_no_daily_expiry_runs_on_defaults_standing_in(
+    make_env, channel_args, conda_run, conda_dirs
+):
+    """The daily clean-up purges the trash and prunes by envguard_trash_days and envguard_keep:
+    while one cannot be read, it does not start (its stamp stays as it was)."""
+    make_env("E", "alpha")
+    stamp = conda_dirs.store / ".last-expiry"
+    two_days_ago = stamp.stat().st_mtime - 2 * 24 * 3600
+    os.utime(stamp, (two_days_ago, two_days_ago))
+    conda_dirs.condarc.write_text("plugins:\n  envguard_trash_days: a week\n")
+
+    ok(conda_run("install", "-n", "E", "-y", *channel_args, "gamma"))
+
+    assert stamp.stat().st_mtime == two_days_ago
