@@ -1,4 +1,5 @@
-"""Every difference between the conda release lines envguard supports (25.7 to main).
+"""Every difference between the conda release lines envguard supports (25.7 to main), and
+every private conda attribute envguard reads.
 
 One function per difference, each saying which conda needs which path. The rest of envguard
 calls these and never looks at conda's version itself. Nothing here is imported at module
@@ -78,3 +79,44 @@ def default_activation_prefix():
     from conda.base.context import context
 
     return getattr(context, "default_activation_prefix", None)  # conda 25.9+
+
+
+# -- conda's private attributes ----------------------------------------------------------------
+# conda gives a pre-command plugin only the command's name. The parsed arguments and the
+# configuration as each file spelled it exist only as private attributes, the same on every
+# line from 25.7 to main. Each is read here and nowhere else; when one is missing (a conda
+# that changed them), the caller fails closed on a command that could destroy an env.
+
+
+class MissingCondaInternal(Exception):
+    """A private conda attribute envguard relies on is not there."""
+
+
+def command_arguments():
+    """The parsed arguments of the conda command running now: `context._argparse_args`,
+    private, a mapping of argument to value (`AttrDict`) that conda's `main` fills on every
+    line from 25.7 to main; empty when no command's arguments were given to the context."""
+    from conda.base.context import context
+
+    args = getattr(context, "_argparse_args", None)
+    if not args:
+        raise MissingCondaInternal("conda's parsed arguments (context._argparse_args)")
+    return args
+
+
+def configuration_by_source() -> list[tuple[str, dict]]:
+    """Every place conda read its configuration from, in conda's order (files, then
+    `envvars`, then `cmd_line`), with its keys as conda's raw parameters: the private
+    `context.raw_data`, the same from conda 25.7 to main. Unwrap a value with `raw_value`."""
+    from conda.base.context import context
+
+    data = getattr(context, "raw_data", None)
+    if not isinstance(data, dict):
+        raise MissingCondaInternal("conda's configuration by file (context.raw_data)")
+    return [(str(source), keys) for source, keys in data.items()]
+
+
+def raw_value(raw):
+    """A raw configuration parameter's value as its file spelled it: a scalar, a list of raw
+    parameters or a mapping of names to raw parameters (`RawParameter.value`, private)."""
+    return raw.value(None)

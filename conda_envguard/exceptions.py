@@ -165,13 +165,20 @@ class UnownedFilesError(EnvGuardError):
         first: list[str],
         command: str,
         trash_on: bool,
+        no_trash_because: str | None = None,
     ):
         self.env_name = env_name
         self.prefix = prefix
         self.count = count
         shown = "\n    ".join(first)
         more = f"\n    ... and {count - len(first)} more" if count > len(first) else ""
-        if trash_on:
+        if no_trash_because:
+            go_on = (
+                f"  envguard's trash cannot hold this env ({no_trash_because}): they would be "
+                "deleted for good.\n  To delete them on purpose, for this one command:\n"
+                f"    CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore conda {command}"
+            )
+        elif trash_on:
             go_on = (
                 "  To let them go to envguard's trash with the env (undo brings them back), "
                 "for this one command:\n"
@@ -284,4 +291,41 @@ class DamagedSnapshotError(EnvGuardError):
             "anything.\n"
             "  Choose another snapshot: conda envguard list\n"
             f"  To restore this one all the same, on purpose: {how_to_force}"
+        )
+
+
+class UnreadableSettingsError(EnvGuardError):
+    """A command would destroy an env while an envguard setting cannot be read: the rule
+    that protects the env, or keeps it, may be the very one that is unreadable."""
+
+    def __init__(self, action: str, env_name: str, prefix: str, problems: list[str]):
+        self.env_name = env_name
+        self.prefix = prefix
+        self.problems = problems
+        listed = "\n".join(f"    {p}" for p in problems)
+        super().__init__(
+            f"envguard stopped this command: it would {action} the environment '{env_name}' "
+            f"({prefix}), and envguard cannot read its own settings, so it cannot tell whether "
+            "a rule protects that env or how to keep it:\n"
+            f"{listed}\n"
+            "  Nothing was changed.\n"
+            "  Fix the value in that file (or ask its owner to; conda config --show-sources "
+            "shows every file), then run your command again."
+        )
+
+
+class GuardBlindError(EnvGuardError):
+    """envguard cannot tell what a command that can destroy an env would destroy."""
+
+    def __init__(self, command_line: str, error: BaseException, conda_version: str):
+        from . import __version__
+
+        super().__init__(
+            f"envguard stopped this command: it cannot tell which environment `{command_line}` "
+            "would remove or overwrite, so it can neither protect nor snapshot it.\n"
+            f"    {error}\n"
+            f"  (conda {conda_version}, conda-envguard {__version__}: please report this, with "
+            "this message, at https://github.com/conda-incubator/conda-envguard/issues)\n"
+            "  Nothing was changed. To run this one command without envguard, on purpose:\n"
+            f"    CONDA_NO_PLUGINS=true {command_line}"
         )

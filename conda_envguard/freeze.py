@@ -62,7 +62,7 @@ def freeze(prefix: Path, reason: str | None) -> dict:
     from .envs import cli_arg, name_of
 
     name = name_of(prefix)
-    previous = read_record(prefix) or {}
+    previous = _recorded_files(read_record(prefix))
     by = getpass.getuser()
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     reason = " ".join((reason or "").split())  # one line: it goes into an INI value too
@@ -90,8 +90,9 @@ def freeze(prefix: Path, reason: str | None) -> dict:
     written, left = {}, []
     for rel, text in files.items():
         path = prefix / rel
-        ours = previous.get("files", {}).get(rel)
-        if path.exists() and _hash_of(path) != ours:
+        ours = previous.get(rel)
+        # a marker envguard has no record of, or cannot read, is someone else's
+        if os.path.lexists(path) and (ours is None or _hash_of(path) != ours):
             left.append(rel)  # someone else's marker: it stays as it is, and stays theirs
             continue
         write_text_atomic(path, text)
@@ -105,7 +106,7 @@ def unfreeze(prefix: Path) -> dict:
     """Remove what freeze wrote, and only that; returns what was removed and what was left."""
     record = read_record(prefix)
     removed, left = [], []
-    for rel, digest in (record or {}).get("files", {}).items():
+    for rel, digest in _recorded_files(record).items():
         path = prefix / rel
         if not path.exists():
             continue
@@ -123,9 +124,17 @@ def unfreeze(prefix: Path) -> dict:
     ]
     return {
         "was_frozen_by_envguard": record is not None,
+        # there, but unreadable: what freeze wrote is unknown, so nothing was removed
+        "record_unreadable": record is None and os.path.lexists(prefix / RECORD),
         "removed": removed,
         "left_alone": sorted(set(left) | set(others)),
     }
+
+
+def _recorded_files(record: dict | None) -> dict:
+    """What freeze's record says it wrote: path -> sha256 (nothing, when it is damaged)."""
+    files = (record or {}).get("files")
+    return files if isinstance(files, dict) else {}
 
 
 def frozen_state(prefix: Path) -> dict | None:

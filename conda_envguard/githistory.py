@@ -1,22 +1,31 @@
 """Env history in git: every snapshot also committed to a working tree (`envguard_git`).
 
-Each env is a directory, `<env>/environment.yml`, `<env>/explicit-<platform>.txt` and (with
-pip packages) `<env>/requirements.txt`, committed with the trigger, the command and the
-snapshot id; an unchanged env makes no commit. The `git` command line does the work, so a
-team pushes to its own server and reads the history with its own tools.
+Each env is a directory of its own, `<env>--<hash>/` (the hash is of the machine's host name
+and the env's prefix, so envs of one name in two prefixes, or on two machines sharing the
+repo, never meet), holding `environment.yml`, `explicit-<platform>.txt`, (with pip packages)
+`requirements.txt`, and `envguard-env.json` naming the env, its prefix, host and user. Each
+snapshot is committed with the trigger, the command and the snapshot id; an unchanged env
+makes no commit. `restore --from-git ENV` takes this machine's env of that name, or the only
+one; else it lists them (`--host` or the folder's name chooses). Histories written before
+read as `<env>/` with no host. The `git` command line does the work, so a team pushes to its
+own server and reads the history with its own tools.
 
 A snapshot only queues its commit (`<store>/git-queue/<id>`, one empty file) and starts a
 detached worker: a guarded conda command never waits for git, nor fails because of it. The
 worker (and `conda envguard sync`) commits the queue oldest first under a lock of its own,
 so two workers never race for git's index. A failure is written to `<store>/git-error`; the
-next snapshot warns about it, and `sync` retries.
+next snapshot warns about it, and `sync` retries. A queued snapshot that cannot be read or
+committed is held in `<store>/git-held/<id>` with the reason, never dropped: `status` and
+`sync` list it, and `sync` tries it again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -24,13 +33,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 QUEUE = "git-queue"
+HELD = "git-held"
 ERROR = "git-error"
+ENV_META = "envguard-env.json"
 _LOCK = "envguard-commit.lock"
 _FALLBACK_AUTHOR = ("conda-envguard", "envguard@localhost")
 
 
 class GitError(Exception):
     """git failed; the message is git's own last words."""
+
+
+class _Unreadable(Exception):
+    """One queued snapshot cannot be committed (the others can)."""
 
 
 # -- running git -----------------------------------------------------------------------------
@@ -80,7 +95,9 @@ def ensure_repo(repo: Path) -> list[str]:
 @contextmanager
 def _locked(repo: Path):
     """One committer at a time per repo (git's own index.lock fails instead of waiting)."""
-    lock_path = repo / ".git" / _LOCK
+    # git's own directory: `.git` is a file, not a directory, in a worktree or a submodule
+    git_dir = git(repo, "rev-parse", "--absolute-git-dir").stdout.strip()
+    lock_path = Path(git_dir) / _LOCK
     with open(lock_path, "a") as handle:
         try:
             import fcntl
@@ -115,6 +132,12 @@ def queue_commit(snapshot, store_root: Path, detached: bool = True) -> None:
             "run `conda envguard sync` to retry.",
             file=sys.stderr,
         )
+    if held_back := held(store_root):
+        print(
+            f"envguard: warning: {len(held_back)} snapshot(s) could not be committed to {repo} "
+            f"and are held in {Path(store_root) / HELD}; `conda envguard sync` says why.",
+            file=sys.stderr,
+        )
     subprocess.Popen(
         [sys.executable, "-m", "conda_envguard.githistory", str(store_root), str(repo)],
         stdin=subprocess.DEVNULL,
@@ -138,20 +161,30 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         with _locked(repo):
             snaps = []
             for marker in sorted(queue.glob("*")) if queue.is_dir() else []:
+                if marker.name.startswith("."):
+                    continue
                 try:
-                    snaps.append(load(store_root / "snapshots" / marker.name))
-                except Exception:
-                    marker.unlink(missing_ok=True)  # pruned meanwhile: nothing to commit
+                    snap = load(store_root / "snapshots" / marker.name)
+                    snap.order  # noqa: B018 (the sort below reads it)
+                except Exception as e:
+                    _hold(store_root, marker.name, _why_unloadable(store_root, marker.name, e))
+                    continue
+                snaps.append(snap)
             for snap in sorted(snaps, key=lambda s: s.order):
-                if _commit_one(repo, snap, author):
-                    committed.append(snap.id)
+                try:
+                    if _commit_one(repo, snap, author):
+                        committed.append(snap.id)
+                except _Unreadable as e:
+                    _hold(store_root, snap.id, str(e))
+                    continue
                 (queue / snap.id).unlink(missing_ok=True)
-    except (GitError, OSError) as e:
+    except Exception as e:  # git, the repo's disk, or a bug: recorded, and the queue stays
+        reason = str(e) if isinstance(e, (GitError, OSError)) else f"{type(e).__name__}: {e}"
         try:
-            error.write_text(str(e) + "\n")
+            error.write_text(reason + "\n")
         except OSError:
             pass
-        raise GitError(str(e)) from e
+        raise GitError(reason) from e
     error.unlink(missing_ok=True)
     return committed
 
@@ -161,43 +194,113 @@ def env_dirname(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", base).lstrip(".") or "env"
 
 
+def history_folder(env_name: str, prefix: str, host: str) -> str:
+    """The folder of one env in the history: readable, and its own per host and prefix."""
+    key = hashlib.sha256(f"{host}\n{os.path.normpath(prefix)}".encode()).hexdigest()[:8]
+    return f"{env_dirname(env_name or prefix)}--{key}"
+
+
 def _commit_one(repo: Path, snap, author: list[str]) -> bool:
-    folder = env_dirname(snap.env_name or snap.prefix)
-    target = repo / folder
-    target.mkdir(exist_ok=True)
+    host = socket.gethostname()
+    env_name = snap.env_name or os.path.basename(snap.prefix.rstrip("/\\"))
+    folder = history_folder(env_name, snap.prefix, host)
     platform = snap.meta.get("platform") or "unknown"
     files = {
         "environment.yml": snap.file("environment.yml"),
         f"explicit-{platform}.txt": snap.file("explicit.txt"),
         "requirements.txt": snap.file("pip.txt"),
     }
+    contents: dict[str, bytes | None] = {}
     for name, source in files.items():
         try:
-            data = source.read_bytes()
+            contents[name] = source.read_bytes()
         except FileNotFoundError:
-            (target / name).unlink(missing_ok=True)  # e.g. no pip packages any more
-            continue
-        (target / name).write_bytes(data)
+            contents[name] = None  # e.g. no pip packages any more
+        except OSError as e:
+            raise _Unreadable(f"{source}: {e.strerror or e}") from e
+    identity = {"env_name": env_name, "prefix": snap.prefix, "host": host}
+    identity["user"] = snap.meta.get("user") or ""
+    contents[ENV_META] = (json.dumps(identity, indent=2) + "\n").encode()
+    target = repo / folder
+    target.mkdir(exist_ok=True)
+    for name, data in contents.items():
+        if data is None:
+            (target / name).unlink(missing_ok=True)
+        else:
+            (target / name).write_bytes(data)
     git(repo, "add", "-A", "--", folder)
     if git(repo, "diff", "--cached", "--quiet", "--", folder, check=False).returncode == 0:
         return False
     message = (
-        f"{folder}: {snap.meta.get('trigger', 'snapshot')} ({snap.id})\n\n"
+        f"{env_name}: {snap.meta.get('trigger', 'snapshot')} ({snap.id})\n\n"
         f"Command: {snap.meta.get('command') or '-'}\n"
         f"Snapshot: {snap.id}\n"
         f"Prefix: {snap.prefix}\n"
+        f"Host: {host}\n"
+        f"Folder: {folder}\n"
         f"Taken: {snap.created}\n"
     )
     git(repo, *author, "commit", "-q", "-m", message, "--", folder)
     return True
 
 
+def _why_unloadable(store_root: Path, snap_id: str, error: Exception) -> str:
+    if not os.path.lexists(Path(store_root) / "snapshots" / snap_id):
+        return "it is no longer in the store (pruned before it was committed)"
+    return f"it cannot be read ({error})"
+
+
+def _hold(store_root: Path, snap_id: str, reason: str) -> None:
+    """Set a queued snapshot aside, with why: never dropped in silence."""
+    from .atomic import write_text_atomic
+
+    held_dir = Path(store_root) / HELD
+    held_dir.mkdir(mode=0o700, exist_ok=True)
+    write_text_atomic(held_dir / snap_id, reason + "\n")
+    (Path(store_root) / QUEUE / snap_id).unlink(missing_ok=True)
+
+
+def held(store_root: Path) -> list[dict]:
+    """Queued snapshots set aside: `{"id", "reason"}` each, oldest id first."""
+    held_dir = Path(store_root) / HELD
+    try:
+        names = sorted(p.name for p in held_dir.iterdir() if not p.name.startswith("."))
+    except OSError:
+        return []
+    return [{"id": name, "reason": _read(held_dir / name)} for name in names]
+
+
+def _requeue_held(store_root: Path) -> list[dict]:
+    """Put held snapshots back in the queue for another try; those no longer in the store are
+    let go, and returned (for `sync` to say so, once)."""
+    dropped = []
+    for entry in held(store_root):
+        if not os.path.lexists(Path(store_root) / "snapshots" / entry["id"]):
+            dropped.append(entry)
+            (Path(store_root) / HELD / entry["id"]).unlink(missing_ok=True)
+            continue
+        queue = Path(store_root) / QUEUE
+        queue.mkdir(mode=0o700, exist_ok=True)
+        (queue / entry["id"]).touch()
+        (Path(store_root) / HELD / entry["id"]).unlink(missing_ok=True)
+    return dropped
+
+
 # -- sync --------------------------------------------------------------------------------------
 def sync(store_root: Path, repo: Path) -> dict:
-    """Commit what is queued, then (when the repo has a remote) rebase onto it and push."""
+    """Commit what is queued (held snapshots tried again), then (when the repo has a remote)
+    rebase onto it and push."""
+    dropped = _requeue_held(store_root)
     committed = commit_queued(store_root, repo)
     author = ensure_repo(repo)  # a rebase commits too
-    result = {"repo": str(repo), "committed": committed, "remote": None, "pushed": False}
+    result = {
+        "repo": str(repo),
+        "committed": committed,
+        "held": held(store_root),
+        "dropped": dropped,
+        "remote": None,
+        "pushed": False,
+    }
     remotes = git(repo, "remote").stdout.split()
     if not remotes:
         return result
@@ -211,12 +314,16 @@ def sync(store_root: Path, repo: Path) -> dict:
             has_head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
             if has_head.returncode != 0:
                 git(repo, "reset", "-q", "--hard", upstream)  # nothing here yet: take theirs
-            elif git(repo, *author, "rebase", "-q", upstream, check=False).returncode != 0:
+            elif (rebase := git(repo, *author, "rebase", "-q", upstream, check=False)).returncode:
+                both = git(repo, "diff", "--name-only", "--diff-filter=U", check=False).stdout
                 git(repo, "rebase", "--abort", check=False)
-                raise GitError(
-                    f"git rebase: the history on {remote} changed the same env files; "
-                    f"merge it by hand in {repo}"
-                )
+                if both.split():
+                    raise GitError(
+                        f"git rebase: the history on {remote} changed the same env files "
+                        f"({', '.join(both.split())}); merge it by hand in {repo}"
+                    )
+                words = (rebase.stderr or rebase.stdout).strip().splitlines()
+                raise GitError(f"git rebase onto {upstream}: {words[0] if words else 'failed'}")
         if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0:
             git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}")
             result["pushed"] = True
@@ -224,8 +331,10 @@ def sync(store_root: Path, repo: Path) -> dict:
 
 
 # -- restore from the repo --------------------------------------------------------------------
-def materialize(repo: Path, env: str, rev: str | None, dest: Path):
-    """A snapshot (in `dest`) of `env` as committed in `repo` at `rev` (default: HEAD)."""
+def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | None = None):
+    """A snapshot (in `dest`) of `env` as committed in `repo` at `rev` (default: HEAD).
+    `env` is an env name (this machine's env of that name, or the only one; `host` chooses
+    among machines) or a folder of the history."""
     from conda.base.context import context
 
     from .exceptions import GitHistoryError
@@ -237,21 +346,17 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path):
             f"Clone the team's history there first: git clone URL {repo}",
         )
     rev = rev or "HEAD"
-    folder = env_dirname(env)
     found = git(repo, "rev-parse", "--verify", "-q", f"{rev}^{{commit}}", check=False)
     if found.returncode != 0:
         raise GitHistoryError(
             f"{repo} has no revision '{rev}'.",
-            f"See the env's history with: git -C {repo} log --oneline -- {folder}",
+            f"See the history with: git -C {repo} log --oneline",
         )
     commit = found.stdout.strip()
+    chosen = _choose(repo, commit, rev, env, host)
+    folder, env_name = chosen["folder"], chosen["env_name"]
     listing = git(repo, "ls-tree", "--name-only", commit, f"{folder}/").stdout.split()
     names = {os.path.basename(p) for p in listing}
-    if "environment.yml" not in names and not any(n.startswith("explicit-") for n in names):
-        raise GitHistoryError(
-            f"{repo} holds no env '{folder}' at {rev}.",
-            f"See the envs it holds with: git -C {repo} ls-tree --name-only {rev}",
-        )
 
     def show(name: str) -> bytes | None:
         if name not in names:
@@ -286,7 +391,7 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path):
     stamp = git(repo, "show", "-s", "--format=%cI", commit).stdout.strip()
     meta = {
         "id": f"git-{commit[:12]}-{folder}",
-        "env_name": folder,
+        "env_name": env_name,
         "prefix": "",
         "created": datetime.fromisoformat(stamp).astimezone(timezone.utc).isoformat()
         if stamp
@@ -299,9 +404,84 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path):
             "pip": sum(p["kind"] == "pypi" for p in packages),
         },
         "git_commit": commit,
+        "git_folder": folder,
+        "git_host": chosen.get("host"),
     }
     (dest / META).write_text(json.dumps(meta, indent=2))
     return Snapshot(dest, meta)
+
+
+def _candidates(repo: Path, commit: str, env: str) -> list[dict]:
+    """The env folders at `commit` that `env` may mean: its name's folders (one per host and
+    prefix), a folder named `env` itself, and the folder of a history written before."""
+    tree = git(repo, "ls-tree", "-r", "--name-only", commit).stdout.splitlines()
+    by_folder: dict[str, set[str]] = {}
+    for path in tree:
+        folder, _, name = path.partition("/")
+        if name and "/" not in name:
+            by_folder.setdefault(folder, set()).add(name)
+    readable = env_dirname(env)
+    out = []
+    for folder, names in sorted(by_folder.items()):
+        if not (names & {"environment.yml"} or any(n.startswith("explicit-") for n in names)):
+            continue
+        if ENV_META in names and (folder == env or folder.startswith(f"{readable}--")):
+            try:
+                identity = json.loads(git(repo, "show", f"{commit}:{folder}/{ENV_META}").stdout)
+            except (GitError, ValueError):
+                identity = None
+            if not isinstance(identity, dict):
+                continue
+            if folder == env or identity.get("env_name") == env:
+                out.append({**identity, "folder": folder, "env_name": identity.get("env_name")})
+        elif ENV_META not in names and folder == readable:
+            out.append({"folder": folder, "env_name": folder, "host": None, "prefix": None})
+    return out
+
+
+def _choose(repo: Path, commit: str, rev: str, env: str, host: str | None) -> dict:
+    from .exceptions import GitHistoryError
+
+    candidates = _candidates(repo, commit, env)
+    if host is not None:
+        candidates = [c for c in candidates if c.get("host") == host]
+    if not candidates:
+        on = f" from host '{host}'" if host is not None else ""
+        raise GitHistoryError(
+            f"{repo} holds no env '{env}'{on} at {rev}.",
+            f"See the envs it holds with: git -C {repo} ls-tree --name-only {rev}",
+        )
+    if len(candidates) == 1:
+        return candidates[0]
+    here = socket.gethostname()
+    mine = [c for c in candidates if c.get("host") == here]
+    if len(mine) > 1:
+        from .envs import prefix_for_name
+
+        default = os.path.normpath(str(prefix_for_name(env)))
+        mine = [c for c in mine if os.path.normpath(c.get("prefix") or "") == default]
+    if len(mine) == 1:
+        return mine[0]
+    listed = "\n".join(f"    {_described(repo, commit, c)}" for c in candidates)
+    hosts = sorted({c["host"] for c in candidates if c.get("host")})
+    example = f"--host {hosts[0]}" if hosts else "--host HOST"
+    raise GitHistoryError(
+        f"{repo} holds {len(candidates)} envs named '{env}' at {rev}:\n{listed}",
+        f"Choose one by its machine: conda envguard restore {env} --from-git {example}\n"
+        f"  or by its folder: conda envguard restore {candidates[0]['folder']} --from-git",
+    )
+
+
+def _described(repo: Path, commit: str, candidate: dict) -> str:
+    last = git(repo, "log", "-1", "--format=%cs", commit, "--", candidate["folder"])
+    when = last.stdout.strip() or "?"
+    if candidate.get("host") is None:
+        return f"{candidate['folder']}: written before envguard recorded hosts; last commit {when}"
+    who = f", by {candidate['user']}" if candidate.get("user") else ""
+    return (
+        f"{candidate['folder']}: host {candidate['host']}, {candidate.get('prefix')}{who}; "
+        f"last commit {when}"
+    )
 
 
 def _packages_from_lock(lock: bytes) -> list[dict]:

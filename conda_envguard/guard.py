@@ -21,9 +21,13 @@ from .envs import is_environment, name_of
 # Trash entries this process moved whose conda command has not completed yet.
 _unfinished: list = []
 _atexit_registered = False
+# Settings this command could not read: no background expiry deletes by their defaults.
+_unreadable: list[str] = []
 
 REMOVE, OVERWRITE, RENAME, CHANGE = "remove", "overwrite", "rename", "change"
 CREATE = "create"  # a create or env create of a prefix that is not an env yet
+# Commands that can remove, overwrite or rename an env: one envguard cannot read is stopped.
+CAN_DESTROY = frozenset({"remove", "env_remove", "create", "env_create", "rename"})
 
 
 @dataclass(frozen=True)
@@ -38,13 +42,24 @@ def before_command(command: str) -> None:
 
     _roll_back_unfinished()
     _release_locks()
+    _unreadable.clear()
     try:
         targets = _targets(command)
     except CondaError:
         raise
-    except Exception as e:  # a guard that can't read the command must not crash it
-        _note(f"envguard: could not tell what `conda {command}` targets ({e}); not guarded.")
+    except Exception as e:
+        if command in CAN_DESTROY:  # fail closed: it may be about to destroy an env
+            from conda import __version__ as conda_version
+
+            from .exceptions import GuardBlindError
+
+            raise GuardBlindError(_command_line(), e, conda_version) from e
+        _warn(
+            f"envguard: could not tell which env `conda {command}` changes ({e}); its state "
+            "was not recorded before the change."
+        )
         return
+    unreadable = _unreadable[:] = _unreadable_settings()
     _check_new_name(command)
     for target in targets:  # all of them before any snapshot: a blocked command takes none
         if target.action in (REMOVE, OVERWRITE, RENAME):
@@ -57,13 +72,31 @@ def before_command(command: str) -> None:
         if target.action == CHANGE:
             _record_history(target.prefix, command)
         else:
-            _guard_destruction(target, command)
+            _guard_destruction(target, command, unreadable)
+    if unreadable:  # nothing was destroyed: say so, and go on
+        _warn(
+            "envguard: warning: these envguard settings cannot be read, and read as their "
+            "defaults; a command that would remove, overwrite or rename an env stops until "
+            "they are fixed:\n" + "\n".join(f"  {p}" for p in unreadable)
+        )
+
+
+def _unreadable_settings() -> list[str]:
+    """What `settings.problems` finds, as lines; a check that fails is itself one."""
+    from .settings import problems
+
+    try:
+        return [p.text for p in problems()]
+    except Exception as e:
+        return [f"envguard could not check its settings ({type(e).__name__}: {e})"]
 
 
 def after_command(command: str) -> None:
     if _unfinished:
         _keep_trashed()
     _release_locks()
+    if _unreadable:
+        return  # the daily expiry would purge and prune by defaults standing in for them
     from .expiry import maybe_expire_in_background
 
     maybe_expire_in_background()
@@ -89,13 +122,14 @@ def _keep_trashed() -> None:
 def _targets(command: str) -> list[Target]:
     from conda.base.context import context
 
-    args = getattr(context, "_argparse_args", None)
+    from .compat import command_arguments
+
+    if command in ("install", "update"):
+        return [Target(Path(context.target_prefix), CHANGE)]
+    args = command_arguments()  # missing: before_command stops a command that can destroy
 
     def arg(key: str, default=None):
-        try:
-            return getattr(args, key, default) if args is not None else default
-        except Exception:
-            return default
+        return getattr(args, key, default)
 
     if command in ("remove", "env_remove"):
         prefix = Path(context.target_prefix)
@@ -120,8 +154,8 @@ def _targets(command: str) -> list[Target]:
             if is_environment(dest) and dest != source:
                 targets.append(Target(dest, OVERWRITE))
         return targets
-    if command in ("install", "update", "env_update"):
-        prefix = _prefix_from_args_or_file(arg) if command == "env_update" else None
+    if command == "env_update":
+        prefix = _prefix_from_args_or_file(arg)
         return [Target(prefix or Path(context.target_prefix), CHANGE)]
     return []
 
@@ -129,16 +163,17 @@ def _targets(command: str) -> list[Target]:
 def _check_new_name(command: str) -> None:
     """The naming rules, for the name a create, env create or rename gives a new env."""
     from conda import CondaError
-    from conda.base.context import context
 
     if command not in ("create", "env_create", "rename"):
         return
-    args = getattr(context, "_argparse_args", None)
-
-    def arg(key: str, default=None):
-        return getattr(args, key, default) if args is not None else default
+    from .compat import command_arguments
 
     try:
+        args = command_arguments()
+
+        def arg(key: str, default=None):
+            return getattr(args, key, default)
+
         if command == "rename":
             from .envs import prefix_for_name
 
@@ -160,7 +195,7 @@ def _check_new_name(command: str) -> None:
     except CondaError:
         raise
     except Exception as e:  # a naming rule that can't be read must not crash the command
-        _note(f"envguard: could not check the new env's name ({e}).")
+        _warn(f"envguard: warning: could not check the new env's name ({e}).")
 
 
 def _prefix_from_args_or_file(arg) -> Path | None:
@@ -206,13 +241,17 @@ def _stop_if_protected(target: Target) -> bool:
     return True
 
 
-def _guard_destruction(target: Target, command: str) -> None:
+def _guard_destruction(target: Target, command: str, unreadable: list[str]) -> None:
     from conda.base.context import context
 
     prefix = target.prefix
     if not _stop_if_protected(target):
         return
     name = name_of(prefix)
+    if unreadable and not context.dry_run:
+        from .exceptions import UnreadableSettingsError
+
+        raise UnreadableSettingsError(target.action, name, str(prefix), unreadable)
     if context.dry_run:
         return  # a dry run changes nothing
     if not _lock_env(prefix, name):
@@ -225,7 +264,7 @@ def _guard_destruction(target: Target, command: str) -> None:
     contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
-        _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+        _move_to_trash(prefix, name, snapshot, target.action, contents)
 
 
 def _lock_new_env(target: Target, command: str) -> Target | None:
@@ -239,7 +278,9 @@ def _lock_new_env(target: Target, command: str) -> Target | None:
     _lock_env(target.prefix, name_of(target.prefix))
     if not is_environment(target.prefix):
         return None
-    return _existing_env_target(target.prefix, command, getattr(context, "_argparse_args", None))
+    from .compat import command_arguments
+
+    return _existing_env_target(target.prefix, command, command_arguments())
 
 
 def _existing_env_target(prefix: Path, command: str, args) -> Target:
@@ -302,7 +343,9 @@ def _unowned_files_or_stop(prefix: Path, name: str, action: str):
     except CondaError:
         raise
     except Exception as e:  # unreadable: the snapshot reads the env again, and fails closed
-        _note(f"envguard: could not look for files no package installed in {prefix} ({e}).")
+        _warn(
+            f"envguard: warning: could not look for files no package installed in {prefix} ({e})."
+        )
         return None
 
 
@@ -346,26 +389,44 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
             from conda import __version__ as conda_version
 
             raise SnapshotBugError(str(prefix), e, conda_version, command_line) from e
-        _note(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
+        _warn(f"envguard: no snapshot of {name} ({reason}); going on as you asked.")
         return None
     _note(f"envguard: saved snapshot {snapshot.id} of '{name}'.")
     return snapshot
 
 
-def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> None:
-    from .settings import trash_days
+def _move_to_trash(prefix: Path, name: str, snapshot, action: str, contents) -> None:
+    from .settings import trash_days, unowned_files
     from .store import new_id
-    from .trash import Trash, make_shell
+    from .trash import Trash, human_size, make_shell
 
     days = trash_days()
     if days <= 0:
         return
+    with_records = action == REMOVE
     trash = Trash()
     entry_id = snapshot.id if snapshot else new_id(name)
     try:
         entry = trash.move_in(prefix, name, entry_id, days, _command_line())
     except OSError as e:
-        _note(
+        at_risk = contents.files.at_risk if contents is not None else []
+        if at_risk and unowned_files() != "ignore":
+            # they were let go to the trash, which cannot take them: conda would delete them
+            from .exceptions import UnownedFilesError
+            from .unowned import SHOWN
+
+            raise UnownedFilesError(
+                action,
+                name,
+                str(prefix),
+                len(at_risk),
+                human_size(sum(u.size for u in at_risk)),
+                [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
+                _command_line(with_conda=False),
+                trash_on=True,
+                no_trash_because=f"{e.strerror or e}",
+            ) from e
+        _warn(
             f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "
             "it as usual" + (f", and snapshot {snapshot.id} can restore it." if snapshot else ".")
         )
@@ -407,7 +468,7 @@ def _roll_back_unfinished() -> None:
                 if entry.env_dir.is_dir()
                 else f"Its snapshot can rebuild it: conda envguard restore {name}"
             )
-            _note(f"envguard: could not put '{entry.env_name}' back ({e}). {where}")
+            _warn(f"envguard: could not put '{entry.env_name}' back ({e}). {where}")
 
 
 def _register_atexit() -> None:
@@ -435,7 +496,9 @@ def _record_history(prefix: Path, command: str) -> None:
             return
         save(prefix, name_of(prefix), _trigger(command), _command_line(), store=store)
     except Exception as e:
-        _note(f"envguard: could not record the state of {prefix} before this change ({e}).")
+        _warn(
+            f"envguard: warning: could not record the state of {prefix} before this change ({e})."
+        )
 
 
 # -- messages -------------------------------------------------------------------------------------
@@ -468,6 +531,11 @@ def _note(message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _warn(message: str) -> None:
+    """What the user must know even under --json and -q: stderr, always."""
+    print(message, file=sys.stderr)
+
+
 # -- removal asked of envguard itself ---------------------------------------------------------
 def remove_env(prefix: Path, trigger: str) -> str:
     """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
@@ -476,7 +544,7 @@ def remove_env(prefix: Path, trigger: str) -> str:
     Returns the snapshot id."""
     from conda.core.envs_manager import unregister_env
 
-    from .exceptions import EnvGuardError, ProtectedEnvironmentError
+    from .exceptions import EnvGuardError, ProtectedEnvironmentError, UnreadableSettingsError
     from .policy import protection_of
     from .saving import save_and_set_aside
 
@@ -485,6 +553,8 @@ def remove_env(prefix: Path, trigger: str) -> str:
         raise ProtectedEnvironmentError(
             REMOVE, name, str(prefix), protection.rule, protection.how_to
         )
+    if unreadable := _unreadable_settings():
+        raise UnreadableSettingsError(REMOVE, name, str(prefix), unreadable)
     if _conda_refuses(prefix, REMOVE):
         raise EnvGuardError(
             f"'{name}' is base, the active env or the default activation env: conda does not "

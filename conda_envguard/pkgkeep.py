@@ -20,6 +20,7 @@ import json
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,7 @@ def keep_for(snapshot, store_root: Path) -> int:
         try:
             added += kept.add(entry, archive, record)
         except OSError:
-            continue  # e.g. the store is on another filesystem: nothing kept, status says so
+            continue  # e.g. the store is on another filesystem: nothing kept (README says so)
         count += 1
     if added:
         total = kept.tally() + added
@@ -247,10 +248,13 @@ def collect(store_root: Path) -> dict:
 
 
 # -- before a restore ------------------------------------------------------------------------
-def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
+def seed_cache(
+    entries: list[LockEntry], sources: list[Kept], skipped: list[str] | None = None
+) -> int:
     """Put the kept archives of `entries` that no package cache holds into the first writable
     cache, extracted, with conda's record (checksums and URL included) so conda matches them
-    to the lock without a channel. Returns how many were put there."""
+    to the lock without a channel. Returns how many were put there; what the cache holds of
+    another package under the same file name stays, and is named in `skipped`."""
     from conda.core.package_cache_data import PackageCacheData
 
     missing = [e for e in entries if not _extracted_anywhere(e)]
@@ -265,10 +269,27 @@ def seed_cache(entries: list[LockEntry], sources: list[Kept]) -> int:
             work.append((entry, source))
     # One at a time: extracting small files is Python work (tar headers, one call per file),
     # and threads fighting over the interpreter took twice as long as none.
-    seeded = sum(_put_into_cache(entry, source, pkgs_dir) for entry, source in work)
+    seeded = 0
+    for entry, source in work:
+        why_not = _put_into_cache(entry, source, pkgs_dir)
+        if why_not is None:
+            seeded += 1
+        elif skipped is not None:
+            skipped.append(why_not)
     if seeded:
         cache.reload()
     return seeded
+
+
+def _record_digests(extracted: Path) -> set[str] | None:
+    """The checksums conda's record of an extracted package gives, or None without one."""
+    try:
+        record = json.loads((extracted / "info" / RECORD).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    return {d for d in (record.get("sha256"), record.get("md5")) if isinstance(d, str)}
 
 
 def _extracted_anywhere(entry: LockEntry) -> bool:
@@ -276,45 +297,86 @@ def _extracted_anywhere(entry: LockEntry) -> bool:
 
     for pkgs_dir in context.pkgs_dirs:
         base = Path(pkgs_dir, entry.stem)
-        try:
-            record = json.loads((base / "info" / RECORD).read_bytes())
-        except (OSError, ValueError):
-            continue
-        if (
-            entry.digest in (record.get("sha256"), record.get("md5"))
-            and (base / "info" / "paths.json").is_file()
-        ):
+        complete = (base / "info" / "paths.json").is_file()
+        if complete and entry.digest in (_record_digests(base) or ()):
             return True
     return False
 
 
-def _put_into_cache(entry: LockEntry, source: Kept, pkgs_dir: Path) -> bool:
+@contextmanager
+def _cache_lock(archive: Path):
+    """conda's own lock on a package of the cache: its download holds a lock on
+    `<archive>.partial` (`conda.gateways.disk.lock.lock`, the same call from conda 25.7 to
+    main) while it writes the archive, and takes none to extract. Held here while envguard
+    puts the archive and its extraction in place, so a conda downloading the same package
+    waits. The `.partial` file is removed after, when envguard made it."""
+    from conda.gateways.disk.lock import lock
+
+    partial = archive.with_name(archive.name + ".partial")
+    made = not partial.exists()
+    with open(partial, "ab") as handle, lock(handle):
+        try:
+            yield
+        finally:
+            if made:
+                partial.unlink(missing_ok=True)
+
+
+def _put_into_cache(entry: LockEntry, source: Kept, pkgs_dir: Path) -> str | None:
+    """Put one kept package into the cache; None when done, else why it was left alone.
+    Nothing of the cache is deleted or replaced unless conda's record proves it is this very
+    package (same checksum): another channel's build of the same file name stays as it is."""
     from conda_package_handling.api import extract
 
     archive = pkgs_dir / entry.fn
     extracted = pkgs_dir / entry.stem
-    if extracted.exists():
-        # conda's own half (or record-less) extraction of this file: redo it from the archive
-        # envguard vouches for, as conda redoes a partial extraction.
-        shutil.rmtree(extracted, ignore_errors=True)
-    if archive.exists() and not _same_file(archive, source.archive(entry)):
-        if file_digest(archive, entry.digest) != entry.digest:
-            return False  # a different package under the same name: leave it to conda
-    elif not archive.exists():
+    other = f"{pkgs_dir} holds another {entry.stem}: left as it is"
+    with _cache_lock(archive):
+        if os.path.lexists(extracted):
+            digests = _record_digests(extracted)
+            if digests is None or entry.digest not in digests:
+                return f"{other} (its extracted directory is not the package the lock names)"
+            if (extracted / "info" / "paths.json").is_file():
+                return None  # another process put it there meanwhile
+        # an archive is extracted only when it is the package the lock names: the cache's
+        # own, or the kept one (a link made on the word of the cache's record)
+        if os.path.lexists(archive):
+            if file_digest(archive, entry.digest) != entry.digest:
+                return f"{other} (its archive is not the package the lock names)"
+        else:
+            kept = source.archive(entry)
+            if file_digest(kept, entry.digest) != entry.digest:
+                return f"envguard's kept {kept} does not match the lock's checksum: not used"
+            _link_into_place(kept, archive)
+        tmp = pkgs_dir / f".{entry.stem}.envguard-tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from an earlier try
         try:
-            os.link(source.archive(entry), archive)
-        except OSError:
-            shutil.copyfile(source.archive(entry), archive)
-    tmp = pkgs_dir / f".{entry.stem}.envguard-tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
+            extract(str(archive), dest_dir=str(tmp))
+            (tmp / "info" / RECORD).write_text(_with_credentials(source.record(entry) or b"{}"))
+            if os.path.lexists(extracted):
+                # this very package, half extracted: set it aside, then put ours in its place
+                aside = pkgs_dir / f".{entry.stem}.envguard-old-{os.getpid()}"
+                os.rename(extracted, aside)
+                os.rename(tmp, extracted)
+                shutil.rmtree(aside, ignore_errors=True)
+            else:
+                os.rename(tmp, extracted)
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return f"{entry.stem} could not be extracted into {pkgs_dir} ({e})"
+    return None
+
+
+def _link_into_place(kept: Path, archive: Path) -> None:
+    """The kept archive at `archive`, whole or not at all: linked (or copied) beside it under
+    a name of its own, then renamed into place."""
+    tmp = archive.with_name(f".{archive.name}.envguard-tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
     try:
-        extract(str(archive), dest_dir=str(tmp))
-        (tmp / "info" / RECORD).write_text(_with_credentials(source.record(entry) or b"{}"))
-        os.rename(tmp, extracted)
-    except Exception:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return False
-    return True
+        os.link(kept, tmp)
+    except OSError:
+        shutil.copyfile(kept, tmp)
+    os.rename(tmp, archive)
 
 
 def _with_credentials(record: bytes) -> str:
@@ -339,10 +401,12 @@ def seed_from_store(lock_lines: list[str], notes: list[str]) -> None:
     """`seed_cache` from this store's kept packages; a failure is a note, never an error."""
     from .settings import store_dir
 
+    skipped: list[str] = []
     try:
-        seeded = seed_cache(lock_entries("\n".join(lock_lines)), [Kept(store_dir())])
+        seeded = seed_cache(lock_entries("\n".join(lock_lines)), [Kept(store_dir())], skipped)
     except Exception as e:
         notes.append(f"envguard's kept packages could not be used ({e})")
         return
+    notes.extend(f"a kept package was not used: {why}" for why in skipped)
     if seeded:
         notes.append(f"{seeded} package(s) came from envguard's kept packages")

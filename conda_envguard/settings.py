@@ -7,6 +7,7 @@ Every setting lives under `plugins:` in any `.condarc` (user or system-wide), ca
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 DEFAULT_STORE = "~/.conda/envguard"
@@ -118,12 +119,122 @@ def declare_settings():
 def _get(name: str, default):
     from conda.base.context import context
 
-    # context.plugins raises when the setting is unknown (plugin half-installed): use the default.
+    # An unreadable value reads as the default here; `problems()` names it, and the guard
+    # stops any command that would destroy an env while one is unreadable.
     try:
         value = getattr(context.plugins, name)
     except Exception:
         return default
     return default if value is None else value
+
+
+# What each setting must be: "list" of patterns, "int" (0 or more), "bool", "str", or a tuple
+# of the words it takes.
+KINDS = {
+    "envguard_protect": "list",
+    "envguard_store": "str",
+    "envguard_require_snapshot": "bool",
+    "envguard_trash_days": "int",
+    "envguard_keep": "int",
+    "envguard_history": "bool",
+    "envguard_stale_days": "int",
+    "envguard_name_pattern": "str",
+    "envguard_name_check": NAME_CHECKS,
+    "envguard_temporary": "list",
+    "envguard_temporary_days": "int",
+    "envguard_unowned_files": UNOWNED_CHOICES,
+    "envguard_git": "str",
+    "envguard_keep_packages_mb": "int",
+    "envguard_lock_timeout": "int",
+}
+_BOOLEANS = {"true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"}
+
+
+@dataclass(frozen=True)
+class SettingProblem:
+    setting: str
+    source: str  # the file, the variable, or conda's configuration as a whole
+    value: str  # as it was written
+    why: str
+
+    @property
+    def where(self) -> str:
+        from .sources import ENVVARS, UNKNOWN
+
+        if self.source == ENVVARS:
+            return f"the variable CONDA_PLUGINS_{self.setting.upper()}"
+        return self.source if self.source == UNKNOWN else f"{self.source}"
+
+    @property
+    def text(self) -> str:
+        return f"{self.setting} in {self.where} is {self.value}: {self.why}"
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "text": self.text}
+
+
+def problems() -> list[SettingProblem]:
+    """Every envguard setting that cannot be read as what it must be, in each place it is
+    set, and in conda's merged value. Empty when all is well."""
+    from conda.base.context import context
+
+    from .sources import UNKNOWN, Unreadable, UnreadableSection, values_by_source
+
+    found: list[SettingProblem] = []
+    for name, kind in KINDS.items():
+        mine = []
+        for source, value in values_by_source(name):
+            if isinstance(value, Unreadable):
+                if source == UNKNOWN:  # conda shows no files: one problem says it all
+                    return [SettingProblem("envguard settings", UNKNOWN, "unknown", value)]
+                if isinstance(value, UnreadableSection):
+                    mine.append(SettingProblem("plugins", source, "unreadable", value))
+                else:
+                    mine.append(SettingProblem(name, source, "unreadable", value))
+            elif why := _wrong(kind, value, from_variable=source == "envvars"):
+                mine.append(SettingProblem(name, source, _spelled(value), why))
+        if not mine:
+            try:
+                getattr(context.plugins, name)
+            except Exception as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                mine.append(SettingProblem(name, UNKNOWN, "unreadable", first))
+        found += [p for p in mine if p not in found]
+    return found
+
+
+def _wrong(kind, value, from_variable: bool) -> str | None:
+    """Why `value` is not a valid `kind`, or None."""
+    if kind == "list":
+        if from_variable and isinstance(value, str):
+            return None
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        return None if ok else "not a list of patterns"
+    if isinstance(value, (list, dict)) or value is None:
+        return "not a single value"
+    if kind == "int":
+        try:
+            number = int(value) if not isinstance(value, (bool, float)) else None
+        except ValueError:
+            number = None
+        if number is None:
+            return "not a whole number"
+        return None if number >= 0 else "a negative number"
+    if kind == "bool":
+        return None if str(value).strip().lower() in _BOOLEANS else "neither true nor false"
+    if isinstance(kind, tuple):
+        if str(value).strip().lower() in kind:
+            return None
+        return f"not one of {', '.join(kind)}"
+    return "not text" if isinstance(value, bool) else None
+
+
+def _spelled(value) -> str:
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value, default=str)
+    return repr(value)
 
 
 def protect_patterns() -> tuple[str, ...]:

@@ -13,9 +13,11 @@ SEARCH_PATH`, the same from conda 25.7 to main): `/etc/conda/...`, `/var/lib/con
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 ENVVARS = "envvars"
+UNKNOWN = "conda's configuration"  # a source envguard cannot tell
 
 
 def _machine_locations() -> list[str]:
@@ -36,7 +38,7 @@ def _machine_locations() -> list[str]:
 
 def is_machine_wide(source: str | os.PathLike) -> bool:
     """Is `source` (a file conda read) one of the machine-wide files every user gets?"""
-    if str(source) in (ENVVARS, "cmd_line"):
+    if str(source) in (ENVVARS, "cmd_line", UNKNOWN):
         return False
     path = os.path.normpath(str(source))
     return any(
@@ -44,36 +46,73 @@ def is_machine_wide(source: str | os.PathLike) -> bool:
     )
 
 
+class Unreadable(str):
+    """A value conda read from a file but envguard cannot use: the text says what it was."""
+
+
+class UnreadableSection(Unreadable):
+    """A file's whole `plugins:` section is not a mapping: no setting in it can be read."""
+
+
 def values_by_source(name: str) -> list[tuple[str, object]]:
     """`(source, value)` of plugin setting `name` in every place conda read it, in conda's
-    order (machine-wide files first, the variables last). A sequence comes back as a list of
-    strings; a value conda cannot read is left out, never an error."""
-    from conda.base.context import context
+    order (machine-wide files first, the variables last). A sequence comes back as a list;
+    a value that cannot be read comes back as `Unreadable` (`settings.problems` reports it).
+    When conda no longer shows its files, one `(UNKNOWN, Unreadable)`."""
+    from .compat import MissingCondaInternal, configuration_by_source, raw_value
 
+    try:
+        by_source = configuration_by_source()
+    except MissingCondaInternal as e:
+        return [(UNKNOWN, Unreadable(f"this conda does not show {e}"))]
     out: list[tuple[str, object]] = []
-    for source, data in context.raw_data.items():
+    for source, data in by_source:
         try:
             if source == ENVVARS:
                 raw = data.get(f"plugins_{name}")
                 if raw is not None:
-                    out.append((ENVVARS, raw.value(None)))
+                    out.append((ENVVARS, raw_value(raw)))
                 continue
             plugins = data.get("plugins")
-            entry = plugins.value(None).get(name) if plugins is not None else None
-            if entry is None:
+            if plugins is None:
                 continue
-            value = entry.value(None)
-            if isinstance(value, (list, tuple)):
-                value = [v.value(None) for v in value]
-            out.append((str(source), value))
-        except Exception:  # conda's raw config objects are private: never fail on them
-            continue
+            mapping = raw_value(plugins)
+            if not isinstance(mapping, Mapping):
+                out.append((source, UnreadableSection(f"{_shown(mapping)}, not a mapping")))
+                continue
+            entry = mapping.get(name)
+            if entry is not None:
+                out.append((source, _unwrapped(raw_value(entry))))
+        except Exception as e:  # conda's raw objects are private: report, never crash
+            out.append((source, Unreadable(f"{type(e).__name__}: {e}")))
     return out
 
 
+def _unwrapped(value: object) -> object:
+    """A raw value with its nested raw parameters (list items, mapping values) unwrapped."""
+    from .compat import raw_value
+
+    if isinstance(value, (list, tuple)):
+        return [_unwrapped(raw_value(v)) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _unwrapped(raw_value(v)) for k, v in value.items()}
+    return value
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"{value!r}"
+
+
 def machine_values(name: str) -> list[tuple[str, object]]:
-    """`(file, value)` of plugin setting `name` in the machine-wide files only."""
-    return [(s, v) for s, v in values_by_source(name) if is_machine_wide(s)]
+    """`(file, value)` of plugin setting `name` in the machine-wide files only (readable
+    values; `settings.problems` reports the others)."""
+    return [
+        (s, v)
+        for s, v in values_by_source(name)
+        if is_machine_wide(s) and not isinstance(v, Unreadable)
+    ]
 
 
 def sequence(value: object) -> list[str]:
@@ -90,6 +129,8 @@ def source_of(name: str, value: object) -> str | None:
     a machine-wide file first, since no user file can take that rule away; else the last."""
     found = []
     for source, given in values_by_source(name):
+        if isinstance(given, Unreadable):
+            continue
         if source == ENVVARS or isinstance(given, (list, tuple)):
             if value in sequence(given) or (source == ENVVARS and given == value):
                 found.append(source)

@@ -58,7 +58,42 @@ def execute(args: Namespace) -> int:
         args.snapshot_env = None  # bare `conda envguard`: list everything
     from ..locks import release_command_locks
 
+    if verb != "status":  # status lists them itself
+        _unreadable_settings_checked(verb, args)
     try:
         return module.execute(args) or 0
     finally:
         release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)
+
+
+# Verbs that delete for good, or replace an env: they stop while a setting cannot be read.
+DELETING_VERBS = ("purge", "prune", "clean")
+
+
+def _unreadable_settings_checked(verb: str, args: Namespace) -> None:
+    """A setting envguard cannot read reads as its default: a verb that deletes stops (fail
+    closed); any other says so, on stderr, even under --json."""
+    import sys
+
+    from ..settings import problems
+
+    found = problems()
+    if not found:
+        return
+    listed = "\n".join(f"    {p.text}" for p in found)
+    if verb in DELETING_VERBS or (verb in ("restore", "undo") and getattr(args, "force", False)):
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"envguard stopped `conda envguard {verb}`: it deletes or replaces what it is told "
+            "by envguard's settings, and these cannot be read:\n"
+            f"{listed}\n"
+            "  Nothing was changed.\n"
+            "  Fix the value in that file (or ask its owner to; conda config --show-sources "
+            "shows every file), then run your command again."
+        )
+    print(
+        "envguard: warning: these envguard settings cannot be read, and read as their "
+        "defaults (conda envguard status lists them):\n" + listed,
+        file=sys.stderr,
+    )

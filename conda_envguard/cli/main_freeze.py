@@ -30,7 +30,16 @@ def execute(args: Namespace) -> int:
 
     prefix = target_prefix(args)
     name = name_of(prefix)
-    done = freeze(prefix, args.reason)
+    try:
+        done = freeze(prefix, args.reason)
+    except OSError as e:
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"envguard could not freeze '{name}': {e.filename or prefix}: {e.strerror or e}.\n"
+            "  It may be frozen in part: conda envguard status shows its markers. Fix that "
+            "path, then run this command again."
+        ) from e
     lines = [f"Froze '{name}': conda and pip refuse to install into it."]
     if not done["python"]:
         lines[0] = f"Froze '{name}': conda refuses to install into it (it has no Python for pip)."

@@ -33,7 +33,17 @@ def execute(args: Namespace) -> int:
             "base is always protected.",
         )
         return 0
-    marker = write_marker(prefix, args.reason)
+    try:
+        marker = write_marker(prefix, args.reason)
+    except OSError as e:
+        from ..exceptions import EnvGuardError
+        from ..policy import MARKER
+
+        raise EnvGuardError(
+            f"envguard could not write the protect marker {prefix / MARKER} "
+            f"({e.strerror or e}), so '{name}' is not protected by it.\n"
+            "  Fix that path (or the env's permissions), then run this command again."
+        ) from e
     emit(
         {"env_name": name, "prefix": str(prefix), "protected": True, **marker},
         f"Protected '{name}'. Undo with: conda envguard unprotect {cli_arg(prefix)}",

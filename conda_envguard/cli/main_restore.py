@@ -43,6 +43,12 @@ def configure_parser(verbs) -> None:
     p.add_argument(
         "--rev", metavar="REV", help="With --from-git: the git revision (default: HEAD)."
     )
+    p.add_argument(
+        "--host",
+        metavar="HOST",
+        help="With --from-git: the env of that name committed from this machine (its host "
+        "name), when several machines committed one (default: this machine's, or the only one).",
+    )
     add_parser_prefix(p)
     p.add_argument(
         "--force",
@@ -59,7 +65,11 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    if getattr(args, "from_git", False) or getattr(args, "rev", None):
+    if (
+        getattr(args, "from_git", False)
+        or getattr(args, "rev", None)
+        or getattr(args, "host", None)
+    ):
         return _execute_from_git(args)
     return _execute(args)
 
@@ -74,7 +84,7 @@ def _execute_from_git(args: Namespace) -> int:
     from ..settings import git_dir
 
     if not args.from_git:
-        raise ArgumentError("--rev goes with --from-git.")
+        raise ArgumentError(f"{'--rev' if args.rev else '--host'} goes with --from-git.")
     if not args.env:
         raise ArgumentError("Name the environment to restore from the git history.")
     repo = git_dir()
@@ -87,7 +97,8 @@ def _execute_from_git(args: Namespace) -> int:
         )
     scratch = Path(tempfile.mkdtemp(prefix="envguard-git-"))
     try:
-        return _execute(args, materialize(repo, args.env, args.rev, scratch / "snapshot"))
+        snap = materialize(repo, args.env, args.rev, scratch / "snapshot", host=args.host)
+        return _execute(args, snap)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -91,6 +91,24 @@ def execute(args: Namespace) -> int:
     if lost:
         text += "\n\nEnvironments deleted behind conda's back (rm -rf, mamba, a clean-up):"
         text += "".join(f"\n  {describe(e)}" for e in lost)
+    from ..settings import problems
+
+    unreadable = [p.to_json() for p in problems()]
+    if unreadable:
+        text += (
+            "\n\nSettings envguard cannot read (they read as their defaults, and a command "
+            "that would remove, overwrite or rename an env stops until they are fixed):"
+        )
+        text += "".join(f"\n  {p['text']}" for p in unreadable)
+    from ..githistory import HELD, held
+
+    git_held = held(Store().root)
+    if git_held:
+        text += (
+            f"\n\nSnapshots held out of the git history ({Store().root / HELD}; "
+            "conda envguard sync tries them again):"
+        )
+        text += "".join(f"\n  {h['id']}: {h['reason']}" for h in git_held)
     from ..pkgkeep import Kept
     from ..trash import human_size
 
@@ -107,6 +125,8 @@ def execute(args: Namespace) -> int:
             "rules": rules,
             "lost": lost,
             "kept_packages": kept,
+            "unreadable_settings": unreadable,
+            "git_held": git_held,
         },
         text,
     )

@@ -21,7 +21,7 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
     from ..exceptions import EnvGuardError, GitSyncError
-    from ..githistory import GitError, sync
+    from ..githistory import HELD, GitError, sync
     from ..settings import git_dir
     from ..store import Store
     from .common import emit
@@ -37,11 +37,24 @@ def execute(args: Namespace) -> int:
     except GitError as e:
         raise GitSyncError(str(repo), str(e)) from e
     count = len(result["committed"])
-    lines = [
-        f"Committed {count} snapshot(s) to {repo}."
-        if count
-        else f"{repo} has every snapshot already (or they changed nothing)."
-    ]
+    if count:
+        lines = [f"Committed {count} snapshot(s) to {repo}."]
+    elif result["held"] or result["dropped"]:
+        lines = [f"Committed nothing new to {repo}."]
+    else:
+        lines = [f"{repo} has every snapshot already (or they changed nothing)."]
+    if result["held"]:
+        lines.append(
+            f"  {len(result['held'])} queued snapshot(s) could not be committed; they are held "
+            f"in {Store().root / HELD} and tried again by the next sync:"
+        )
+        lines += [f"    {h['id']}: {h['reason']}" for h in result["held"]]
+    if result["dropped"]:
+        lines.append(
+            f"  {len(result['dropped'])} queued snapshot(s) left the store before they could "
+            "be committed (pruned), so git has no commit of them:"
+        )
+        lines += [f"    {h['id']}" for h in result["dropped"]]
     if result["remote"] is None:
         lines.append("  No remote to push to (add one with: git -C REPO remote add origin URL).")
     elif result["pushed"]:

@@ -21,14 +21,30 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
     from ..envs import name_of
-    from ..freeze import unfreeze
+    from ..freeze import RECORD, unfreeze
     from .common import emit, target_prefix
 
     prefix = target_prefix(args)
     name = name_of(prefix)
-    done = unfreeze(prefix)
+    try:
+        done = unfreeze(prefix)
+    except OSError as e:
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"envguard could not unfreeze '{name}': {e.filename or prefix}: "
+            f"{e.strerror or e}.\n"
+            "  It may still be frozen in part: conda envguard status shows its markers. Fix "
+            "that path, then run this command again."
+        ) from e
     left = done["left_alone"]
-    if not done["was_frozen_by_envguard"]:
+    if done["record_unreadable"]:
+        text = (
+            f"envguard's record of what it froze in '{name}' ({prefix / RECORD}) cannot be "
+            "read, so it removed nothing: it cannot tell its markers from anyone else's.\n"
+            "  Remove the markers listed below by hand if they are envguard's, then that record."
+        )
+    elif not done["was_frozen_by_envguard"]:
         text = f"'{name}' was not frozen by 'conda envguard freeze'."
     elif left:
         text = f"Unfroze '{name}' as far as envguard froze it."

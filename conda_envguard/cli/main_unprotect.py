@@ -25,7 +25,17 @@ def execute(args: Namespace) -> int:
 
     prefix = target_prefix(args)
     name = name_of(prefix)
-    removed = remove_marker(prefix)
+    try:
+        removed = remove_marker(prefix)
+    except OSError as e:
+        from ..exceptions import EnvGuardError
+        from ..policy import MARKER
+
+        raise EnvGuardError(
+            f"envguard could not remove the protect marker {prefix / MARKER} "
+            f"({e.strerror or e}), so '{name}' is still protected.\n"
+            "  Fix that path (or the env's permissions), then run this command again."
+        ) from e
     still = protection_of(prefix)
     text = f"Unprotected '{name}'." if removed else f"'{name}' had no envguard protect marker."
     if still:
