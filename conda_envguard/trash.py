@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -47,6 +48,9 @@ class TrashEntry:
     command: str = ""
     pid: int = 0  # the conda process that moved the env, while its command runs
     order: int = 0  # exact order among the trash's entries (see `order`)
+    # when that process started (see `process_start`): a pid the system gave to another
+    # program since is not the mover; None in records of older envguards
+    pid_start: int | None = None
 
     @property
     def env_dir(self) -> Path:
@@ -55,7 +59,7 @@ class TrashEntry:
     @property
     def in_use(self) -> bool:
         """Is the conda command that moved this env still running (e.g. at its question)?"""
-        return self.state in (MOVING, PENDING) and _alive(self.pid)
+        return self.state in (MOVING, PENDING) and _alive(self.pid, self.pid_start)
 
     @property
     def whole(self) -> bool:
@@ -100,10 +104,13 @@ class Trash:
     def entries(self) -> list[TrashEntry]:
         """Entries that hold an env, oldest first; records of moves that never happened are
         dropped on the way."""
+        from conda.base.context import context
+
         from .integrity import check_private
 
         check_private(self.records_dir.parent)
         check_private(self.records_dir)
+        tidy = not context.dry_run  # a dry run changes nothing, not even stale records
         out = []
         self.damaged = []  # (record, why): reported by `trash` and `verify`, never acted on
         try:
@@ -122,8 +129,12 @@ class Trash:
                 self.damaged.append((path, problem))
                 continue
             if not entry.env_dir.is_dir():
+                if entry.state == MOVING and entry.in_use:
+                    continue  # its mover is between this record and its rename: hands off
                 gone = not Path(entry.location).exists()
-                if gone or (entry.state in (MOVING, PURGING) and not is_shell(entry.prefix)):
+                if tidy and (
+                    gone or (entry.state in (MOVING, PURGING) and not is_shell(entry.prefix))
+                ):
                     self.forget(entry)  # killed before the rename, or purged: nothing held
                     _remove_if_empty(Path(entry.location))
                 continue
@@ -167,6 +178,7 @@ class Trash:
             snapshot_id=entry_id,
             command=redact(command),
             pid=os.getpid(),
+            pid_start=process_start(os.getpid()),
             order=next_stamp(self.records_dir.parent),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
@@ -234,23 +246,30 @@ class Trash:
         _remove_if_empty(Path(entry.location).parent)
         return target
 
-    def purge(self, entry: TrashEntry) -> None:
+    def purge(self, entry: TrashEntry) -> int:
+        """Delete the entry for good. Returns the bytes that could not be deleted (0: all
+        gone, record too); then the record stays, as purging, so `trash` shows what is left
+        and another `purge` tries again."""
         entry.state = PURGING
         self.save(entry)
         from conda.gateways.disk.delete import rm_rf
 
         rm_rf(entry.location)
-        if os.path.exists(entry.location):  # rm_rf gives up quietly on some files
+        if os.path.lexists(entry.location):  # rm_rf gives up quietly on some files
             shutil.rmtree(entry.location, ignore_errors=True)
+        if os.path.lexists(entry.location):
+            return max(disk_usage(entry.location), 1)
         self.forget(entry)
         _remove_if_empty(Path(entry.location).parent)
+        return 0
 
 
 def _unsound(entry: TrashEntry, record: Path) -> str | None:
     """Why a record can't be trusted to say where an env is, or None. An entry lives in the
     trash beside its env (`<parent>/.envguard-trash/<id>`) and nowhere else."""
     fields = (entry.id, entry.prefix, entry.env_name, entry.location, entry.trashed_at)
-    if not all(isinstance(f, str) for f in fields) or not isinstance(entry.order, int):
+    numbers = (entry.order, entry.pid, entry.pid_start or 0)
+    if not all(isinstance(f, str) for f in fields) or not all(type(n) is int for n in numbers):
         return "not an envguard trash record"
     if record.name != f"{entry.id}.json" or entry.id in ("", ".", "..") or "/" in entry.id:
         return "its id does not match its file name"
@@ -291,7 +310,9 @@ def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:
     os.rename(shell, prefix)
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Is process `pid`, started at `started` (see `process_start`), still running? Where the
+    start can't be compared (no /proc, a record without it), any process with that pid is."""
     if not pid or pid == os.getpid():
         return False  # this very process is not waiting on anything
     try:
@@ -299,8 +320,21 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # exists, owned by someone else
-    return True
+        pass  # exists, owned by someone else
+    now = process_start(pid) if started is not None else None
+    return now is None or now == started  # another start: the pid went to another program
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat, field 22), or
+    None where the system does not say. With the pid, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # the command name (field 2) may hold spaces and parentheses: count from its end
+        return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def is_shell(prefix: str | os.PathLike) -> bool:
@@ -356,28 +390,59 @@ def human_size(n: int | None) -> str:
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def set_aside(prefix: Path, trigger: str) -> str:
+def set_aside(prefix: Path, trigger: str, contents=None) -> str:
     """Snapshot the env at `prefix`, then clear the place: into the trash when it can be a
-    rename, else deleted (the snapshot can bring it back). Used by `--force`. Returns the
-    snapshot id."""
+    rename. Else it is deleted, saying so first, and only when the snapshot can bring back
+    all of it: files no package installed (unless `envguard_unowned_files` is `ignore`) stop
+    it. Used by `--force` and `clean`. `contents`: the env as read already, if it was.
+    Returns the snapshot id."""
     from conda.gateways.disk.delete import rm_rf
 
     from .envs import name_of
-    from .settings import trash_days
+    from .exceptions import EnvGuardError
+    from .settings import trash_days, unowned_files
     from .store import Store
 
     name = name_of(prefix)
-    snap = Store().take(prefix, name, trigger=trigger, command=f"conda envguard {trigger}")
+    command = f"conda envguard {trigger}"
+    snap = Store().take(prefix, name, trigger=trigger, command=command, contents=contents)
     days = trash_days()
+    why = "envguard's trash is off (envguard_trash_days is 0)"
     if days > 0:
         trash = Trash()
         try:
-            entry = trash.move_in(prefix, name, snap.id, days, f"conda envguard {trigger}")
-        except OSError:
-            pass
+            entry = trash.move_in(prefix, name, snap.id, days, command)
+        except OSError as e:
+            why = f"it can't be moved to the trash ({e.strerror or e})"
         else:
             trash.keep(entry)
             trash.hide_kernels(entry)
             return snap.id
-    rm_rf(str(prefix))
+    if contents is None:
+        from .envfiles import read_contents
+
+        contents = read_contents(prefix)
+    at_risk = contents.files.at_risk
+    if at_risk and unowned_files() != "ignore":
+        shown = "\n    ".join([u.path for u in at_risk[:5]] + ["..."] * (len(at_risk) > 5))
+        raise EnvGuardError(
+            f"envguard stopped: {prefix} would have to be deleted, as {why}, and it holds "
+            f"{len(at_risk)} file(s) that no package installed and no snapshot can bring "
+            f"back:\n    {shown}\n"
+            f"  Nothing was deleted (snapshot {snap.id} of its packages was saved).\n"
+            "  Move what you want to keep out of it, then run the command again; or, to "
+            "delete them with it on purpose, run the command again with "
+            "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore in front of it."
+        )
+    print(
+        f"envguard: deleting {prefix}, as {why}. Snapshot {snap.id} can rebuild it: "
+        f"conda envguard restore --snapshot {snap.id}",
+        file=sys.stderr,
+        flush=True,
+    )
+    if not rm_rf(str(prefix)) or os.path.lexists(prefix):
+        raise EnvGuardError(
+            f"envguard could not delete all of {prefix} (see what is left there); nothing "
+            f"else was changed. Snapshot {snap.id} holds what it was."
+        )
     return snap.id

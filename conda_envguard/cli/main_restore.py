@@ -98,7 +98,7 @@ def _execute(args: Namespace, snap=None) -> int:
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..store import Store
-    from ..trash import set_aside
+    from ..trash import Trash, set_aside
     from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
@@ -131,16 +131,21 @@ def _execute(args: Namespace, snap=None) -> int:
         raise CorruptSnapshotError(
             str(snap.path), "it has neither explicit.txt nor environment.yml"
         )
+    contents = None
     if occupied:
         from ..unowned import check_before_destroy
 
-        check_before_destroy(target, name_of(target), "replace", _command_line())
+        contents = check_before_destroy(target, name_of(target), "replace", _command_line())
     text = _plan_text(plan)
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
     if occupied:
-        replaced = set_aside(target, "restore --force")
-        say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
+        replaced = set_aside(target, "restore --force", contents)
+        trashed = any(e.id == replaced for e in Trash().entries())
+        say(
+            f"Saved the env that was at {target} as snapshot {replaced}"
+            + (", and moved it to envguard's trash." if trashed else ".")
+        )
     report = restore(snap, target)
     emit(report.to_json(), _report_text(report))
     return 0

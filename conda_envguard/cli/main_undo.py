@@ -75,11 +75,12 @@ def execute(args: Namespace) -> int:
     )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
     text = f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}."
+    contents = None
     if occupied:
         from ..envs import name_of
         from ..unowned import check_before_destroy
 
-        check_before_destroy(
+        contents = check_before_destroy(
             target,
             name_of(target),
             "replace",
@@ -88,7 +89,7 @@ def execute(args: Namespace) -> int:
     if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
         return 0
     if occupied:
-        set_aside(target, "undo --force")
+        set_aside(target, "undo --force", contents)
     started = time.perf_counter()
     try:
         trash.move_out(entry)
