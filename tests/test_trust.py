@@ -1,0 +1,165 @@
+"""What envguard says and does is true: a dry run changes nothing, a reader never turns a
+removal into a deletion, a fallback that deletes says so first and never takes the user's own
+files, and a report states only what happened.
+
+Every check drives real conda in child processes (`python -m conda`), as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from support.checks import (
+    TRASH_DIRNAME,
+    ok,
+    remove,
+    snapshots_of,
+    tree_state,
+)
+
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
+
+DAY = 86400
+
+
+def age(prefix: Path, days: float) -> None:
+    """Make the env look unchanged for `days` days (see test_clean)."""
+    then = time.time() - days * DAY
+    os.utime(prefix / "conda-meta" / "history", (then, then))
+
+
+def trash_json(conda_run) -> dict:
+    return json.loads(ok(conda_run("envguard", "trash", "--json")).stdout)
+
+
+def record_of(conda_dirs, env_dir: Path) -> Path:
+    return conda_dirs.store / "trash" / f"{env_dir.parent.name}.json"
+
+
+def edit_record(record: Path, **fields) -> None:
+    data = json.loads(record.read_text())
+    data.update(fields)
+    record.write_text(json.dumps(data))
+
+
+# --- 1. a dry run changes nothing ------------------------------------------------------------
+
+
+def test_purge_expired_dry_run_deletes_no_snapshot_and_lists_what_a_real_run_would(
+    make_env, conda_run, conda_dirs
+):
+    """`purge --expired` also applies envguard_keep: a dry run lists those snapshots too,
+    and deletes none of them."""
+    make_env("E", "alpha")
+    for _ in range(4):
+        ok(conda_run("envguard", "snapshot", "-n", "E", "--force"))
+    keep2 = {"CONDA_PLUGINS_ENVGUARD_KEEP": "2"}
+    ids = [s["id"] for s in snapshots_of(conda_run, "E")]
+    ok(conda_run("envguard", "list"))  # the store's listing cache is written by any reader
+    store_before = tree_state(conda_dirs.store)
+
+    result = ok(conda_run("envguard", "purge", "--expired", "--dry-run", env=keep2))
+
+    assert [s["id"] for s in snapshots_of(conda_run, "E")] == ids
+    assert tree_state(conda_dirs.store) == store_before
+    assert "Nothing to purge" not in result.stdout
+    assert "Would delete 2 snapshot(s) beyond envguard_keep" in result.stdout
+    assert ids[0] in result.stdout and ids[1] in result.stdout and ids[2] not in result.stdout
+
+    dry = json.loads(
+        ok(conda_run("envguard", "purge", "--expired", "--dry-run", "--json", env=keep2)).stdout
+    )
+    assert dry["dry_run"] is True and dry["pruned"] == ids[:2]
+
+    real = json.loads(
+        ok(conda_run("envguard", "purge", "--expired", "-y", "--json", env=keep2)).stdout
+    )
+    assert real["pruned"] == ids[:2]
+    assert [s["id"] for s in snapshots_of(conda_run, "E")] == ids[2:]
+
+
+@pytest.fixture
+def scene(make_env, conda_run, conda_dirs):
+    """Envs for every verb: E (with snapshots), R in the trash, an old temporary env."""
+    make_env("E", "alpha")
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+    ok(conda_run("envguard", "snapshot", "-n", "E", "--force"))
+    make_env("R", "gamma")
+    remove(conda_run, "R")
+    age(make_env("old-tmp", "alpha"), 30)
+    # a record of a killed move (dead process): only a real run may tidy it away
+    moving = conda_dirs.envs / TRASH_DIRNAME / "20200101-000000-E-dead"
+    moving.mkdir()
+    record = {
+        "id": moving.name,
+        "prefix": str(conda_dirs.envs / "E"),
+        "env_name": "E",
+        "location": str(moving),
+        "trashed_at": "2020-01-01T00:00:00+00:00",
+        "expires_at": "2020-01-08T00:00:00+00:00",
+        "state": "moving",
+        "pid": 2**22 + 1,  # above any pid Linux gives out
+    }
+    (conda_dirs.store / "trash" / f"{moving.name}.json").write_text(json.dumps(record))
+    ok(conda_run("envguard", "list"))  # the store's listing cache, written by any reader
+    return conda_dirs
+
+
+DRY_RUNS = {
+    "purge --all": ("envguard", "purge", "--all"),
+    "purge ENV": ("envguard", "purge", "R"),
+    "purge --expired": ("envguard", "purge", "--expired"),
+    "purge --older-than": ("envguard", "purge", "--older-than", "0"),
+    "prune": ("envguard", "prune", "--keep", "1"),
+    "clean": ("envguard", "clean"),
+    "undo": ("envguard", "undo", "R"),
+    "undo --force": ("envguard", "undo", "R", "--force"),
+    "restore -n NEW": ("envguard", "restore", "E", "-n", "E2"),
+    "restore --force": ("envguard", "restore", "E", "--force"),
+    "conda remove --all": ("remove", "-n", "E", "--all"),
+    "conda env remove": ("env", "remove", "-n", "E"),
+    "conda install": ("install", "-n", "E", "gamma"),
+    "conda remove PKG": ("remove", "-n", "E", "alpha"),
+    "conda create NEW": ("create", "-n", "N", "gamma"),
+    "conda rename": ("rename", "-n", "E", "E3"),
+}
+
+
+@pytest.mark.parametrize("case", DRY_RUNS, ids=list(DRY_RUNS))
+def test_every_dry_run_writes_and_deletes_nothing(case, scene, conda_run, channel_args):
+    """Not an env, not the store (snapshots, trash records, locks), not conda's registry."""
+    args = DRY_RUNS[case]
+    if args[0] in ("install", "create"):
+        args = (*args, *channel_args)
+    if args[:2] == ("envguard", "undo") and "--force" in args:
+        # an env occupies R's place, so --force has something to replace
+        shutil.copytree(scene.envs / "E", scene.envs / "R", symlinks=True)
+    watched = {"envs": scene.envs, "store": scene.store, "home": scene.home}
+
+    def state(name: str) -> dict:
+        """Every path's type, mode, mtime and content: a file rewritten as it was shows too.
+        A dir's own mtime is left out (what changed in it shows by name), and so is what
+        conda itself writes on a dry run: its notices cache and its envs-dir write test."""
+        found = tree_state(watched[name], with_root=False)
+        return {
+            k: (v[:2] if v[0] == "dir" else v)
+            for k, v in found.items()
+            if not k.startswith(".cache") and k != ".conda_envs_dir_test"
+        }
+
+    before = {name: state(name) for name in watched}
+
+    result = conda_run(*args, "--dry-run", "-y")
+
+    assert "Traceback" not in result.stderr, result.stderr
+    for name in watched:
+        after = state(name)
+        changed = sorted(
+            k for k in before[name].keys() | after.keys() if before[name].get(k) != after.get(k)
+        )
+        assert not changed, f"{name} changed by `{' '.join(args)} --dry-run`: {changed[:8]}"
