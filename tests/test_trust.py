@@ -10,15 +10,21 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from support.checks import (
     TRASH_DIRNAME,
+    assert_same_tree,
     ok,
     remove,
     snapshots_of,
+    trashed_envs_on_disk,
+    tree,
     tree_state,
 )
 
@@ -163,3 +169,116 @@ def test_every_dry_run_writes_and_deletes_nothing(case, scene, conda_run, channe
             k for k in before[name].keys() | after.keys() if before[name].get(k) != after.get(k)
         )
         assert not changed, f"{name} changed by `{' '.join(args)} --dry-run`: {changed[:8]}"
+
+
+# --- 4. a reader never turns a removal into a deletion ---------------------------------------
+
+# A removal's first half, as `Trash.move_in` does it: the entry's directory, then the record
+# (state "moving"); then it waits for a line on stdin before the rename that finishes it.
+# Between the two, any reader may run.
+MOVER = """
+import os, sys
+from datetime import datetime, timezone
+from pathlib import Path
+from conda_envguard.trash import Trash, TrashEntry, process_start
+
+prefix, store, entry_id = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+location = prefix.parent / ".envguard-trash" / entry_id
+now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+entry = TrashEntry(
+    id=entry_id, prefix=str(prefix), env_name=prefix.name, location=str(location),
+    trashed_at=now, expires_at=now, pid=os.getpid(), pid_start=process_start(os.getpid()),
+)
+location.mkdir(mode=0o700, parents=True)
+Trash(store).save(entry)
+print("saved", flush=True)
+sys.stdin.readline()
+os.rename(prefix, entry.env_dir)
+print("moved", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_readers_leave_a_live_removal_between_its_record_and_its_rename_alone(
+    make_env, conda_run, conda_dirs
+):
+    prefix = make_env("E", "alpha")
+    before = tree(prefix, with_root=True)
+    other = make_env("O", "alpha")
+    entry_id = "20261201-120000-E-beef"
+    mover = subprocess.Popen(
+        [sys.executable, "-c", MOVER, str(prefix), str(conda_dirs.store), entry_id],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert mover.stdout.readline().strip() == "saved"
+        # every reader of the trash, as users (and the daily job) run them
+        for reader in (
+            ("envguard", "trash"),
+            ("envguard", "status"),
+            ("envguard", "verify", "--all"),
+            ("envguard", "purge", "--all", "-y"),
+            ("envguard", "purge", "--expired", "-y"),
+            ("envguard", "prune", "-y"),
+            ("doctor", "-p", str(other)),
+        ):
+            result = conda_run(*reader)
+            assert "Traceback" not in result.stderr, result.stderr
+            assert record_of(
+                conda_dirs, prefix.parent / TRASH_DIRNAME / entry_id / "env"
+            ).is_file(), reader
+            assert (prefix.parent / TRASH_DIRNAME / entry_id).is_dir(), reader
+        mover.stdin.write("\n")
+        mover.stdin.flush()
+        assert mover.stdout.readline().strip() == "moved"  # the rename worked
+    finally:
+        mover.stdin.close()
+        mover.wait(timeout=60)
+    assert mover.returncode == 0
+
+    # the mover is gone: its entry is an interrupted removal, and undo puts the env back
+    ok(conda_run("envguard", "undo", "E", "-y"))
+    assert_same_tree(prefix, before)
+
+
+def test_a_killed_removal_whose_pid_went_to_another_program_is_not_in_use(
+    make_env, conda_run, conda_dirs, tmp_path
+):
+    """A removal killed at conda's question; the system then gives its pid to some other
+    program. envguard must not take that program for the removal."""
+    prefix = make_env("E", "alpha")
+    before = tree(prefix, with_root=True)
+    with open(tmp_path / "remove.out", "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conda", "env", "remove", "-n", "E"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Proceed" not in (tmp_path / "remove.out").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, "conda never asked"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdin.close()
+    (held,) = trashed_envs_on_disk(conda_dirs)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        edit_record(record_of(conda_dirs, held), pid=other.pid)  # the pid, re-used
+
+        listing = ok(conda_run("envguard", "trash")).stdout
+        assert "interrupted" in listing and "being removed" not in listing
+        purge = ok(conda_run("envguard", "purge", "E", "--dry-run"))
+        assert "removing it right now" not in purge.stderr
+        assert "Would purge" in purge.stdout
+        ok(conda_run("envguard", "undo", "E", "-y"))
+    finally:
+        other.kill()
+        other.wait()
+    assert_same_tree(prefix, before)
