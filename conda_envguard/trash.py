@@ -342,6 +342,13 @@ def is_shell(prefix: str | os.PathLike) -> bool:
     return Path(prefix, SHELL_MARKER).is_file()
 
 
+def _empty_dir(path: str | os.PathLike) -> bool:
+    try:
+        return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+    except OSError:
+        return False
+
+
 def _remove_if_empty(directory: Path) -> None:
     try:
         directory.rmdir()
@@ -440,7 +447,8 @@ def set_aside(prefix: Path, trigger: str, contents=None) -> str:
         file=sys.stderr,
         flush=True,
     )
-    if not rm_rf(str(prefix)) or os.path.lexists(prefix):
+    rm_rf(str(prefix))
+    if os.path.lexists(prefix) and not _empty_dir(prefix):  # a mount point stays, empty
         raise EnvGuardError(
             f"envguard could not delete all of {prefix} (see what is left there); nothing "
             f"else was changed. Snapshot {snap.id} holds what it was."

@@ -282,3 +282,78 @@ def test_a_killed_removal_whose_pid_went_to_another_program_is_not_in_use(
         other.kill()
         other.wait()
     assert_same_tree(prefix, before)
+
+
+# --- 6. a fallback that deletes says so first, and never takes the user's own files ---------
+
+
+@pytest.fixture
+def env_on_its_own_filesystem(tmpfs, conda_dirs, conda_run, channel_args) -> Path:
+    """`<envs>/E` on a tmpfs of its own (it can't be renamed into the trash), snapshotted."""
+    prefix = tmpfs(conda_dirs.envs / "E")
+    ok(conda_run("create", "-p", prefix, "-y", *channel_args, "beta"))
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+    return prefix
+
+
+@pytest.mark.slow
+def test_restore_force_says_it_deletes_an_env_it_cant_trash(env_on_its_own_filesystem, conda_run):
+    prefix = env_on_its_own_filesystem
+
+    result = ok(conda_run("envguard", "restore", "E", "--force", "-y"))
+
+    said = result.stderr
+    assert f"envguard: deleting {prefix}, as it can't be moved to the trash" in said, said
+    assert "moved it to envguard's trash" not in said
+    assert (prefix / "conda-meta").is_dir()  # and the restore went on
+
+
+@pytest.mark.slow
+def test_restore_force_never_deletes_the_users_own_files_it_cant_trash(
+    env_on_its_own_filesystem, conda_run
+):
+    """envguard_unowned_files=trash lets them go *to the trash*: when the env can't go there,
+    they must not be deleted instead."""
+    prefix = env_on_its_own_filesystem
+    (prefix / "notes.txt").write_text("three weeks of results\n")
+    before = tree(prefix, with_root=True)
+
+    result = conda_run(
+        "envguard",
+        "restore",
+        "E",
+        "--force",
+        "-y",
+        env={"CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "trash"},
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "notes.txt" in result.stderr and "Nothing was deleted" in result.stderr
+    assert_same_tree(prefix, before)
+
+
+@pytest.mark.parametrize("trash_days", ["7", "0"])
+def test_clean_stops_at_files_no_package_installed(trash_days, make_env, conda_run):
+    """`clean` is a removal like any other: envguard_unowned_files (block) applies to it,
+    whether the env would go to the trash or, with the trash off, be deleted."""
+    prefix = make_env("old-tmp", "alpha")
+    (prefix / "thesis").mkdir()
+    (prefix / "thesis" / "chapter1.tex").write_text("\\chapter{One}\n")
+    age(prefix, 30)
+    before = tree(prefix, with_root=True)
+    days = {"CONDA_PLUGINS_ENVGUARD_TRASH_DAYS": trash_days}
+
+    dry = ok(conda_run("envguard", "clean", "--dry-run", env=days))
+    result = ok(conda_run("envguard", "clean", "-y", env=days))
+
+    for said in (dry.stdout, result.stdout):  # the dry run says what the real run does
+        assert "Nothing to clean" in said and "old-tmp, it holds 1 file(s)" in said, said
+        assert "thesis/chapter1.tex" in said
+    assert_same_tree(prefix, before)
+
+    if trash_days == "7":  # let them go to the trash, on purpose: undo brings them back
+        let_go = {**days, "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "trash"}
+        ok(conda_run("envguard", "clean", "-y", env=let_go))
+        assert not prefix.exists()
+        ok(conda_run("envguard", "undo", "old-tmp", "-y"))
+        assert_same_tree(prefix, before)

@@ -52,7 +52,11 @@ def execute(args: Namespace) -> int:
     }
     kept_text = "".join(f"\n  kept {c.name}: {c.keep}" for c in kept)
     if not doomed:  # one line: what a cron job mails
-        also = f" ({len(kept)} kept: {', '.join(c.name for c in kept)})" if kept else ""
+        also = (
+            f" ({len(kept)} kept: {'; '.join(f'{c.name}, {c.keep}' for c in kept)})"
+            if kept
+            else ""
+        )
         emit(
             {**result, "removed": []},
             f"Nothing to clean: no temporary env ({', '.join(patterns) or 'none set'}) "
