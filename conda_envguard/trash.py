@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -251,7 +251,7 @@ class Trash:
         gone, record too); then the record stays, as purging, so `trash` shows what is left
         and another `purge` tries again."""
         entry.state = PURGING
-        self.save(entry)
+        self.save(replace(entry, size_bytes=None))  # measured again when shown: part may go
         from conda.gateways.disk.delete import rm_rf
 
         rm_rf(entry.location)

@@ -357,3 +357,112 @@ def test_clean_stops_at_files_no_package_installed(trash_days, make_env, conda_r
         assert not prefix.exists()
         ok(conda_run("envguard", "undo", "old-tmp", "-y"))
         assert_same_tree(prefix, before)
+
+
+# --- 7. reports state only what happened -----------------------------------------------------
+
+
+def test_an_env_clean_removed_and_purge_deleted_is_not_lost(make_env, conda_run):
+    """`status` and `conda doctor` report envs "deleted behind conda's back": one that
+    envguard itself removed (clean) and purged is not one."""
+    age(make_env("old-tmp", "alpha"), 30)
+    other = make_env("O", "alpha")
+    ok(conda_run("envguard", "clean", "-y"))
+    ok(conda_run("envguard", "purge", "old-tmp", "-y"))
+
+    assert json.loads(ok(conda_run("envguard", "status", "--json")).stdout)["lost"] == []
+    doctor = conda_run("doctor", "-p", str(other))
+    assert "old-tmp" not in doctor.stdout + doctor.stderr
+
+
+@pytest.fixture
+def undeletable(conda_dirs):
+    """`undeletable(path)`: make a file immutable (chattr +i: even root can't delete it),
+    undone after the test. Skips where that can't be done."""
+    made = []
+
+    def make(path: Path) -> None:
+        if shutil.which("chattr") is None:
+            pytest.skip("no chattr to make a file undeletable with")
+        result = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if result.returncode != 0:
+            pytest.skip(f"cannot make a file immutable here: {result.stderr.strip()}")
+        made.append(path)
+
+    yield make
+    for path in made:
+        subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+
+
+def test_purge_counts_only_what_it_deleted_and_says_what_it_could_not(
+    make_env, conda_run, conda_dirs, undeletable
+):
+    make_env("E", "bigpkg")
+    remove(conda_run, "E")
+    (held,) = trashed_envs_on_disk(conda_dirs)
+    stuck = held / "share" / "results.bin"
+    stuck.write_bytes(os.urandom(256 * 1024))
+    undeletable(stuck)
+    size = trash_json(conda_run)["entries"][0]["size_bytes"] or 0
+
+    result = conda_run("envguard", "purge", "E", "-y", "--json")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    report = json.loads(result.stdout)
+    assert report["purged"] == []
+    (left,) = report["not_purged"]
+    assert left["left_bytes"] >= 256 * 1024
+    assert report["freed_bytes"] <= size - 256 * 1024
+    assert stuck.exists()
+    # the trash still shows it, as what it is now
+    (entry,) = trash_json(conda_run)["entries"]
+    assert entry["state"] == "purging"
+    assert "partly purged" in ok(conda_run("envguard", "trash")).stdout
+    again = conda_run("envguard", "purge", "E", "-y")
+    assert again.returncode == 1
+    assert "Could not delete all of 'E'" in again.stdout and str(held.parent) in again.stdout
+    assert "Freed 0 B." in again.stdout  # what was left is what is still there
+
+
+HOLDER = """
+import sys, time
+from conda_envguard.locks import hold
+with hold(sys.argv[1], "sequence", "test"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+TAKER = """
+import sys
+from conda_envguard.order import next_stamp
+print(*[next_stamp(sys.argv[1]) for _ in range(int(sys.argv[2]))])
+"""
+
+
+@pytest.mark.slow
+def test_stamps_never_tie_nor_go_back_while_the_sequence_is_busy(conda_dirs):
+    """Many processes take stamps while another holds the store's sequence for longer than
+    envguard used to wait, after the clock was set back an hour (the last stamp is ahead
+    of it): every stamp still differs from every other and follows the last one."""
+    store = conda_dirs.store
+    store.mkdir(parents=True, exist_ok=True)
+    ahead = time.time_ns() + 3600 * 10**9
+    (store / "sequence").write_text(f"{ahead}\n")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(store), "12"], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    takers = [
+        subprocess.Popen(
+            [sys.executable, "-c", TAKER, str(store), "50"], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    runs = [list(map(int, p.communicate(timeout=120)[0].split())) for p in takers]
+    holder.wait(timeout=60)
+
+    assert all(p.returncode == 0 for p in takers)
+    assert all(run == sorted(run) and len(run) == 50 for run in runs)
+    every = [stamp for run in runs for stamp in run]
+    assert len(set(every)) == len(every)
+    assert min(every) > ahead
