@@ -366,7 +366,7 @@ def test_an_env_clean_removed_and_purge_deleted_is_not_lost(make_env, conda_run)
     """`status` and `conda doctor` report envs "deleted behind conda's back": one that
     envguard itself removed (clean) and purged is not one."""
     age(make_env("old-tmp", "alpha"), 30)
-    other = make_env("O", "alpha")
+    other = make_env("O", "gamma")  # not alpha: an env with its very packages is taken for it
     ok(conda_run("envguard", "clean", "-y"))
     ok(conda_run("envguard", "purge", "old-tmp", "-y"))
 
