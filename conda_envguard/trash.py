@@ -114,8 +114,11 @@ class Trash:
         out = []
         self.damaged = []  # (record, why): reported by `trash` and `verify`, never acted on
         try:
-            paths = sorted(self.records_dir.glob("*.json"))
-        except OSError:
+            paths = sorted(p for p in self.records_dir.iterdir() if p.suffix == ".json")
+        except FileNotFoundError:
+            return []
+        except OSError as e:  # not "an empty trash": say it can't be read
+            self.damaged.append((self.records_dir, f"unreadable ({e.strerror or e})"))
             return []
         for path in paths:
             try:
@@ -188,8 +191,12 @@ class Trash:
             self.save(entry)
             os.rename(prefix, entry.env_dir)
         except BaseException:
-            self.forget(entry)
-            shutil.rmtree(location, ignore_errors=True)
+            # e.g. Ctrl-C right after the rename: the env goes back, it is never deleted
+            if entry.env_dir.is_dir() and not os.path.lexists(prefix):
+                os.rename(entry.env_dir, prefix)
+            if not entry.env_dir.exists():
+                self.forget(entry)
+                _remove_if_empty(location)
             raise
         entry.state = PENDING
         self.save(entry)
@@ -237,11 +244,17 @@ class Trash:
         from .kernels import restore_kernels
 
         register(target)
+        self.forget(entry)
         try:
             restore_kernels(entry, target)
-        except OSError:
-            pass  # kernelspecs are a convenience: never fail the env's return over them
-        self.forget(entry)
+        except OSError as e:  # never fail the env's return over them, never delete them
+            print(
+                f"envguard: {target} is back, but its Jupyter kernelspecs could not all be "
+                f"put back ({e.strerror or e}); what is left of them is in "
+                f"{Path(entry.location, 'kernels')}",
+                file=sys.stderr,
+            )
+            return target
         shutil.rmtree(entry.location, ignore_errors=True)
         _remove_if_empty(Path(entry.location).parent)
         return target

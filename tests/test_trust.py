@@ -466,3 +466,27 @@ def test_stamps_never_tie_nor_go_back_while_the_sequence_is_busy(conda_dirs):
     every = [stamp for run in runs for stamp in run]
     assert len(set(every)) == len(every)
     assert min(every) > ahead
+
+
+# --- sweep: what undo can't put back is kept, and said --------------------------------------
+
+
+def test_undo_keeps_a_kernelspec_it_cant_put_back_and_says_where(make_env, conda_run):
+    lab = make_env("lab", "alpha")  # the env Jupyter runs from
+    work = make_env("work", "gamma")  # the env the kernel starts
+    kernels = lab / "share" / "jupyter" / "kernels"
+    (kernels / "work").mkdir(parents=True)
+    spec = {"argv": [f"{work}/bin/python", "-m", "ipykernel_launcher"], "display_name": "work"}
+    (kernels / "work" / "kernel.json").write_text(json.dumps(spec))
+    ok(conda_run("env", "remove", "-n", "work", "-y"))
+    shutil.rmtree(kernels)
+    kernels.write_text("not a directory\n")  # where the kernelspec went, something else is
+
+    undone = ok(conda_run("envguard", "undo", "work", "-y"))
+
+    assert (work / "conda-meta").is_dir()
+    said = [line for line in undone.stderr.splitlines() if "kernelspecs could not" in line]
+    assert len(said) == 1, undone.stderr
+    held = Path(said[0].rsplit(" is in ", 1)[1].strip())
+    (kept,) = held.glob("*/kernel.json")
+    assert json.loads(kept.read_text()) == spec
