@@ -210,7 +210,7 @@ def _guard_destruction(target: Target, command: str) -> None:
     contents = None if target.keep_dir else _unowned_files_or_stop(prefix, name, target.action)
     snapshot = _snapshot_or_stop(prefix, name, command, contents)
     if not target.keep_dir:
-        _move_to_trash(prefix, name, snapshot, with_records=target.action == REMOVE)
+        _move_to_trash(prefix, name, snapshot, target.action == REMOVE, contents)
 
 
 def _lock_new_env(target: Target, command: str) -> Target | None:
@@ -318,8 +318,8 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
     return snapshot
 
 
-def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> None:
-    from .settings import trash_days
+def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool, contents) -> None:
+    from .settings import trash_days, unowned_files
     from .store import new_id
     from .trash import Trash, make_shell
 
@@ -331,6 +331,19 @@ def _move_to_trash(prefix: Path, name: str, snapshot, with_records: bool) -> Non
     try:
         entry = trash.move_in(prefix, name, entry_id, days, _command_line())
     except OSError as e:
+        at_risk = contents.files.at_risk if contents is not None else []
+        if at_risk and unowned_files() != "ignore":  # they were to go to the trash, not away
+            from .exceptions import EnvGuardError
+
+            raise EnvGuardError(
+                f"envguard stopped this command: {prefix} can't be moved to the trash "
+                f"({e.strerror or e}), so conda would delete it with {len(at_risk)} file(s) "
+                f"that no package installed and no snapshot can bring back (first: "
+                f"{at_risk[0].path}).\n  Nothing was changed.\n"
+                "  Move what you want to keep out of it, then run the command again; or, to "
+                "delete them on purpose, run it with CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore "
+                "in front."
+            ) from e
         _note(
             f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "
             "it as usual" + (f", and snapshot {snapshot.id} can restore it." if snapshot else ".")

@@ -332,6 +332,25 @@ def test_restore_force_never_deletes_the_users_own_files_it_cant_trash(
     assert_same_tree(prefix, before)
 
 
+@pytest.mark.slow
+def test_a_removal_that_cant_use_the_trash_never_deletes_the_users_own_files(
+    env_on_its_own_filesystem, conda_run
+):
+    """conda's own removal, the same fallback: files let go *to the trash* are not deleted
+    when the env can't go there."""
+    prefix = env_on_its_own_filesystem
+    (prefix / "notes.txt").write_text("three weeks of results\n")
+    before = tree(prefix, with_root=True)
+
+    result = conda_run(
+        "env", "remove", "-n", "E", "-y", env={"CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES": "trash"}
+    )
+
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "notes.txt" in result.stderr and "Nothing was changed" in result.stderr
+    assert_same_tree(prefix, before)
+
+
 @pytest.mark.parametrize("trash_days", ["7", "0"])
 def test_clean_stops_at_files_no_package_installed(trash_days, make_env, conda_run):
     """`clean` is a removal like any other: envguard_unowned_files (block) applies to it,
