@@ -509,3 +509,27 @@ def test_undo_keeps_a_kernelspec_it_cant_put_back_and_says_where(make_env, conda
     held = Path(said[0].rsplit(" is in ", 1)[1].strip())
     (kept,) = held.glob("*/kernel.json")
     assert json.loads(kept.read_text()) == spec
+
+
+def _error_hints_supported() -> bool:
+    from conda.plugins.hookspec import CondaSpecs
+
+    return hasattr(CondaSpecs, "conda_error_hints")
+
+
+@pytest.mark.skipif(not _error_hints_supported(), reason="this conda has no conda_error_hints")
+def test_conda_error_hint_never_points_at_an_undo_that_would_refuse(
+    make_env, conda_run, conda_dirs
+):
+    """A partly purged entry can't be undone (undo says so): conda's error on the missing
+    env points at restore instead."""
+    make_env("E", "gamma")
+    remove(conda_run, "E")
+    (held,) = trashed_envs_on_disk(conda_dirs)
+    edit_record(record_of(conda_dirs, held), state="purging")
+    assert conda_run("envguard", "undo", "E", "-y").returncode != 0
+
+    result = conda_run("list", "-n", "E")
+
+    assert "conda envguard undo" not in result.stderr
+    assert "conda envguard restore E" in result.stderr
