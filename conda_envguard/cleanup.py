@@ -100,8 +100,8 @@ def _own_files(prefix: Path) -> str | None:
 
     try:
         files = held_back(prefix)
-    except OSError as e:
-        return f"its files could not be read ({e.strerror or e})"
+    except Exception as e:  # unread files may be anyone's: the env stays
+        return f"its files could not be read ({e})"
     if not files:
         return None
     shown = ", ".join(u.path for u in files[:SHOWN]) + (", ..." if len(files) > SHOWN else "")

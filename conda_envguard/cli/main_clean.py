@@ -94,6 +94,7 @@ def _remove_all(doomed, say) -> tuple[list, list, list[dict]]:
     no package installed) stays. Returns (removed, those of them in the trash, failures)."""
     from conda import CondaError
 
+    from ..envs import is_environment
     from ..guard import remove_env
     from ..trash import Trash
 
@@ -103,7 +104,7 @@ def _remove_all(doomed, say) -> tuple[list, list, list[dict]]:
             snapshot_id = remove_env(candidate.prefix, "clean")
         except CondaError as e:
             reason = str(e)
-        except Exception as e:  # e.g. the snapshot could not be written: the env stays
+        except Exception as e:  # e.g. the snapshot could not be written
             reason = f"{type(e).__name__}: {e}"
         else:
             entry = next((e for e in Trash().entries() if e.id == snapshot_id), None)
@@ -117,6 +118,13 @@ def _remove_all(doomed, say) -> tuple[list, list, list[dict]]:
             if entry:
                 trashed.append(candidate)
             continue
-        say(f"Kept {candidate.name}: {reason}")
+        if is_environment(candidate.prefix):
+            say(f"Kept {candidate.name}: {reason}")
+        else:  # it left its place before the failure: say where it is, not that it stays
+            say(
+                f"Could not finish removing {candidate.name}: {reason}\n  It is no longer at "
+                f"{candidate.prefix}: conda envguard trash shows whether the trash holds it "
+                "(conda envguard undo brings it back)."
+            )
         failed.append({"env_name": candidate.name, "prefix": str(candidate.prefix), "why": reason})
     return removed, trashed, failed

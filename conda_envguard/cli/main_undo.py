@@ -88,8 +88,7 @@ def execute(args: Namespace) -> int:
         )
     if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
         return 0
-    if occupied:
-        set_aside(target, "undo --force", contents)
+    set_aside_id = set_aside(target, "undo --force", contents) if occupied else None
     started = time.perf_counter()
     try:
         trash.move_out(entry)
@@ -97,9 +96,14 @@ def execute(args: Namespace) -> int:
 
         note_back(entry.prefix)
     except OSError as e:
+        replaced = (
+            f"\n  The env that was at {target} is in the trash too (--force set it aside)."
+            if set_aside_id and trash.find(set_aside_id)
+            else ""
+        )
         raise EnvGuardError(
             f"'{entry.env_name}' can't be moved back to {target} ({e.strerror or e}); it stays "
-            f"in the trash.\n  Rebuild it from its snapshot instead: {elsewhere}"
+            f"in the trash.{replaced}\n  Rebuild it from its snapshot instead: {elsewhere}"
         ) from e
     seconds = time.perf_counter() - started
     emit(
