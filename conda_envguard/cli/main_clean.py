@@ -14,8 +14,9 @@ def configure_parser(verbs) -> None:
         description="Remove temporary environments (names matching the envguard_temporary "
         "setting, default '*-tmp') that have been unchanged for more than --unused-for days and "
         "that no process runs from. Each is removed as any removal is: protected envs are "
-        "never touched, and each is snapshotted and moved to the trash first, so "
-        "'conda envguard undo' brings it back.",
+        "never touched, nor envs holding files no package installed (envguard_unowned_files), "
+        "and each is snapshotted and moved to the trash first, so 'conda envguard undo' "
+        "brings it back.",
         epilog="Examples:\n  conda envguard clean --dry-run\n  conda envguard clean -y\n"
         "  conda envguard clean --unused-for 14 -y",
     )
