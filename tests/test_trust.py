@@ -131,7 +131,9 @@ DRY_RUNS = {
     "conda env remove": ("env", "remove", "-n", "E"),
     "conda install": ("install", "-n", "E", "gamma"),
     "conda remove PKG": ("remove", "-n", "E", "alpha"),
+    "conda update": ("update", "-n", "E", "alpha"),
     "conda create NEW": ("create", "-n", "N", "gamma"),
+    "conda create over E": ("create", "-n", "E", "gamma"),
     "conda rename": ("rename", "-n", "E", "E3"),
 }
 
@@ -140,7 +142,7 @@ DRY_RUNS = {
 def test_every_dry_run_writes_and_deletes_nothing(case, scene, conda_run, channel_args):
     """Not an env, not the store (snapshots, trash records, locks), not conda's registry."""
     args = DRY_RUNS[case]
-    if args[0] in ("install", "create"):
+    if args[0] in ("install", "update", "create"):
         args = (*args, *channel_args)
     if args[:2] == ("envguard", "undo") and "--force" in args:
         # an env occupies R's place, so --force has something to replace

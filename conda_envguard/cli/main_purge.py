@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from argparse import Namespace
 from datetime import datetime, timedelta, timezone
 
@@ -94,7 +95,11 @@ def execute(args: Namespace) -> int:
         if entry.id not in {e.id for e in trash.entries()}:
             continue  # another command undid or purged it while this one waited
         say(f"Purging {entry.env_name}...")
-        left = trash.purge(entry)
+        try:
+            left = trash.purge(entry)
+        except OSError as e:  # e.g. a full disk refused its record: say so, go on
+            say(f"envguard: purging '{entry.env_name}' failed: {e.strerror or e}")
+            left = max(disk_usage(entry.location), 1) if os.path.lexists(entry.location) else 0
         if left:
             failed.append((entry, left))
         else:
@@ -116,8 +121,9 @@ def execute(args: Namespace) -> int:
     for entry, left in failed:
         lines.append(
             f"Could not delete all of '{entry.env_name}': {human_size(left)} is left in "
-            f"{entry.location}. It stays in the trash, listed as partly purged: remove what "
-            f"is left (or make it deletable), then run: conda envguard purge {entry.id} -y"
+            f"{entry.location}. It stays in the trash (conda envguard trash lists it): "
+            f"remove what is left (or make it deletable), then run: "
+            f"conda envguard purge {entry.id} -y"
         )
     emit(result, "\n".join(lines))
     return 1 if failed else 0
