@@ -535,3 +535,29 @@ def test_conda_error_hint_never_points_at_an_undo_that_would_refuse(
 
     assert "conda envguard undo" not in result.stderr
     assert "conda envguard restore E" in result.stderr
+
+
+@pytest.mark.slow
+def test_purge_on_a_full_store_says_so_and_keeps_the_entry(tmpfs, make_env, conda_run, conda_dirs):
+    store = tmpfs(conda_dirs.store, size="2M")
+    (store / ".last-expiry").touch()  # no background job races this test
+    make_env("E", "gamma")
+    remove(conda_run, "E")
+    (held,) = trashed_envs_on_disk(conda_dirs)
+    before = tree(held, with_root=True)
+    with open(store / "filler", "wb") as f:  # the store's disk, full
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+
+    result = conda_run("envguard", "purge", "E", "-y")
+
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "purging 'E' failed: No space left on device" in result.stderr
+    assert "Freed 0 B." in result.stdout and "Could not delete all of 'E'" in result.stdout
+    assert_same_tree(held, before)
+    (store / "filler").unlink()
+    ok(conda_run("envguard", "undo", "E", "-y"))
