@@ -230,7 +230,7 @@ class Trash:
         # The shell conda was given is set aside, not deleted, until the env is back in place.
         shell = None
         if is_shell(target):
-            shell = target.with_name(f".{target.name}.envguard-shell")
+            shell = target.with_name(f".{target.name}.envguard-shell-{entry.id}")
             os.rename(target, shell)
         try:
             os.rename(entry.env_dir, target)
@@ -239,7 +239,7 @@ class Trash:
                 os.rename(shell, target)
             raise
         if shell is not None:
-            shutil.rmtree(shell, ignore_errors=True)
+            _discard_shell(shell)
         from .envs import register
         from .kernels import restore_kernels
 
@@ -321,6 +321,23 @@ def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:
             record["paths_data"] = {"paths_version": 1, "paths": []}
             (meta / record_path.name).write_text(json.dumps(record))
     os.rename(shell, prefix)
+
+
+def _discard_shell(shell: Path) -> None:
+    """Delete a shell set aside, unless someone put files of their own into it since."""
+    try:
+        foreign = sorted(p.name for p in shell.iterdir() if p.name != "conda-meta")
+    except OSError:
+        foreign = ["?"]
+    if not foreign:
+        shutil.rmtree(shell, ignore_errors=True)
+        return
+    shutil.rmtree(shell / "conda-meta", ignore_errors=True)  # envguard's: no env to list
+    print(
+        f"envguard: the stand-in envguard had left at the env's place holds files it did not "
+        f"put there ({', '.join(foreign[:5])}); they are kept in {shell}",
+        file=sys.stderr,
+    )
 
 
 def _alive(pid: int, started: int | None = None) -> bool:

@@ -561,3 +561,40 @@ def test_purge_on_a_full_store_says_so_and_keeps_the_entry(tmpfs, make_env, cond
     assert_same_tree(held, before)
     (store / "filler").unlink()
     ok(conda_run("envguard", "undo", "E", "-y"))
+
+
+def _killed_at_question(tmp_path: Path) -> None:
+    """`conda env remove -n E`, killed while it asks: the env in the trash, a shell at E."""
+    with open(tmp_path / "remove.out", "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "conda", "env", "remove", "-n", "E"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Proceed" not in (tmp_path / "remove.out").read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, "conda never asked"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdin.close()
+
+
+def test_undo_keeps_files_put_into_the_stand_in_of_a_killed_removal(
+    make_env, conda_run, conda_dirs, tmp_path
+):
+    prefix = make_env("E", "alpha")
+    _killed_at_question(tmp_path)
+    (prefix / "saved-while-it-was-gone.txt").write_text("mine\n")
+
+    undone = ok(conda_run("envguard", "undo", "E", "-y"))
+
+    kept = list(conda_dirs.envs.glob(".E.envguard-shell-*/saved-while-it-was-gone.txt"))
+    assert [p.read_text() for p in kept] == ["mine\n"]
+    assert "saved-while-it-was-gone.txt" in undone.stderr and str(kept[0].parent) in undone.stderr
+    assert (prefix / "conda-meta").is_dir()
+    assert not (kept[0].parent / "conda-meta").exists()  # no env for conda to list there
