@@ -252,23 +252,7 @@ def test_a_killed_removal_whose_pid_went_to_another_program_is_not_in_use(
     program. envguard must not take that program for the removal."""
     prefix = make_env("E", "alpha")
     before = tree(prefix, with_root=True)
-    with open(tmp_path / "remove.out", "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "conda", "env", "remove", "-n", "E"],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=tmp_path,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while "Proceed" not in (tmp_path / "remove.out").read_text():
-            assert proc.poll() is None and time.monotonic() < deadline, "conda never asked"
-            time.sleep(0.05)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-        proc.stdin.close()
+    _killed_at_question(tmp_path)
     (held,) = trashed_envs_on_disk(conda_dirs)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
