@@ -427,6 +427,15 @@ def human_size(n: int | None) -> str:
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
+def set_aside_plan() -> str:
+    """What `set_aside` will do, for a plan shown before it."""
+    from .settings import trash_days
+
+    if trash_days() > 0:
+        return "it is snapshotted and moved to the trash first"
+    return "it is snapshotted, then deleted, as envguard's trash is off"
+
+
 def set_aside(prefix: Path, trigger: str, contents=None) -> str:
     """Snapshot the env at `prefix`, then clear the place: into the trash when it can be a
     rename. Else it is deleted, saying so first, and only when the snapshot can bring back

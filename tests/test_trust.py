@@ -582,3 +582,25 @@ def test_undo_keeps_files_put_into_the_stand_in_of_a_killed_removal(
     assert "saved-while-it-was-gone.txt" in undone.stderr and str(kept[0].parent) in undone.stderr
     assert (prefix / "conda-meta").is_dir()
     assert not (kept[0].parent / "conda-meta").exists()  # no env for conda to list there
+
+
+@pytest.mark.parametrize("trash_days", ["7", "0"])
+def test_a_force_plan_says_whether_the_env_it_replaces_is_trashed_or_deleted(
+    trash_days, make_env, conda_run, conda_dirs
+):
+    make_env("E", "alpha")
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+    days = {"CONDA_PLUGINS_ENVGUARD_TRASH_DAYS": trash_days}
+    make_env("R", "gamma")
+    remove(conda_run, "R")
+    shutil.copytree(conda_dirs.envs / "E", conda_dirs.envs / "R", symlinks=True)
+
+    restore = ok(conda_run("envguard", "restore", "E", "--force", "--dry-run", env=days))
+    undo = ok(conda_run("envguard", "undo", "R", "--force", "--dry-run", env=days))
+
+    for said in (restore.stdout, undo.stdout):
+        if trash_days == "0":
+            assert "then deleted, as envguard's trash is off" in said, said
+            assert "moved to the trash" not in said
+        else:
+            assert "snapshotted and moved to the trash first" in said, said

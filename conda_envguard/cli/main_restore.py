@@ -250,9 +250,9 @@ def _plan_text(plan: dict) -> str:
         f"  with    {counts.get('conda', 0)} conda and {counts.get('pip', 0)} pip packages",
     ]
     if plan["replaces_existing"]:
-        lines.append(
-            "  replaces the env there now (it is snapshotted and moved to the trash first)"
-        )
+        from ..trash import set_aside_plan
+
+        lines.append(f"  replaces the env there now ({set_aside_plan()})")
     return "\n".join(lines)
 
 

@@ -75,10 +75,14 @@ def execute(args: Namespace) -> int:
     )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
     text = f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}."
-    contents = None
+    contents, replaces = None, ""
     if occupied:
         from ..envs import name_of
+        from ..trash import set_aside_plan
         from ..unowned import check_before_destroy
+
+        replaces = f"\n  It replaces the env there now ({set_aside_plan()})."
+        text += replaces
 
         contents = check_before_destroy(
             target,
@@ -86,7 +90,9 @@ def execute(args: Namespace) -> int:
             "replace",
             f"envguard undo {cli_arg(target, flag=False)} --force -y",
         )
-    if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
+    if not plan_and_confirm(
+        plan, text, f"Would put '{entry.env_name}' back at {target}.{replaces}"
+    ):
         return 0
     set_aside_id = set_aside(target, "undo --force", contents) if occupied else None
     started = time.perf_counter()
