@@ -604,3 +604,19 @@ def test_a_force_plan_says_whether_the_env_it_replaces_is_trashed_or_deleted(
             assert "moved to the trash" not in said
         else:
             assert "snapshotted and moved to the trash first" in said, said
+
+
+def test_unreadable_trash_records_are_not_an_empty_trash(make_env, conda_run, conda_dirs):
+    make_env("E", "alpha")
+    remove(conda_run, "E")
+    records = conda_dirs.store / "trash"
+    shutil.move(records, conda_dirs.root / "records-aside")
+    records.write_text("not a directory\n")
+    records.chmod(0o600)
+
+    listing = ok(conda_run("envguard", "trash"))
+    verify = conda_run("envguard", "verify", "--all")
+
+    assert "The trash is empty" not in listing.stdout
+    assert "can read" in listing.stdout and str(records) in listing.stdout
+    assert verify.returncode == 1 and str(records) in verify.stdout

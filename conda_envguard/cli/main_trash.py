@@ -59,6 +59,8 @@ def execute(args: Namespace) -> int:
                 "\n(partly purged: its deletion was interrupted or failed; undo can't put it "
                 "back, conda envguard purge ENV -y finishes it)"
             )
+    elif trash.damaged:  # not "empty": what it holds can't be read
+        text = "The trash holds no environment envguard can read."
     else:
         text = "The trash is empty."
     if trash.damaged:  # never acted on; `conda envguard verify` says the same
