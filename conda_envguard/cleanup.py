@@ -1,8 +1,9 @@
 """Temporary envs that nobody uses any more: which ones `conda envguard clean` may remove.
 
 A temporary env is one whose name matches `envguard_temporary` (default `*-tmp`). It may go
-when it has been unchanged for more than the given number of days and no process runs from it
-(a process whose executable or working directory is inside it, where /proc shows that).
+when it has been unchanged for more than the given number of days, no process runs from it
+(a process whose executable or working directory is inside it, where /proc shows that) and
+it holds no files that `envguard_unowned_files` keeps from going.
 "Unchanged" is judged by its own log, `conda-meta/history`, which conda rewrites on every
 change; an env that `undo` brought back after a clean counts as changed at that clean.
 The removal itself is any removal's: see `guard.remove_env`.
@@ -86,9 +87,28 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
             candidate.keep = f"changed {_days(idle_days)} ago"
         elif candidate.prefix in users:
             candidate.keep = f"in use by {users[candidate.prefix]}"
+        elif own := _own_files(candidate.prefix):
+            candidate.keep = own
         else:
             candidate.size_bytes = disk_usage(candidate.prefix)
     return found
+
+
+def _own_files(prefix: Path) -> str | None:
+    """Why files no package installed keep the env (envguard_unowned_files), or None."""
+    from .unowned import SHOWN, held_back
+
+    try:
+        files = held_back(prefix)
+    except Exception as e:  # unread files may be anyone's: the env stays
+        return f"its files could not be read ({e})"
+    if not files:
+        return None
+    shown = ", ".join(u.path for u in files[:SHOWN]) + (", ..." if len(files) > SHOWN else "")
+    return (
+        f"it holds {len(files)} file(s) no package installed and no snapshot keeps "
+        f"(envguard_unowned_files): {shown}"
+    )
 
 
 def _last_cleaned() -> dict[str, float]:

@@ -92,7 +92,8 @@ def error_hints(error):
     from .exceptions import UnsafeStoreError
 
     try:
-        in_trash = bool(Trash().find(name) or Trash().find(wanted))
+        # only an entry undo can put back (not one half purged, nor one still being moved)
+        in_trash = any(e.whole for e in Trash().find(name) + Trash().find(wanted))
         snapped = bool(Store().for_env(name=name, prefix=wanted))
     except UnsafeStoreError:
         return  # a store others can write gives no hint (envguard's own verbs say why)

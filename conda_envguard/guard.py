@@ -539,7 +539,8 @@ def _warn(message: str) -> None:
 # -- removal asked of envguard itself ---------------------------------------------------------
 def remove_env(prefix: Path, trigger: str) -> str:
     """Remove the env at `prefix` for an envguard command (`clean`), by the rules of any
-    removal: never base, the active env or a protected env (raises); snapshot first (raises
+    removal: never base, the active env or a protected env (raises); files no package
+    installed only as `envguard_unowned_files` lets them go (raises); snapshot first (raises
     when it can't be written); then into the trash, so `conda envguard undo` brings it back.
     Returns the snapshot id."""
     from conda.core.envs_manager import unregister_env
@@ -562,6 +563,9 @@ def remove_env(prefix: Path, trigger: str) -> str:
         )
     if not _lock_env(prefix, name):
         raise EnvGuardError(f"'{name}' was removed by another conda command meanwhile.")
-    snapshot_id = save_and_set_aside(prefix, trigger)
+    from .unowned import check_before_destroy
+
+    contents = check_before_destroy(prefix, name, REMOVE, _command_line(with_conda=False))
+    snapshot_id = save_and_set_aside(prefix, trigger, contents)
     unregister_env(str(prefix))
     return snapshot_id

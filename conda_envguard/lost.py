@@ -2,11 +2,11 @@
 conda plugins), or by a disk clean-up, while envguard holds a snapshot of them.
 
 An env is lost when its prefix no longer holds an env, its trash entry is gone (or never
-was), and its latest snapshot was not taken for its removal (a removal through conda always
-takes one) unless the env came back after that removal (undo, restore, or a command that did
-not complete): `note_back` records when, in `<store>/back/`. A `conda rename` keeps the env,
-at another prefix: an env conda knows with the very packages of the snapshot is taken for it,
-and the old prefix is not reported.
+was), and its latest snapshot was not taken for its removal (a removal through conda, or by
+envguard itself, always takes one) unless the env came back after that removal (undo,
+restore, or a command that did not complete): `note_back` records when, in
+`<store>/back/`. A `conda rename` keeps the env, at another prefix: an env conda knows with
+the very packages of the snapshot is taken for it, and the old prefix is not reported.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ import os
 
 # Triggers of the snapshot a removal through conda takes (guard._trigger).
 _REMOVAL_TRIGGERS = ("remove", "env remove", "env_remove")
+# Triggers of the snapshot envguard's own removals take (trash.set_aside): `clean`, and the
+# env a `--force` replaced (when what was to replace it did not come).
+_ENVGUARD_REMOVALS = ("clean", "restore --force", "undo --force")
 
 
 def lost_envs(snapshots: list | None = None) -> list[dict]:
@@ -59,7 +62,9 @@ def lost_envs(snapshots: list | None = None) -> list[dict]:
 def _removed_by_conda(snap) -> bool:
     command = snap.meta.get("command", "")
     trigger = snap.meta.get("trigger", "")
-    removal = trigger in _REMOVAL_TRIGGERS and ("--all" in command or "env remove" in command)
+    removal = trigger in _ENVGUARD_REMOVALS or (
+        trigger in _REMOVAL_TRIGGERS and ("--all" in command or "env remove" in command)
+    )
     removal = removal or trigger == "rename"  # the env lives on under its new name
     return removal and not _back_since(snap.prefix, snap.created)
 

@@ -16,31 +16,26 @@ _FILE = "sequence"
 
 
 def next_stamp(store_root: Path) -> int:
-    """A stamp greater than every stamp given out before in this store."""
-    from .exceptions import BusyError
+    """A stamp greater than every stamp given out before in this store.
+
+    Only under the store's sequence lock: a stamp taken without it could tie with another
+    process's (a coarse clock) or fall below the last one (a clock set back), so when the
+    lock can't be had, or the sequence can't be written, this raises (BusyError, OSError)
+    rather than give an unordered stamp. The lock is held for microseconds at a time."""
+    from .atomic import write_text_atomic
     from .locks import hold
 
-    now = time.time_ns()
     path = Path(store_root) / _FILE
-    try:
-        Path(store_root).mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        return now  # the write that follows fails and says why
-    try:
-        with hold(store_root, _FILE, "envguard's snapshot store", timeout=10):
-            try:
-                last = int(path.read_text().strip() or 0)
-            except (OSError, ValueError):
-                last = 0
-            stamp = max(now, last + 1)
-            from .atomic import write_text_atomic
-
-            try:
-                write_text_atomic(path, f"{stamp}\n", 0o600, durable=False)
-            except OSError:
-                pass
-    except BusyError:
-        return now  # held microseconds at a time: never worth failing a snapshot over
+    Path(store_root).mkdir(mode=0o700, parents=True, exist_ok=True)
+    with hold(store_root, _FILE, "envguard's snapshot store"):
+        try:
+            last = int(path.read_text().strip() or 0)
+        except FileNotFoundError:
+            last = 0
+        except ValueError:
+            last = 0  # unreadable: the clock alone orders what follows
+        stamp = max(time.time_ns(), last + 1)
+        write_text_atomic(path, f"{stamp}\n", 0o600, durable=False)
     return stamp
 
 

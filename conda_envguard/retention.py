@@ -44,17 +44,28 @@ def select(snapshots, keep: int | None, older_than_days: float | None, named: st
     return doomed
 
 
-def prune_automatically() -> int:
+def surplus() -> list:
+    """Snapshots beyond `envguard_keep` that the daily job would delete (reads only)."""
+    from .settings import keep
+    from .store import Store
+
+    return select(Store().all(), keep(), None, None)
+
+
+def prune_automatically(planned: list) -> list[str]:
+    """Delete the snapshots of `planned` (from `surplus`) that are still beyond
+    `envguard_keep` now that no other command writes to the store. Returns their ids."""
     from .locks import STORE, hold
     from .settings import keep
     from .store import Store
 
     store = Store()
+    ids = {s.id for s in planned}
     with hold(store.root, STORE, "envguard's snapshot store"):
-        doomed = select(store.all(), keep(), None, None)
+        doomed = [s for s in select(store.all(), keep(), None, None) if s.id in ids]
         for snap in doomed:
             store.delete(snap)
     from .pkgkeep import collect
 
     collect(store.root)
-    return len(doomed)
+    return [s.id for s in doomed]

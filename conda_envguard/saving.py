@@ -66,11 +66,12 @@ def commit_queued(store: Store) -> list[str] | None:
         raise GitSyncError(str(repo), str(e)) from e
 
 
-def save_and_set_aside(prefix: Path, trigger: str) -> str:
+def save_and_set_aside(prefix: Path, trigger: str, contents: Contents | None = None) -> str:
     """Snapshot the env at `prefix`, then clear its place (`trash.set_aside`). Used by
-    `--force` and `clean`. Returns the snapshot id."""
+    `--force` and `clean`. `contents`: the env as read already, if it was. Returns the
+    snapshot id."""
     from .envs import name_of
     from .trash import set_aside
 
-    snapshot = save(prefix, name_of(prefix), trigger, f"conda envguard {trigger}")
-    return set_aside(prefix, trigger, snapshot)
+    snapshot = save(prefix, name_of(prefix), trigger, f"conda envguard {trigger}", contents)
+    return set_aside(prefix, trigger, snapshot, contents)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -47,6 +48,9 @@ class TrashEntry:
     command: str = ""
     pid: int = 0  # the conda process that moved the env, while its command runs
     order: int = 0  # exact order among the trash's entries (see `order`)
+    # when that process started (see `process_start`): a pid the system gave to another
+    # program since is not the mover; None in records of older envguards
+    pid_start: int | None = None
 
     @property
     def env_dir(self) -> Path:
@@ -55,7 +59,7 @@ class TrashEntry:
     @property
     def in_use(self) -> bool:
         """Is the conda command that moved this env still running (e.g. at its question)?"""
-        return self.state in (MOVING, PENDING) and _alive(self.pid)
+        return self.state in (MOVING, PENDING) and _alive(self.pid, self.pid_start)
 
     @property
     def whole(self) -> bool:
@@ -100,15 +104,21 @@ class Trash:
     def entries(self) -> list[TrashEntry]:
         """Entries that hold an env, oldest first; records of moves that never happened are
         dropped on the way."""
+        from conda.base.context import context
+
         from .integrity import check_private
 
         check_private(self.records_dir.parent)
         check_private(self.records_dir)
+        tidy = not context.dry_run  # a dry run changes nothing, not even stale records
         out = []
         self.damaged = []  # (record, why): reported by `trash` and `verify`, never acted on
         try:
-            paths = sorted(self.records_dir.glob("*.json"))
-        except OSError:
+            paths = sorted(p for p in self.records_dir.iterdir() if p.suffix == ".json")
+        except FileNotFoundError:
+            return []
+        except OSError as e:  # not "an empty trash": say it can't be read
+            self.damaged.append((self.records_dir, f"unreadable ({e.strerror or e})"))
             return []
         for path in paths:
             try:
@@ -122,8 +132,12 @@ class Trash:
                 self.damaged.append((path, problem))
                 continue
             if not entry.env_dir.is_dir():
+                if entry.state == MOVING and entry.in_use:
+                    continue  # its mover is between this record and its rename: hands off
                 gone = not Path(entry.location).exists()
-                if gone or (entry.state in (MOVING, PURGING) and not is_shell(entry.prefix)):
+                if tidy and (
+                    gone or (entry.state in (MOVING, PURGING) and not is_shell(entry.prefix))
+                ):
                     self.forget(entry)  # killed before the rename, or purged: nothing held
                     _remove_if_empty(Path(entry.location))
                 continue
@@ -167,6 +181,7 @@ class Trash:
             snapshot_id=entry_id,
             command=redact(command),
             pid=os.getpid(),
+            pid_start=process_start(os.getpid()),
             order=next_stamp(self.records_dir.parent),
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
@@ -176,8 +191,12 @@ class Trash:
             self.save(entry)
             os.rename(prefix, entry.env_dir)
         except BaseException:
-            self.forget(entry)
-            shutil.rmtree(location, ignore_errors=True)
+            # e.g. Ctrl-C right after the rename: the env goes back, it is never deleted
+            if entry.env_dir.is_dir() and not os.path.lexists(prefix):
+                os.rename(entry.env_dir, prefix)
+            if not entry.env_dir.exists():
+                self.forget(entry)
+                _remove_if_empty(location)
             raise
         entry.state = PENDING
         self.save(entry)
@@ -211,7 +230,7 @@ class Trash:
         # The shell conda was given is set aside, not deleted, until the env is back in place.
         shell = None
         if is_shell(target):
-            shell = target.with_name(f".{target.name}.envguard-shell")
+            shell = target.with_name(f".{target.name}.envguard-shell-{entry.id}")
             os.rename(target, shell)
         try:
             os.rename(entry.env_dir, target)
@@ -220,37 +239,50 @@ class Trash:
                 os.rename(shell, target)
             raise
         if shell is not None:
-            shutil.rmtree(shell, ignore_errors=True)
+            _discard_shell(shell)
         from .envs import register
         from .kernels import restore_kernels
 
         register(target)
+        self.forget(entry)
         try:
             restore_kernels(entry, target)
-        except OSError:
-            pass  # kernelspecs are a convenience: never fail the env's return over them
-        self.forget(entry)
+        except OSError as e:  # never fail the env's return over them, never delete them
+            print(
+                f"envguard: {target} is back, but its Jupyter kernelspecs could not all be "
+                f"put back ({e.strerror or e}); what is left of them is in "
+                f"{Path(entry.location, 'kernels')}",
+                file=sys.stderr,
+            )
+            return target
         shutil.rmtree(entry.location, ignore_errors=True)
         _remove_if_empty(Path(entry.location).parent)
         return target
 
-    def purge(self, entry: TrashEntry) -> None:
+    def purge(self, entry: TrashEntry) -> int:
+        """Delete the entry for good. Returns the bytes that could not be deleted (0: all
+        gone, record too); then the record stays, as purging, so `trash` shows what is left
+        and another `purge` tries again."""
         entry.state = PURGING
-        self.save(entry)
+        self.save(replace(entry, size_bytes=None))  # measured again when shown: part may go
         from conda.gateways.disk.delete import rm_rf
 
         rm_rf(entry.location)
-        if os.path.exists(entry.location):  # rm_rf gives up quietly on some files
+        if os.path.lexists(entry.location):  # rm_rf gives up quietly on some files
             shutil.rmtree(entry.location, ignore_errors=True)
+        if os.path.lexists(entry.location):
+            return max(disk_usage(entry.location), 1)
         self.forget(entry)
         _remove_if_empty(Path(entry.location).parent)
+        return 0
 
 
 def _unsound(entry: TrashEntry, record: Path) -> str | None:
     """Why a record can't be trusted to say where an env is, or None. An entry lives in the
     trash beside its env (`<parent>/.envguard-trash/<id>`) and nowhere else."""
     fields = (entry.id, entry.prefix, entry.env_name, entry.location, entry.trashed_at)
-    if not all(isinstance(f, str) for f in fields) or not isinstance(entry.order, int):
+    numbers = (entry.order, entry.pid, entry.pid_start or 0)
+    if not all(isinstance(f, str) for f in fields) or not all(type(n) is int for n in numbers):
         return "not an envguard trash record"
     if record.name != f"{entry.id}.json" or entry.id in ("", ".", "..") or "/" in entry.id:
         return "its id does not match its file name"
@@ -291,7 +323,26 @@ def make_shell(prefix: Path, entry: TrashEntry, with_records: bool) -> None:
     os.rename(shell, prefix)
 
 
-def _alive(pid: int) -> bool:
+def _discard_shell(shell: Path) -> None:
+    """Delete a shell set aside, unless someone put files of their own into it since."""
+    try:
+        foreign = sorted(p.name for p in shell.iterdir() if p.name != "conda-meta")
+    except OSError:
+        foreign = ["?"]
+    if not foreign:
+        shutil.rmtree(shell, ignore_errors=True)
+        return
+    shutil.rmtree(shell / "conda-meta", ignore_errors=True)  # envguard's: no env to list
+    print(
+        f"envguard: the stand-in envguard had left at the env's place holds files it did not "
+        f"put there ({', '.join(foreign[:5])}); they are kept in {shell}",
+        file=sys.stderr,
+    )
+
+
+def _alive(pid: int, started: int | None = None) -> bool:
+    """Is process `pid`, started at `started` (see `process_start`), still running? Where the
+    start can't be compared (no /proc, a record without it), any process with that pid is."""
     if not pid or pid == os.getpid():
         return False  # this very process is not waiting on anything
     try:
@@ -299,13 +350,33 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # exists, owned by someone else
-    return True
+        pass  # exists, owned by someone else
+    now = process_start(pid) if started is not None else None
+    return now is None or now == started  # another start: the pid went to another program
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat, field 22), or
+    None where the system does not say. With the pid, it names one process for good."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        # the command name (field 2) may hold spaces and parentheses: count from its end
+        return int(stat[stat.rindex(b")") + 2 :].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def is_shell(prefix: str | os.PathLike) -> bool:
     """Is `prefix` the stand-in envguard left conda to remove?"""
     return Path(prefix, SHELL_MARKER).is_file()
+
+
+def _empty_dir(path: str | os.PathLike) -> bool:
+    try:
+        return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+    except OSError:
+        return False
 
 
 def _remove_if_empty(directory: Path) -> None:
@@ -356,26 +427,68 @@ def human_size(n: int | None) -> str:
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def set_aside(prefix: Path, trigger: str, snap) -> str:
+def set_aside_plan() -> str:
+    """What `set_aside` will do, for a plan shown before it."""
+    from .settings import trash_days
+
+    if trash_days() > 0:
+        return "it is snapshotted and moved to the trash first"
+    return "it is snapshotted, then deleted, as envguard's trash is off"
+
+
+def set_aside(prefix: Path, trigger: str, snap, contents=None) -> str:
     """Clear the place of the env at `prefix`, whose snapshot `snap` was just saved
-    (`saving.save_and_set_aside`): into the trash when it can be a rename, else deleted (the
-    snapshot can bring it back). Used by `--force`. Returns the snapshot id."""
+    (`saving.save_and_set_aside`): into the trash when it can be a
+    rename. Else it is deleted, saying so first, and only when the snapshot can bring back
+    all of it: files no package installed (unless `envguard_unowned_files` is `ignore`) stop
+    it. Used by `--force` and `clean`. `contents`: the env as read already, if it was.
+    Returns the snapshot id."""
     from conda.gateways.disk.delete import rm_rf
 
     from .envs import name_of
-    from .settings import trash_days
+    from .exceptions import EnvGuardError
+    from .settings import trash_days, unowned_files
 
     name = name_of(prefix)
+    command = f"conda envguard {trigger}"
     days = trash_days()
+    why = "envguard's trash is off (envguard_trash_days is 0)"
     if days > 0:
         trash = Trash()
         try:
-            entry = trash.move_in(prefix, name, snap.id, days, f"conda envguard {trigger}")
-        except OSError:
-            pass
+            entry = trash.move_in(prefix, name, snap.id, days, command)
+        except OSError as e:
+            why = f"it can't be moved to the trash ({e.strerror or e})"
         else:
             trash.keep(entry)
             trash.hide_kernels(entry)
             return snap.id
+    if contents is None:
+        from .envfiles import read_contents
+
+        contents = read_contents(prefix)
+    at_risk = contents.files.at_risk
+    if at_risk and unowned_files() != "ignore":
+        shown = "\n    ".join([u.path for u in at_risk[:5]] + ["..."] * (len(at_risk) > 5))
+        raise EnvGuardError(
+            f"envguard stopped: {prefix} would have to be deleted, as {why}, and it holds "
+            f"{len(at_risk)} file(s) that no package installed and no snapshot can bring "
+            f"back:\n    {shown}\n"
+            f"  Nothing was deleted (snapshot {snap.id} of its packages was saved).\n"
+            "  Move what you want to keep out of it, then run the command again; or, to "
+            "delete them with it on purpose, run the command again with "
+            "CONDA_PLUGINS_ENVGUARD_UNOWNED_FILES=ignore in front of it."
+        )
+    print(
+        f"envguard: deleting {prefix}, as {why}. Snapshot {snap.id} can rebuild it: "
+        f"conda envguard restore --snapshot {snap.id}",
+        file=sys.stderr,
+        flush=True,
+    )
     rm_rf(str(prefix))
+    if os.path.lexists(prefix) and not _empty_dir(prefix):  # a mount point stays, empty
+        raise EnvGuardError(
+            f"envguard could not delete all of {prefix} (see what is left there); nothing "
+            f"else was changed. Snapshot {snap.id} holds what it was."
+        )
     return snap.id

@@ -49,3 +49,15 @@ def check_before_destroy(prefix: Path, name: str, action: str, command: str) -> 
         command,
         trash_on=trash_days() > 0,
     )
+
+
+def held_back(prefix: Path) -> list:
+    """The files of `prefix` that would stop its removal now (see `check_before_destroy`),
+    for a plan that must say which envs a real run would keep."""
+    from .settings import trash_days, unowned_files
+
+    at_risk = read_contents(prefix).files.at_risk
+    mode = unowned_files()
+    if mode == "ignore" or (mode == "trash" and trash_days() > 0):
+        return []
+    return at_risk

@@ -106,7 +106,7 @@ def test_nothing_to_do_is_one_line_and_exit_0(make_env, conda_run):
 
     assert nothing.stdout.strip().splitlines() == [
         "Nothing to clean: no temporary env (*-tmp) unchanged for more than 7 days "
-        "(1 kept: today-tmp)."
+        "(1 kept: today-tmp, changed less than a day ago)."
     ]
 
 

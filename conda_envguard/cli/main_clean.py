@@ -14,8 +14,9 @@ def configure_parser(verbs) -> None:
         description="Remove temporary environments (names matching the envguard_temporary "
         "setting, default '*-tmp') that have been unchanged for more than --unused-for days and "
         "that no process runs from. Each is removed as any removal is: protected envs are "
-        "never touched, and each is snapshotted and moved to the trash first, so "
-        "'conda envguard undo' brings it back.",
+        "never touched, nor envs holding files no package installed (envguard_unowned_files), "
+        "and each is snapshotted and moved to the trash first, so 'conda envguard undo' "
+        "brings it back.",
         epilog="Examples:\n  conda envguard clean --dry-run\n  conda envguard clean -y\n"
         "  conda envguard clean --unused-for 14 -y",
     )
@@ -33,7 +34,7 @@ def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
     from ..cleanup import survey
-    from ..settings import temporary_days, temporary_patterns
+    from ..settings import temporary_days, temporary_patterns, trash_days
     from ..trash import human_size
     from .common import emit, plan_and_confirm, say
 
@@ -52,59 +53,79 @@ def execute(args: Namespace) -> int:
     }
     kept_text = "".join(f"\n  kept {c.name}: {c.keep}" for c in kept)
     if not doomed:  # one line: what a cron job mails
-        also = f" ({len(kept)} kept: {', '.join(c.name for c in kept)})" if kept else ""
+        also = (
+            f" ({len(kept)} kept: {'; '.join(f'{c.name}, {c.keep}' for c in kept)})"
+            if kept
+            else ""
+        )
         emit(
             {**result, "removed": []},
             f"Nothing to clean: no temporary env ({', '.join(patterns) or 'none set'}) "
             f"unchanged for more than {days:g} days{also}.",
         )
         return 0
-    total = sum(c.size_bytes or 0 for c in doomed)
     listing = "\n".join(f"  {c.name}  ({human_size(c.size_bytes)})  {c.prefix}" for c in doomed)
+    how = (
+        "snapshot, then into the trash: conda envguard undo brings one back"
+        if trash_days() > 0
+        else "snapshot, then deleted, as envguard's trash is off: conda envguard restore "
+        "rebuilds one"
+    )
     plan = (
         f"Remove {len(doomed)} temporary env(s) unchanged for more than {days:g} days "
-        f"(snapshot, then into the trash: conda envguard undo brings one back):\n{listing}"
-        f"{kept_text}"
+        f"({how}):\n{listing}{kept_text}"
     )
     if not plan_and_confirm(result, plan, f"Would remove:\n{listing}{kept_text}"):
         return 0
-    removed, failed = _remove_all(doomed, say)
+    removed, trashed, failed = _remove_all(doomed, say)
     result["removed"] = [c.to_json() for c in removed]
     result["failed"] = failed
+    total = sum(c.size_bytes or 0 for c in removed)  # only what really went
     text = f"Cleaned {len(removed)} temporary env(s), {human_size(total)}."
-    if removed:
+    if trashed:
         from ..envs import cli_arg
 
-        text += f" Bring one back with: conda envguard undo {cli_arg(removed[0].prefix, False)}"
+        text += f" Bring one back with: conda envguard undo {cli_arg(trashed[0].prefix, False)}"
     emit(result, text)
     return 1 if failed else 0
 
 
-def _remove_all(doomed, say) -> tuple[list, list[dict]]:
-    """Remove each env; one that can't be removed (protected meanwhile, no snapshot) stays."""
+def _remove_all(doomed, say) -> tuple[list, list, list[dict]]:
+    """Remove each env; one that can't be removed (protected meanwhile, no snapshot, files
+    no package installed) stays. Returns (removed, those of them in the trash, failures)."""
     from conda import CondaError
 
+    from ..envs import is_environment
     from ..guard import remove_env
     from ..trash import Trash
 
-    removed, failed = [], []
+    removed, trashed, failed = [], [], []
     for candidate in doomed:
         try:
             snapshot_id = remove_env(candidate.prefix, "clean")
         except CondaError as e:
             reason = str(e)
-        except Exception as e:  # e.g. the snapshot could not be written: the env stays
+        except Exception as e:  # e.g. the snapshot could not be written
             reason = f"{type(e).__name__}: {e}"
         else:
             entry = next((e for e in Trash().entries() if e.id == snapshot_id), None)
             where = (
                 f"in the trash until {entry.expires_at[:10]}"
                 if entry
-                else "deleted; its snapshot can rebuild it: conda envguard restore"
+                else f"deleted; rebuild it with: conda envguard restore --snapshot {snapshot_id}"
             )
             say(f"Removed {candidate.name} (snapshot {snapshot_id}; {where}).")
             removed.append(candidate)
+            if entry:
+                trashed.append(candidate)
             continue
-        say(f"Kept {candidate.name}: {reason}")
+        if is_environment(candidate.prefix):
+            say(f"Kept {candidate.name}: {reason}")
+        else:  # it left its place before the failure: say where it is, not that it stays
+            say(
+                f"Could not finish removing {candidate.name}: {reason}\n  It is no longer at "
+                f"{candidate.prefix}: conda envguard trash shows whether the trash holds it "
+                "(conda envguard undo brings it back)."
+            )
         failed.append({"env_name": candidate.name, "prefix": str(candidate.prefix), "why": reason})
-    return removed, failed
+    return removed, trashed, failed

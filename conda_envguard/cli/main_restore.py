@@ -110,6 +110,7 @@ def _execute(args: Namespace, snap=None) -> int:
     from ..restore import restore
     from ..saving import save_and_set_aside
     from ..store import Store
+    from ..trash import Trash
     from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
@@ -142,16 +143,21 @@ def _execute(args: Namespace, snap=None) -> int:
         raise CorruptSnapshotError(
             str(snap.path), "it has neither explicit.txt nor environment.yml"
         )
+    contents = None
     if occupied:
         from ..unowned import check_before_destroy
 
-        check_before_destroy(target, name_of(target), "replace", _command_line())
+        contents = check_before_destroy(target, name_of(target), "replace", _command_line())
     text = _plan_text(plan)
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
     if occupied:
-        replaced = save_and_set_aside(target, "restore --force")
-        say(f"Saved the env that was at {target} as snapshot {replaced}, and set it aside.")
+        replaced = save_and_set_aside(target, "restore --force", contents)
+        trashed = any(e.id == replaced for e in Trash().entries())
+        say(
+            f"Saved the env that was at {target} as snapshot {replaced}"
+            + (", and moved it to envguard's trash." if trashed else ".")
+        )
     report = restore(snap, target)
     if from_store:  # `status` counts it as the env's latest snapshot, whatever prefix it names
         store.remember(target, snap)
@@ -258,9 +264,9 @@ def _plan_text(plan: dict) -> str:
         f"  with    {counts.get('conda', 0)} conda and {counts.get('pip', 0)} pip packages",
     ]
     if plan["replaces_existing"]:
-        lines.append(
-            "  replaces the env there now (it is snapshotted and moved to the trash first)"
-        )
+        from ..trash import set_aside_plan
+
+        lines.append(f"  replaces the env there now ({set_aside_plan()})")
     return "\n".join(lines)
 
 

@@ -18,7 +18,7 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..trash import TRASHED, Trash, disk_usage, human_size
+    from ..trash import PURGING, TRASHED, Trash, disk_usage, human_size
     from .common import emit, local_time, table
 
     trash = Trash()
@@ -26,10 +26,18 @@ def execute(args: Namespace) -> int:
     for entry in entries:
         if entry.size_bytes is None:
             entry.size_bytes = disk_usage(entry.env_dir)
+
+    def name(e) -> str:
+        if e.state == TRASHED:
+            return e.env_name
+        if e.state == PURGING:
+            return f"{e.env_name} (partly purged)"
+        return f"{e.env_name} ({'being removed' if e.in_use else 'interrupted'})"
+
     rows = [
         [
             e.id,
-            e.env_name if e.state == TRASHED else f"{e.env_name} (interrupted)",
+            name(e),
             local_time(e.trashed_at),
             human_size(e.size_bytes),
             e.expires_at[:10],
@@ -42,8 +50,17 @@ def execute(args: Namespace) -> int:
         text = table(rows, ["ID", "ENV", "REMOVED", "SIZE", "EXPIRES", "PREFIX"])
         text += f"\n\n{human_size(total)} held. Bring one back: conda envguard undo ENV"
         text += "\nFree the space: conda envguard purge ENV (or --all)"
-        if any(e.state != TRASHED for e in entries):
+        if any(e.state not in (TRASHED, PURGING) and not e.in_use for e in entries):
             text += "\n(interrupted: its conda command was killed; undo puts it back)"
+        if any(e.state not in (TRASHED, PURGING) and e.in_use for e in entries):
+            text += "\n(being removed: its conda command still runs, e.g. at its question)"
+        if any(e.state == PURGING for e in entries):
+            text += (
+                "\n(partly purged: its deletion was interrupted or failed; undo can't put it "
+                "back, conda envguard purge ENV -y finishes it)"
+            )
+    elif trash.damaged:  # not "empty": what it holds can't be read
+        text = "The trash holds no environment envguard can read."
     else:
         text = "The trash is empty."
     if trash.damaged:  # never acted on; `conda envguard verify` says the same

@@ -76,20 +76,26 @@ def execute(args: Namespace) -> int:
     )
     plan = {"env_name": entry.env_name, "prefix": str(target), "trashed_at": entry.trashed_at}
     text = f"Put '{entry.env_name}' (removed {local_time(entry.trashed_at)}) back at {target}."
+    contents, replaces = None, ""
     if occupied:
         from ..envs import name_of
+        from ..trash import set_aside_plan
         from ..unowned import check_before_destroy
 
-        check_before_destroy(
+        replaces = f"\n  It replaces the env there now ({set_aside_plan()})."
+        text += replaces
+
+        contents = check_before_destroy(
             target,
             name_of(target),
             "replace",
             f"envguard undo {cli_arg(target, flag=False)} --force -y",
         )
-    if not plan_and_confirm(plan, text, f"Would put '{entry.env_name}' back at {target}."):
+    if not plan_and_confirm(
+        plan, text, f"Would put '{entry.env_name}' back at {target}.{replaces}"
+    ):
         return 0
-    if occupied:
-        save_and_set_aside(target, "undo --force")
+    set_aside_id = save_and_set_aside(target, "undo --force", contents) if occupied else None
     started = time.perf_counter()
     try:
         trash.move_out(entry)
@@ -97,9 +103,14 @@ def execute(args: Namespace) -> int:
 
         note_back(entry.prefix)
     except OSError as e:
+        replaced = (
+            f"\n  The env that was at {target} is in the trash too (--force set it aside)."
+            if set_aside_id and trash.find(set_aside_id)
+            else ""
+        )
         raise EnvGuardError(
             f"'{entry.env_name}' can't be moved back to {target} ({e.strerror or e}); it stays "
-            f"in the trash.\n  Rebuild it from its snapshot instead: {elsewhere}"
+            f"in the trash.{replaced}\n  Rebuild it from its snapshot instead: {elsewhere}"
         ) from e
     seconds = time.perf_counter() - started
     emit(
