@@ -1,6 +1,7 @@
 """Bring an env back from a snapshot (or from the trash, when it still holds that env).
 
-Order of preference: the trash (one rename: the env exactly as it was); the explicit lock
+Order of preference: the trash (one rename: the env exactly as it was), only back at the env's
+own path, since every file conda wrote the prefix into names that path; the explicit lock
 (the exact packages, straight from the package cache when it still has them, so it works
 offline right after a removal); conda's environment.yml as the fallback when the lock can't
 be used (another platform, packages gone from cache and channel). Then the pip packages.
@@ -33,10 +34,14 @@ class RestoreReport:
     kernels: list[str] = field(default_factory=list)
     restored_files: list[str] = field(default_factory=list)  # settings and kept files put back
     files_differ: list[str] = field(default_factory=list)  # "path: how", see envfiles
+    # files of the env (and kernelspecs) that still name the snapshot's own prefix
+    old_prefix: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.files_differ)
+        return not (
+            self.missing or self.extra or self.changed or self.files_differ or self.old_prefix
+        )
 
     def to_json(self) -> dict:
         return {**self.__dict__, "exact": self.exact}
@@ -46,7 +51,7 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     """Recreate the env of `snapshot` at `target`, which must not hold an env."""
     snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target))
-    if _restore_from_trash(snapshot, target):
+    if _restore_from_trash(snapshot, target, report):
         report.method = "trash"
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -67,18 +72,45 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     return report
 
 
-def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
+def trash_entry_for(snapshot: Snapshot, target: Path):
+    """The trash entry that can come back as this restore, or None. Only at the env's own
+    prefix: shebangs, prefix-patched files and entry points name that path, and a copy
+    elsewhere must leave the trashed env in place for `undo`."""
+    entry = _trashed(snapshot)
+    return entry if entry is not None and same_path(entry.prefix, target) else None
+
+
+def _trashed(snapshot: Snapshot):
     from .trash import Trash
 
-    trash = Trash()
-    for entry in trash.entries():
+    for entry in Trash().entries():
         if entry.snapshot_id == snapshot.id and entry.whole:
-            try:
-                trash.move_out(entry, target)
-            except OSError:
-                return False  # e.g. the target is on another filesystem: use the lock
-            return True
-    return False
+            return entry
+    return None
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    return os.path.normpath(str(a)) == os.path.normpath(str(b))
+
+
+def _restore_from_trash(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
+    from .trash import Trash
+
+    entry = _trashed(snapshot)
+    if entry is None:
+        return False
+    if not same_path(entry.prefix, target):
+        report.notes.append(
+            "rebuilt from the snapshot, not moved out of the trash (files there name "
+            f"{entry.prefix}); the trash still holds that env: "
+            f"conda envguard undo {entry.env_name or entry.prefix}"
+        )
+        return False
+    try:
+        Trash().move_out(entry, target)
+    except OSError:
+        return False  # e.g. the target is on another filesystem: use the lock
+    return True
 
 
 def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
@@ -226,9 +258,12 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
+    if snapshot.prefix and not same_path(snapshot.prefix, target):
+        report.old_prefix = _naming_old_prefix(snapshot.prefix, target, report.kernels)
+    report.files_differ = _kernels_missing(snapshot, target)
     listing = read_listing(snapshot.path)
     if listing is not None:
-        report.files_differ = differences(snapshot.path, listing, target)
+        report.files_differ += differences(snapshot.path, listing, target)
         lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
         absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
         if absent:
@@ -243,6 +278,65 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
             "this snapshot is older than envguard's copies of env settings: only packages "
             "were compared"
         )
+
+
+# Where conda writes the prefix into a package's file: a placeholder it replaces, or an entry
+# point it generates (its shebang).
+_PREFIXED_TYPES = ("unix_python_entry_point", "windows_python_entry_point_script")
+
+
+def _naming_old_prefix(old: str, target: Path, kernels: list[str]) -> list[str]:
+    """Files of the env at `target` where conda wrote the prefix in (per each package's record)
+    that still name `old`; and kernelspecs of the env whose command still runs in `old`."""
+    import json
+
+    from .kernels import runs_in
+
+    found = []
+    for record_file in sorted((target / "conda-meta").glob("*.json")):
+        try:
+            record = json.loads(record_file.read_text())
+            entries = record.get("paths_data", {}).get("paths", [])
+        except (OSError, ValueError, AttributeError):
+            found.append(f"conda-meta/{record_file.name}: unreadable, its files were not checked")
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("_path"), str):
+                continue
+            if entry.get("prefix_placeholder") or entry.get("path_type") in _PREFIXED_TYPES:
+                try:
+                    data = (target / entry["_path"]).read_bytes()
+                except OSError:
+                    continue  # a missing package file: conda's own checks report it
+                if names_old_prefix(data, old.encode(), str(target).encode()):
+                    found.append(entry["_path"])
+    return found + [k for k in kernels if runs_in(k, old)]
+
+
+def names_old_prefix(data: bytes, old: bytes, new: bytes) -> bool:
+    """Does `data` hold `old` other than as part of `new` (a new prefix may contain the old
+    one: /envs/a -> /envs/a2)?"""
+    offsets = [k for k in range(len(new) - len(old) + 1) if new[k : k + len(old)] == old]
+    start = data.find(old)
+    while start != -1:
+        if not any(data[start - k : start - k + len(new)] == new for k in offsets if start >= k):
+            return True
+        start = data.find(old, start + 1)
+    return False
+
+
+def _kernels_missing(snapshot: Snapshot, target: Path) -> list[str]:
+    """The snapshot's kernelspecs that no kernelspec running in `target` stands for."""
+    from .kernels import kernels_of
+
+    recorded = [k for k in snapshot.meta.get("kernels") or [] if isinstance(k, dict)]
+    if not recorded:
+        return []
+    present = len(kernels_of(target))
+    if present >= len(recorded):
+        return []
+    names = ", ".join(str(k.get("name")) for k in recorded)
+    return [f"Jupyter kernelspecs: {present} of {len(recorded)} ({names}) run in this env"]
 
 
 def _clean_failed(target: Path) -> None:

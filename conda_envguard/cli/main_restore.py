@@ -118,7 +118,7 @@ def _execute(args: Namespace, snap=None) -> int:
         "conda envguard restore ... -n NEW_NAME (or -p /another/path)",
         TargetExistsError(str(target), "restore"),
     )
-    method = _planned_method(snap)
+    method = _planned_method(snap, target)
     plan = {
         "snapshot": snap.id,
         "env_name": snap.env_name,
@@ -223,10 +223,10 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
-def _planned_method(snap) -> str:
-    from ..trash import Trash
+def _planned_method(snap, target: Path) -> str:
+    from ..restore import trash_entry_for
 
-    if any(e.snapshot_id == snap.id and e.whole for e in Trash().entries()):
+    if trash_entry_for(snap, target) is not None:
         return "trash"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
 
@@ -267,5 +267,10 @@ def _report_text(report) -> str:
         ):
             if names:
                 lines.append(f"  {label}: {', '.join(names)}")
+        if report.old_prefix:
+            lines.append(
+                "  still naming the env's old path (conda did not relocate them): "
+                + ", ".join(report.old_prefix)
+            )
     lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
