@@ -36,11 +36,18 @@ class RestoreReport:
     files_differ: list[str] = field(default_factory=list)  # "path: how", see envfiles
     # files of the env (and kernelspecs) that still name the snapshot's own prefix
     old_prefix: list[str] = field(default_factory=list)
+    # secret variables (and files holding secrets) whose values this snapshot does not hold
+    secrets_missing: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
         return not (
-            self.missing or self.extra or self.changed or self.files_differ or self.old_prefix
+            self.missing
+            or self.extra
+            or self.changed
+            or self.files_differ
+            or self.old_prefix
+            or self.secrets_missing
         )
 
     def to_json(self) -> dict:
@@ -59,7 +66,7 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
             _restore_from_yaml(snapshot, target)
             report.method = "environment.yml"
         _restore_pip(snapshot, target, report)
-        _keep_history(snapshot, target)
+        _keep_history(snapshot, target, report)
         from .kernels import restore_from_snapshot
 
         report.kernels = restore_from_snapshot(snapshot, target)
@@ -230,29 +237,96 @@ def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> Non
         )
 
 
-def _keep_history(snapshot: Snapshot, target: Path) -> None:
+def _keep_history(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     """Put the env's old conda history back in front of what the restore itself wrote."""
     old = snapshot.file("history")
+    if not old.is_file():
+        return  # e.g. a snapshot from the git history, which holds none
     new = target / "conda-meta" / "history"
     try:
         restored = new.read_text()
         new.write_text(old.read_text() + restored)
-    except OSError:
-        pass
+    except OSError as e:
+        report.notes.append(f"the env's earlier conda history was not put back ({e})")
 
 
 def _put_back_files(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
-    """The env's settings and kept files, last: the frozen marker would stop a later conda."""
-    from .envfiles import put_back, read_listing
+    """The env's settings and kept files, last: the frozen marker would stop a later conda.
+    Secrets come from the snapshot's private file; a variable whose value it lacks (a snapshot
+    from a bundle or the git history) is left unset, not set to its mask."""
+    from .envfiles import put_back, read_listing, read_private
 
     listing = read_listing(snapshot.path)
     if listing is not None:
-        report.restored_files = put_back(snapshot.path, listing, target)
+        originals, why = read_private(snapshot.path, listing)
+        if why:
+            report.notes.append(f"{why}: the secrets in them were not put back")
+        report.restored_files = put_back(snapshot.path, listing, target, originals)
+    elif variables := _yaml_variables(snapshot):  # e.g. from the git history: the YAML's
+        _set_vars(target, variables)
+        report.restored_files = ["conda-meta/state"]
+    report.secrets_missing = _unset_masked_vars(target)
+
+
+def _yaml_variables(snapshot: Snapshot) -> dict[str, str]:
+    """The `variables:` of the snapshot's environment.yml."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(snapshot.file("environment.yml").read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return {}  # a lock-only restore: compare() says the YAML could not be read
+    variables = data.get("variables") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
+
+
+def _set_vars(target: Path, variables: dict[str, str]) -> None:
+    import json
+
+    from .atomic import write_text_atomic
+
+    state = target / "conda-meta" / "state"
+    try:
+        data = json.loads(state.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    current = data.get("env_vars") if isinstance(data.get("env_vars"), dict) else {}
+    data["env_vars"] = {**current, **variables}
+    write_text_atomic(state, json.dumps(data, indent=2))
+
+
+def _unset_masked_vars(target: Path) -> list[str]:
+    """Remove from the env's variables those holding a mask; returns their names."""
+    import json
+
+    from .atomic import write_text_atomic
+    from .redact import is_masked
+
+    state = target / "conda-meta" / "state"
+    try:
+        data = json.loads(state.read_text())
+        variables = data.get("env_vars")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, AttributeError) as e:
+        return [f"conda-meta/state: unreadable after the restore ({e})"]
+    if not isinstance(variables, dict):
+        return []
+    masked = [k for k, v in variables.items() if isinstance(v, str) and is_masked(v)]
+    if masked:
+        for name in masked:
+            del variables[name]
+        write_text_atomic(state, json.dumps(data, indent=2))
+    return masked
 
 
 def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     from .diff import diff_packages, live_packages
-    from .envfiles import differences, read_listing
+    from .envfiles import differences, read_listing, read_private
 
     changes = diff_packages(snapshot.packages(), live_packages(target))
     report.missing = [c["name"] for c in changes["removed"]]
@@ -263,7 +337,9 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.files_differ = _kernels_missing(snapshot, target)
     listing = read_listing(snapshot.path)
     if listing is not None:
-        report.files_differ += differences(snapshot.path, listing, target)
+        originals, _ = read_private(snapshot.path, listing)
+        report.files_differ += differences(snapshot.path, listing, target, originals)
+        report.secrets_missing += _masked_files(listing, target, originals)
         lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
         absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
         if absent:
@@ -274,10 +350,45 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
                 + (", ..." if len(absent) > 5 else "")
             )
     else:
+        report.files_differ += _vars_differ(snapshot, target, report.secrets_missing)
         report.notes.append(
-            "this snapshot is older than envguard's copies of env settings: only packages "
-            "were compared"
+            "this snapshot holds no copies of the env's settings files (older than them, or "
+            "from the git history): packages and environment.yml's variables were compared"
         )
+
+
+def _vars_differ(snapshot: Snapshot, target: Path, not_restored: list[str]) -> list[str]:
+    """environment.yml's variables that the env at `target` does not have as saved."""
+    from .envfiles import env_vars_and_pins
+
+    live, _ = env_vars_and_pins(target)
+    out = []
+    for name, value in _yaml_variables(snapshot).items():
+        if name in not_restored:
+            continue
+        if name not in live:
+            out.append(f"env var {name}: missing")
+        elif live[name] != value:
+            out.append(f"env var {name}: different value")
+    return out
+
+
+def _masked_files(listing: dict, target: Path, originals: dict) -> list[str]:
+    """Kept files of the env that hold a mask where the snapshot had a secret."""
+    from .envfiles import kept_paths
+    from .redact import is_masked
+
+    out = []
+    for relpath in kept_paths(listing):
+        if relpath in originals or relpath == "conda-meta/state":  # state: see _put_back_files
+            continue
+        try:
+            text = (target / relpath).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if is_masked(text):
+            out.append(f"{relpath} (its secret values)")
+    return out
 
 
 # Where conda writes the prefix into a package's file: a placeholder it replaces, or an entry

@@ -252,6 +252,8 @@ def _plan_text(plan: dict) -> str:
 
 
 def _report_text(report) -> str:
+    from ..envs import cli_arg
+
     lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
     if report.restored_files:
         lines.append(f"  settings and files put back: {', '.join(report.restored_files)}")
@@ -267,6 +269,13 @@ def _report_text(report) -> str:
         ):
             if names:
                 lines.append(f"  {label}: {', '.join(names)}")
+        if report.secrets_missing:
+            lines.append(
+                "  secrets not restored (their values never leave the machine they were "
+                f"saved on): {', '.join(report.secrets_missing)}\n"
+                "    set each one again: conda env config vars set NAME=VALUE "
+                + cli_arg(report.prefix)
+            )
         if report.old_prefix:
             lines.append(
                 "  still naming the env's old path (conda did not relocate them): "
