@@ -121,6 +121,7 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
         "file": str(out),
         "packages": len(sources),
         "bytes": out.stat().st_size,
+        "secrets_left_out": (snapshot.path / PRIVATE).is_file(),
     }
 
 
@@ -225,7 +226,9 @@ def _import_packages(tar, members, manifest: dict, store_root: Path, path: Path)
     count = 0
     for item in manifest.get("packages") or []:
         entry = LockEntry(item["url"], item["fn"], item["digest"])
-        if kept.has(entry) or "/" in entry.fn or "/" in entry.digest:
+        if "/" in entry.fn or "/" in entry.digest or entry.fn.startswith("."):
+            raise BundleError(str(path), f"The bundle names an unsafe package: {entry.fn}", "")
+        if kept.has(entry):
             continue
         member = members.get(f"packages/{entry.digest}/{entry.fn}")
         record = members.get(f"packages/{entry.digest}/repodata_record.json")

@@ -285,17 +285,19 @@ def copies(
     out: dict[str, bytes] = {}
     originals: dict[str, str] = {}
     modes: dict[str, int] = {}
+    unreadable = []
     wanted = files.settings + [u.path for u in files.unowned if u.kept]
     for relpath in wanted:
         try:
             data = (prefix / relpath).read_bytes()
             modes[relpath] = os.stat(prefix / relpath).st_mode & 0o777
         except OSError:
+            unreadable.append(relpath)  # named in the listing: a restore says it is not back
             continue
         out[f"{COPIES_DIR}/{relpath}"] = stored = stored_form(data, relpath)
         if stored != data:
             originals[relpath] = data.decode("utf-8")  # only text is ever masked
-    listing = {**files.to_json(), "modes": modes}
+    listing = {**files.to_json(), "modes": modes, "unreadable": unreadable}
     listing["settings"] = [s for s in files.settings if s in modes]
     for item in listing["unowned"]:
         item["kept"] = item["kept"] and item["path"] in modes
@@ -367,8 +369,10 @@ def read_listing(snapshot_dir: Path) -> dict | None:
     unowned = data.get("unowned") if isinstance(data.get("unowned"), list) else []
     settings = data.get("settings") if isinstance(data.get("settings"), list) else []
     not_listed = data.get("unowned_not_listed")
+    unreadable = data.get("unreadable") if isinstance(data.get("unreadable"), list) else []
     return {
         "unowned_not_listed": not_listed if isinstance(not_listed, int) else 0,
+        "unreadable": [p for p in unreadable if _relative(p)],
         "settings": [s for s in settings if _relative(s)],
         "modes": {
             p: m

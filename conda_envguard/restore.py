@@ -115,8 +115,12 @@ def _restore_from_trash(snapshot: Snapshot, target: Path, report: RestoreReport)
         return False
     try:
         Trash().move_out(entry, target)
-    except OSError:
-        return False  # e.g. the target is on another filesystem: use the lock
+    except OSError as e:  # e.g. the target is on another filesystem: use the lock
+        report.notes.append(
+            f"the trash's copy could not be moved to {target} ({_first_line(e)}): rebuilt "
+            f"from the snapshot; the trash still holds it"
+        )
+        return False
     return True
 
 
@@ -166,6 +170,7 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
 
 def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
     from .exceptions import RestoreFailedError
+    from .redact import redact
 
     yml = snapshot.file("environment.yml")
     if not yml.is_file():
@@ -183,7 +188,7 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
         raise RestoreFailedError(
             f"envguard could not recreate {target} from snapshot {snapshot.id}: neither its "
             "lock nor its environment.yml could be installed.\n"
-            f"  conda said: {(result.stderr or '').strip()[-2000:]}\n"
+            f"  conda said: {redact((result.stderr or '').strip()[-2000:])}\n"
             f"  The snapshot is unchanged; its files are in {snapshot.path}"
         )
 
@@ -218,6 +223,8 @@ def _conda_env_create(yml: Path, target: Path) -> subprocess.CompletedProcess:
 
 
 def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    from .redact import redact
+
     requirements = snapshot.file("pip.txt")
     if not requirements.is_file():
         return
@@ -228,7 +235,9 @@ def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> Non
     else:
         result = subprocess.run(command, capture_output=True, text=True)
         report.pip = (
-            "installed" if result.returncode == 0 else "failed: " + _last_line(result.stderr)
+            "installed"
+            if result.returncode == 0
+            else "failed: " + redact(_last_line(result.stderr))  # an index URL's credentials
         )
     if report.pip != "installed":
         report.notes.append(
@@ -262,22 +271,26 @@ def _put_back_files(snapshot: Snapshot, target: Path, report: RestoreReport) -> 
         if why:
             report.notes.append(f"{why}: the secrets in them were not put back")
         report.restored_files = put_back(snapshot.path, listing, target, originals)
-    elif variables := _yaml_variables(snapshot):  # e.g. from the git history: the YAML's
+    elif variables := _yaml_variables(snapshot, report.notes):  # e.g. from the git history
         _set_vars(target, variables)
         report.restored_files = ["conda-meta/state"]
     report.secrets_missing = _unset_masked_vars(target)
 
 
-def _yaml_variables(snapshot: Snapshot) -> dict[str, str]:
-    """The `variables:` of the snapshot's environment.yml."""
+def _yaml_variables(snapshot: Snapshot, notes: list[str] | None = None) -> dict[str, str]:
+    """The `variables:` of the snapshot's environment.yml (a note in `notes` when it cannot
+    be read)."""
     import yaml
 
     try:
         data = yaml.safe_load(snapshot.file("environment.yml").read_text())
     except FileNotFoundError:
         return {}
-    except (OSError, ValueError, yaml.YAMLError):
-        return {}  # a lock-only restore: compare() says the YAML could not be read
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        if notes is not None:
+            notes.append(f"environment.yml cannot be read ({_first_line(e)}): its variables "
+                         "were neither restored nor compared")  # fmt: skip
+        return {}
     variables = data.get("variables") if isinstance(data, dict) else None
     return {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
 
@@ -340,6 +353,11 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
         originals, _ = read_private(snapshot.path, listing)
         report.files_differ += differences(snapshot.path, listing, target, originals)
         report.secrets_missing += _masked_files(listing, target, originals)
+        if listing["unreadable"]:
+            report.notes.append(
+                "the snapshot could not read these files of the env, so they are not back: "
+                + ", ".join(listing["unreadable"])
+            )
         lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
         absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
         if absent:
@@ -418,7 +436,7 @@ def _naming_old_prefix(old: str, target: Path, kernels: list[str]) -> list[str]:
                 try:
                     data = (target / entry["_path"]).read_bytes()
                 except OSError:
-                    continue  # a missing package file: conda's own checks report it
+                    continue  # missing or unreadable: it names no path at all
                 if names_old_prefix(data, old.encode(), str(target).encode()):
                     found.append(entry["_path"])
     return found + [k for k in kernels if runs_in(k, old)]

@@ -585,3 +585,14 @@ def test_undo_force_never_replaces_a_protected_env(make_env, conda_run, conda_di
     clean_error(result, "protected")
     assert_same_tree(new, before)
     assert trashed_envs_on_disk(conda_dirs)  # the removed E is still held
+
+
+def test_a_time_too_far_back_is_a_clear_error(make_env, conda_run):
+    make_env("E", "gamma")
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+
+    result = conda_run("envguard", "restore", "E", "--at", "99999999999d", "--dry-run")
+
+    # an argument error, as conda's: exit 2 and the message, no traceback
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "'99999999999d' ago is before any date" in result.stderr

@@ -61,7 +61,8 @@ def test_no_secret_leaves_the_store(secret_env, conda_run, conda_dirs, tmp_path)
     _, snap_id, repo = secret_env
     snapshot_dir = conda_dirs.store / "snapshots" / snap_id
     bundle = tmp_path / "E.envguard"
-    ok(conda_run("envguard", "export", snap_id, "-o", bundle))
+    exported = ok(conda_run("envguard", "export", snap_id, "-o", bundle)).stdout
+    assert "secret values stay on this machine" in exported
 
     history = subprocess.run(
         ["git", "-C", repo, "log", "-p", "--all", "--format=%B"],

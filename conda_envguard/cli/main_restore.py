@@ -211,7 +211,10 @@ def parse_time(text: str) -> datetime:
     text = text.strip()
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if text[:-1].isdigit() and text[-1:] in units:
-        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        try:
+            return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:
+            raise ArgumentError(f"'{text}' ago is before any date envguard can read.") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
