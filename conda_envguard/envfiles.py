@@ -465,20 +465,18 @@ def _digest(data: bytes) -> str:
 
 # -- settings read back -------------------------------------------------------------------------
 def env_vars_and_pins(
-    prefix_or_copies: Path,
+    prefix_or_copies: Path, state: bytes | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """The variables (`conda env config vars`) and pins under `prefix_or_copies`: a live env,
-    or a snapshot's COPIES_DIR."""
+    or a snapshot's COPIES_DIR (`state`: its original conda-meta/state, see `read_private`).
+    Values as they are there: secrets masked in a snapshot's copy, not in a live env."""
     from conda.base.constants import CONDA_ENV_VARS_UNSET_VAR
-
-    from .redact import mask_value
 
     variables: dict[str, str] = {}
     try:
-        data = json.loads((prefix_or_copies / "conda-meta" / "state").read_text())
-        # as a snapshot stores them: secrets masked, live or not
+        data = json.loads(state or (prefix_or_copies / "conda-meta" / "state").read_bytes())
         variables = {
-            str(k): mask_value(str(k), str(v))
+            str(k): str(v)
             for k, v in (data.get("env_vars") or {}).items()
             if v != CONDA_ENV_VARS_UNSET_VAR
         }

@@ -113,6 +113,18 @@ def test_a_restore_from_this_machine_puts_the_secrets_back(secret_env, conda_run
     assert "It matches the snapshot exactly." in result.stdout, result.stdout
 
 
+def test_diff_shows_that_a_secret_changed_without_showing_it(secret_env, conda_run):
+    _, snap_id, _ = secret_env
+    ok(conda_run("env", "config", "vars", "set", "-n", "E", f"HF_TOKEN=hf_new_{MARK}"))
+
+    data = json.loads(ok(conda_run("envguard", "diff", snap_id, "--json")).stdout)
+    text = ok(conda_run("envguard", "diff", snap_id)).stdout
+
+    assert data["env_vars"]["changed"] == {"HF_TOKEN": {"old": SECRET, "new": SECRET}}
+    assert f"~ env var HF_TOKEN: {SECRET} -> {SECRET}" in text
+    assert MARK not in text + json.dumps(data)
+
+
 def _not_exact(result, target: Path) -> dict:
     """The report of a restore that lacked the secrets: it says so, by name."""
     report = json.loads(ok(result).stdout)
