@@ -185,11 +185,18 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
         result = _conda_env_create(copy, target)
     if result.returncode != 0:
         _clean_failed(target)
+        trashed = _trashed(snapshot)
+        undo = (
+            f"\n  The trash still holds the env: conda envguard undo "
+            f"{trashed.env_name or trashed.prefix} puts it back at {trashed.prefix}"
+            if trashed is not None
+            else ""
+        )
         raise RestoreFailedError(
             f"envguard could not recreate {target} from snapshot {snapshot.id}: neither its "
             "lock nor its environment.yml could be installed.\n"
             f"  conda said: {redact((result.stderr or '').strip()[-2000:])}\n"
-            f"  The snapshot is unchanged; its files are in {snapshot.path}"
+            f"  The snapshot is unchanged; its files are in {snapshot.path}{undo}"
         )
 
 

@@ -192,6 +192,24 @@ def test_restore_that_cannot_get_the_packages_fails_cleanly(
     assert tree(Path(snapshot["path"])) == kept  # the snapshot is unchanged
 
 
+def test_a_copy_that_cannot_get_the_packages_points_to_undo(
+    own_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *own_channel.args, "beta"))
+    prefix = conda_dirs.envs / "E"
+    remove(conda_run, "E")  # into the trash
+    shutil.rmtree(own_channel.path)
+    shutil.rmtree(conda_dirs.pkgs)
+    shutil.rmtree(conda_dirs.store / "packages")
+
+    result = conda_run("envguard", "restore", "E", "-n", "C", "-y")
+
+    clean_error(result, "could not recreate", f"conda envguard undo E puts it back at {prefix}")
+    assert not (conda_dirs.envs / "C").exists()
+    ok(conda_run("envguard", "undo", "E", "-y"))
+    assert (prefix / "share" / "beta" / "beta.txt").is_file()
+
+
 # --- an existing env at the target ----------------------------------------------------------
 
 
