@@ -235,9 +235,10 @@ def _choose_kept(prefix: str, unowned: list[Unowned]) -> None:
 
 
 # -- in a snapshot ------------------------------------------------------------------------------
-def stored_form(data: bytes, relpath: str = "") -> bytes:
+def stored_form(data: bytes, relpath: str = "", extra: tuple[str, ...] | None = None) -> bytes:
     """A file as a snapshot keeps it: text without the credentials of its URLs, and with the
-    values of secret variables masked (`redact`)."""
+    values of secret variables masked (`redact`; `extra`: more secret names, default the
+    setting's). Masking a stored form again changes nothing."""
     from .redact import mask_assignments, redact
 
     try:
@@ -247,13 +248,13 @@ def stored_form(data: bytes, relpath: str = "") -> bytes:
     if relpath == "conda-meta/state" or (
         relpath.startswith("etc/conda/env_vars.d/") and relpath.endswith(".json")
     ):
-        text = _mask_json_vars(text, relpath)
+        text = _mask_json_vars(text, relpath, extra)
     else:
-        text = mask_assignments(text)
+        text = mask_assignments(text, extra)
     return redact(text, placeholder=False).encode("utf-8")
 
 
-def _mask_json_vars(text: str, relpath: str) -> str:
+def _mask_json_vars(text: str, relpath: str, extra: tuple[str, ...] | None) -> str:
     """conda-meta/state's `env_vars`, or an env_vars.d file's variables, masked; the text as
     it was when nothing is secret (or it is not such JSON)."""
     from .redact import mask_value
@@ -267,7 +268,9 @@ def _mask_json_vars(text: str, relpath: str) -> str:
     )
     if not isinstance(holder, dict):
         return text
-    masked = {k: mask_value(str(k), v) if isinstance(v, str) else v for k, v in holder.items()}
+    masked = {
+        k: mask_value(str(k), v, extra) if isinstance(v, str) else v for k, v in holder.items()
+    }
     if masked == holder:
         return text
     holder.clear()
@@ -322,10 +325,13 @@ def write_private(snapshot_dir: Path, originals: dict[str, str]) -> None:
         os.fsync(f.fileno())
 
 
-def read_private(snapshot_dir: Path, listing: dict | None) -> tuple[dict[str, bytes], str]:
+def read_private(
+    snapshot_dir: Path, listing: dict | None, extra: tuple[str, ...] | None = None
+) -> tuple[dict[str, bytes], str]:
     """{prefix path: original content} from PRIVATE, each checked against the snapshot's own
-    (manifest-covered) copy: an original is used only when masking it gives that copy. Returns
-    the originals and, when PRIVATE is there but cannot be used, why."""
+    (manifest-covered) copy: an original is used only when masking it (with `extra` too:
+    the names the snapshot masked and those the setting names now) gives that copy, masked
+    the same way. Returns the originals and, when PRIVATE is there but cannot be used, why."""
     try:
         data = json.loads((snapshot_dir / PRIVATE).read_text(encoding="utf-8"))
         files = data["files"]
@@ -347,7 +353,7 @@ def read_private(snapshot_dir: Path, listing: dict | None) -> tuple[dict[str, by
         except OSError:
             bad.append(relpath)
             continue
-        if stored_form(raw, relpath) == copy:
+        if stored_form(raw, relpath, extra) == stored_form(copy, relpath, extra):
             out[relpath] = raw
         else:
             bad.append(relpath)
@@ -429,11 +435,16 @@ def put_back(
 
 
 def differences(
-    snapshot_dir: Path, listing: dict, target: Path, originals: dict[str, bytes]
+    snapshot_dir: Path,
+    listing: dict,
+    target: Path,
+    originals: dict[str, bytes],
+    extra: tuple[str, ...] | None = None,
 ) -> list[str]:
     """What of the snapshot's settings and kept files the env at `target` does not match,
     one line each; and the settings the env has that the snapshot had not. A file with an
-    original in `originals` must match it byte for byte."""
+    original in `originals` must match it byte for byte; the others are compared masked
+    alike (`extra`: see `read_private`), which also covers snapshots from before masking."""
     out = []
     for relpath in kept_paths(listing):
         try:
@@ -450,7 +461,9 @@ def differences(
         elif relpath in originals:
             if _digest(data) != _digest(originals[relpath]):
                 out.append(f"{relpath}: different content")
-        elif _digest(stored_form(data, relpath)) != _digest(saved):
+        elif _digest(stored_form(data, relpath, extra)) != _digest(
+            stored_form(saved, relpath, extra)
+        ):
             out.append(f"{relpath}: different content")
     before = set(listing.get("settings", ()))
     for relpath in settings_of(target):

@@ -77,17 +77,20 @@ def _extra_names() -> tuple[str, ...]:
     return secret_vars()
 
 
-def is_secret_name(name: str) -> bool:
+def is_secret_name(name: str, extra: tuple[str, ...] | None = None) -> bool:
+    """Does `name` match SECRET_NAMES or `extra` (default: envguard_secret_vars)?"""
     upper = name.upper()
-    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in SECRET_NAMES + _extra_names())
+    patterns = SECRET_NAMES + (_extra_names() if extra is None else tuple(extra))
+    return any(fnmatch.fnmatchcase(upper, p.upper()) for p in patterns)
 
 
-def mask_value(name: str, value: str) -> str:
-    """`value` of the variable `name` as it may leave the machine: SECRET for a secret name,
-    else with the credentials of its URLs masked (user:SECRET@, /t/<TOKEN>, ?token=SECRET)."""
+def mask_value(name: str, value: str, extra: tuple[str, ...] | None = None) -> str:
+    """`value` of the variable `name` as it may leave the machine: SECRET for a secret name
+    (`extra`: see `is_secret_name`), else with the credentials of its URLs masked
+    (user:SECRET@, /t/<TOKEN>, ?token=SECRET)."""
     if not value or value == _UNSET:
         return value
-    if is_secret_name(name):
+    if is_secret_name(name, extra):
         return SECRET
     return URL_PATTERN.sub(lambda m: _mask_url(m.group(0)), value)
 
@@ -123,13 +126,13 @@ _SPACED = re.compile(
 )
 
 
-def mask_assignments(text: str) -> str:
+def mask_assignments(text: str, extra: tuple[str, ...] | None = None) -> str:
     """A script with the values assigned to secret names masked; the mask is quoted, so the
     script still runs (an unquoted `<` would be a redirection)."""
 
     def mask(m: re.Match) -> str:
         value = m["value"]
-        masked = mask_value(m["name"], value.strip("\"'"))
+        masked = mask_value(m["name"], value.strip("\"'"), extra)
         if masked == value.strip("\"'"):
             return m.group(0)
         if value[:1] in "\"'" and value[:1]:

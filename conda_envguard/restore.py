@@ -274,7 +274,7 @@ def _put_back_files(snapshot: Snapshot, target: Path, report: RestoreReport) -> 
 
     listing = read_listing(snapshot.path)
     if listing is not None:
-        originals, why = read_private(snapshot.path, listing)
+        originals, why = read_private(snapshot.path, listing, snapshot.secret_vars)
         if why:
             report.notes.append(f"{why}: the secrets in them were not put back")
         report.restored_files = put_back(snapshot.path, listing, target, originals)
@@ -357,8 +357,9 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.files_differ = _kernels_missing(snapshot, target)
     listing = read_listing(snapshot.path)
     if listing is not None:
-        originals, _ = read_private(snapshot.path, listing)
-        report.files_differ += differences(snapshot.path, listing, target, originals)
+        extra = snapshot.secret_vars
+        originals, _ = read_private(snapshot.path, listing, extra)
+        report.files_differ += differences(snapshot.path, listing, target, originals, extra)
         report.secrets_missing += _masked_files(listing, target, originals)
         if listing["unreadable"]:
             report.notes.append(

@@ -89,6 +89,18 @@ class Snapshot:
     def to_json(self) -> dict:
         return {**self.meta, "id": self.id, "path": str(self.path)}
 
+    @property
+    def secret_vars(self) -> tuple[str, ...]:
+        """The extra secret names it was masked with, and those envguard_secret_vars names now:
+        its private originals are checked against its copies masked with both."""
+        from .settings import secret_vars
+
+        recorded = self.meta.get("secret_vars")
+        recorded = (
+            [p for p in recorded if isinstance(p, str)] if isinstance(recorded, list) else []
+        )
+        return tuple(dict.fromkeys([*recorded, *secret_vars()]))
+
 
 def load(path: Path) -> Snapshot:
     from .exceptions import CorruptSnapshotError
@@ -176,6 +188,7 @@ def capture(
     from . import __version__
     from .envfiles import LISTING, copies, read_contents, write_private
     from .envstate import package_list
+    from .settings import secret_vars
 
     contents = contents or read_contents(prefix)
     state = contents.state
@@ -227,6 +240,7 @@ def capture(
         "unowned": contents.files.summary(),
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
+        "secret_vars": list(secret_vars()),  # envguard_secret_vars, as masked with
         "files": {n: _sha256(d) for n, d in files.items()},
     }
     _write(dest / META, json.dumps(meta, indent=2).encode())

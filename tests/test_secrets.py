@@ -125,6 +125,23 @@ def test_diff_shows_that_a_secret_changed_without_showing_it(secret_env, conda_r
     assert MARK not in text + json.dumps(data)
 
 
+def test_secrets_come_back_after_envguard_secret_vars_changed(
+    secret_env, conda_run, conda_dirs, monkeypatch
+):
+    """The private originals are checked with the names the snapshot masked, not only with
+    those the setting names today."""
+    remove(conda_run, "E")  # its snapshot masks MY_*
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_SECRET_VARS", "PLAIN")  # MY_* no longer
+    copy = conda_dirs.envs / "C"
+
+    report = json.loads(
+        ok(conda_run("envguard", "restore", "E", "-n", "C", "-y", "--json")).stdout
+    )
+
+    assert env_vars(copy) == VARIABLES
+    assert report["exact"] is True, report
+
+
 def _not_exact(result, target: Path) -> dict:
     """The report of a restore that lacked the secrets: it says so, by name."""
     report = json.loads(ok(result).stdout)

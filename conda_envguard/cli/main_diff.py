@@ -71,7 +71,7 @@ def _saved_settings(snap) -> tuple[dict[str, str], list[str]] | None:
     listing = read_listing(snap.path)
     if listing is None:
         return None
-    originals, _ = read_private(snap.path, listing)
+    originals, _ = read_private(snap.path, listing, snap.secret_vars)
     return env_vars_and_pins(snap.path / COPIES_DIR, originals.get("conda-meta/state"))
 
 
