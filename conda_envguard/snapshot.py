@@ -95,7 +95,7 @@ class Snapshot:
         its private originals are checked against its copies masked with both."""
         from .settings import secret_vars
 
-        recorded = self.meta.get("secret_vars")
+        recorded = self.meta.get("masked_vars")
         recorded = (
             [p for p in recorded if isinstance(p, str)] if isinstance(recorded, list) else []
         )
@@ -240,7 +240,7 @@ def capture(
         "unowned": contents.files.summary(),
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
-        "secret_vars": list(secret_vars()),  # envguard_secret_vars, as masked with
+        "masked_vars": list(secret_vars()),  # envguard_secret_vars, as masked with
         "files": {n: _sha256(d) for n, d in files.items()},
     }
     _write(dest / META, json.dumps(meta, indent=2).encode())
