@@ -352,15 +352,19 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
-    if snapshot.prefix and not same_path(snapshot.prefix, target):
-        report.old_prefix = _naming_old_prefix(snapshot.prefix, target, report.kernels)
     report.files_differ = _kernels_missing(snapshot, target)
+    if snapshot.prefix and not same_path(snapshot.prefix, target):
+        report.old_prefix = _naming_old_prefix(
+            snapshot.prefix, target, report.kernels, report.files_differ
+        )
     listing = read_listing(snapshot.path)
     if listing is not None:
         extra = snapshot.secret_vars
         originals, _ = read_private(snapshot.path, listing, extra)
         report.files_differ += differences(snapshot.path, listing, target, originals, extra)
         report.secrets_missing += _masked_files(listing, target, originals)
+        if _state_differs_only_by(snapshot, target, report.secrets_missing):
+            report.files_differ.remove("conda-meta/state: different content")
         if listing["unreadable"]:
             report.notes.append(
                 "the snapshot could not read these files of the env, so they are not back: "
@@ -399,6 +403,22 @@ def _vars_differ(snapshot: Snapshot, target: Path, not_restored: list[str]) -> l
     return out
 
 
+def _state_differs_only_by(snapshot: Snapshot, target: Path, unset: list[str]) -> bool:
+    """Is the env's conda-meta/state the snapshot's copy but for the variables in `unset`
+    (whose values the snapshot lacks), so that they alone need saying?"""
+    import json
+
+    from .envfiles import COPIES_DIR
+
+    try:
+        saved = json.loads(snapshot.file(f"{COPIES_DIR}/conda-meta/state").read_text())
+        live = json.loads((target / "conda-meta" / "state").read_text())
+        saved["env_vars"] = {k: v for k, v in saved["env_vars"].items() if k not in unset}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(unset) and saved == live
+
+
 def _masked_files(listing: dict, target: Path, originals: dict) -> list[str]:
     """Kept files of the env that hold a mask where the snapshot had a secret."""
     from .envfiles import kept_paths
@@ -422,9 +442,12 @@ def _masked_files(listing: dict, target: Path, originals: dict) -> list[str]:
 _PREFIXED_TYPES = ("unix_python_entry_point", "windows_python_entry_point_script")
 
 
-def _naming_old_prefix(old: str, target: Path, kernels: list[str]) -> list[str]:
+def _naming_old_prefix(
+    old: str, target: Path, kernels: list[str], unchecked: list[str]
+) -> list[str]:
     """Files of the env at `target` where conda wrote the prefix in (per each package's record)
-    that still name `old`; and kernelspecs of the env whose command still runs in `old`."""
+    that still name `old`; and kernelspecs of the env whose command still runs in `old`.
+    A record that cannot be read goes to `unchecked`."""
     import json
 
     from .kernels import runs_in
@@ -435,7 +458,7 @@ def _naming_old_prefix(old: str, target: Path, kernels: list[str]) -> list[str]:
             record = json.loads(record_file.read_text())
             entries = record.get("paths_data", {}).get("paths", [])
         except (OSError, ValueError, AttributeError):
-            found.append(f"conda-meta/{record_file.name}: unreadable, its files were not checked")
+            unchecked.append(f"conda-meta/{record_file.name}: unreadable, its files not checked")
             continue
         for entry in entries:
             if not isinstance(entry, dict) or not isinstance(entry.get("_path"), str):

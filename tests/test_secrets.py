@@ -167,6 +167,7 @@ def test_a_restore_from_a_bundle_names_the_secrets_it_lacks(
     report = _not_exact(conda_run(*args, "--json", env=machine), target)
 
     assert f"{SCRIPT} (its secret values)" in report["secrets_missing"]
+    assert report["files_differ"] == []  # the variables say it all
     assert f'WANDB_API_KEY="{SECRET}"' in (target / SCRIPT).read_text()  # still valid shell
     shutil.rmtree(target)
     text = ok(conda_run(*args, env=machine)).stdout
