@@ -47,6 +47,7 @@ def _new_digest(like: str):
 
 def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
     """Write `snapshot` (and its packages) to `out`, atomically. Raises BundleError."""
+    from .envfiles import PRIVATE
     from .exceptions import BundleError
     from .integrity import verify
     from .pkgkeep import Kept, in_package_cache, snapshot_entries
@@ -90,7 +91,11 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
         with tarfile.open(tmp, "w") as tar:
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1).encode())
             for path in sorted(snapshot.path.rglob("*")):
-                if path.is_file() and path.name != IMPORTED:
+                # the private originals of masked secrets never leave the machine
+                if path.is_file() and path.relative_to(snapshot.path).as_posix() not in (
+                    IMPORTED,
+                    PRIVATE,
+                ):
                     tar.add(path, f"snapshot/{path.relative_to(snapshot.path).as_posix()}")
             for entry, archive, record in sources:
                 info = tar.gettarinfo(str(archive), f"packages/{entry.digest}/{entry.fn}")
@@ -116,6 +121,7 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
         "file": str(out),
         "packages": len(sources),
         "bytes": out.stat().st_size,
+        "secrets_left_out": (snapshot.path / PRIVATE).is_file(),
     }
 
 
@@ -194,6 +200,7 @@ def import_bundle(path: Path, store_root: Path) -> dict:
 
 
 def _read_snapshot(tar, members, path: Path) -> dict[str, bytes]:
+    from .envfiles import PRIVATE
     from .exceptions import BundleError
 
     files = {}
@@ -201,6 +208,8 @@ def _read_snapshot(tar, members, path: Path) -> dict[str, bytes]:
         if not name.startswith("snapshot/") or not member.isfile():
             continue
         rel = name[len("snapshot/") :]
+        if rel in (IMPORTED, PRIVATE):
+            continue  # written by this machine only
         if rel.startswith("/") or ".." in rel.split("/") or not rel:
             raise BundleError(str(path), f"The bundle holds an unsafe path: {name}", "")
         files[rel] = tar.extractfile(member).read()
@@ -217,7 +226,9 @@ def _import_packages(tar, members, manifest: dict, store_root: Path, path: Path)
     count = 0
     for item in manifest.get("packages") or []:
         entry = LockEntry(item["url"], item["fn"], item["digest"])
-        if kept.has(entry) or "/" in entry.fn or "/" in entry.digest:
+        if "/" in entry.fn or "/" in entry.digest or entry.fn.startswith("."):
+            raise BundleError(str(path), f"The bundle names an unsafe package: {entry.fn}", "")
+        if kept.has(entry):
             continue
         member = members.get(f"packages/{entry.digest}/{entry.fn}")
         record = members.get(f"packages/{entry.digest}/repodata_record.json")

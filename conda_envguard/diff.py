@@ -45,16 +45,31 @@ def diff_packages(old: list[dict], new: list[dict]) -> dict:
 def diff_settings(
     old: tuple[dict[str, str], list[str]], new: tuple[dict[str, str], list[str]]
 ) -> dict:
-    """Env variables and pins, each (variables, pins) as `envfiles.env_vars_and_pins` reads."""
+    """Env variables and pins, each (variables, pins) as `envfiles.env_vars_and_pins` reads.
+    Secret values are compared as they are and shown masked (`redact.mask_value`); a side that
+    holds only the mask (a snapshot from another machine) differs when the masks differ."""
+    from .redact import is_masked, mask_value
+
     (old_vars, old_pins), (new_vars, new_pins) = old, new
+
+    def same(name: str) -> bool:
+        a, b = old_vars[name], new_vars[name]
+        if is_masked(a) or is_masked(b):
+            return mask_value(name, a) == mask_value(name, b)
+        return a == b
+
     return {
         "env_vars": {
-            "added": {k: new_vars[k] for k in sorted(new_vars.keys() - old_vars.keys())},
-            "removed": {k: old_vars[k] for k in sorted(old_vars.keys() - new_vars.keys())},
+            "added": {
+                k: mask_value(k, new_vars[k]) for k in sorted(new_vars.keys() - old_vars.keys())
+            },
+            "removed": {
+                k: mask_value(k, old_vars[k]) for k in sorted(old_vars.keys() - new_vars.keys())
+            },
             "changed": {
-                k: {"old": old_vars[k], "new": new_vars[k]}
+                k: {"old": mask_value(k, old_vars[k]), "new": mask_value(k, new_vars[k])}
                 for k in sorted(old_vars.keys() & new_vars.keys())
-                if old_vars[k] != new_vars[k]
+                if not same(k)
             },
         },
         "pins": {

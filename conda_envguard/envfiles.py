@@ -51,6 +51,9 @@ KEEP_TOTAL_BYTES = 1024 * 1024
 LIST_CAP = 10_000  # unowned files named in a snapshot's listing, beyond those it keeps
 COPIES_DIR = "env-files"  # in a snapshot: the copies, at their paths in the prefix
 LISTING = "env-files.json"  # in a snapshot: what the prefix held besides packages
+# In a snapshot, mode 0600: the original of each copy whose secrets are masked in COPIES_DIR
+# (and in environment.yml). Outside the manifest; never in a bundle or the git history.
+PRIVATE = "secrets.json"
 
 
 @dataclass
@@ -232,31 +235,72 @@ def _choose_kept(prefix: str, unowned: list[Unowned]) -> None:
 
 
 # -- in a snapshot ------------------------------------------------------------------------------
-def stored_form(data: bytes) -> bytes:
-    """A file as a snapshot keeps it: text without the credentials of its URLs."""
-    from .redact import redact
+def stored_form(data: bytes, relpath: str = "", extra: tuple[str, ...] | None = None) -> bytes:
+    """A file as a snapshot keeps it: text without the credentials of its URLs, and with the
+    values of secret variables masked (`redact`; `extra`: more secret names, default the
+    setting's). Masking a stored form again changes nothing."""
+    from .redact import mask_assignments, redact
 
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return data
+    if relpath == "conda-meta/state" or (
+        relpath.startswith("etc/conda/env_vars.d/") and relpath.endswith(".json")
+    ):
+        text = _mask_json_vars(text, relpath, extra)
+    else:
+        text = mask_assignments(text, extra)
     return redact(text, placeholder=False).encode("utf-8")
 
 
-def copies(prefix: str | os.PathLike, files: PrefixFiles) -> tuple[dict, dict[str, bytes]]:
-    """(the listing for LISTING, {snapshot file name: content}) of what a snapshot keeps."""
+def _mask_json_vars(text: str, relpath: str, extra: tuple[str, ...] | None) -> str:
+    """conda-meta/state's `env_vars`, or an env_vars.d file's variables, masked; the text as
+    it was when nothing is secret (or it is not such JSON)."""
+    from .redact import mask_value
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    holder = (
+        data.get("env_vars") if relpath == "conda-meta/state" and isinstance(data, dict) else data
+    )
+    if not isinstance(holder, dict):
+        return text
+    masked = {
+        k: mask_value(str(k), v, extra) if isinstance(v, str) else v for k, v in holder.items()
+    }
+    if masked == holder:
+        return text
+    holder.clear()
+    holder.update(masked)
+    return json.dumps(data, indent=2)
+
+
+def copies(
+    prefix: str | os.PathLike, files: PrefixFiles
+) -> tuple[dict, dict[str, bytes], dict[str, str]]:
+    """(the listing for LISTING, {snapshot file name: content}, {prefix path: original}) of
+    what a snapshot keeps; the originals are those of the copies that hold masked secrets,
+    for PRIVATE."""
     prefix = Path(prefix)
     out: dict[str, bytes] = {}
+    originals: dict[str, str] = {}
     modes: dict[str, int] = {}
+    unreadable = []
     wanted = files.settings + [u.path for u in files.unowned if u.kept]
     for relpath in wanted:
         try:
             data = (prefix / relpath).read_bytes()
             modes[relpath] = os.stat(prefix / relpath).st_mode & 0o777
         except OSError:
+            unreadable.append(relpath)  # named in the listing: a restore says it is not back
             continue
-        out[f"{COPIES_DIR}/{relpath}"] = stored_form(data)
-    listing = {**files.to_json(), "modes": modes}
+        out[f"{COPIES_DIR}/{relpath}"] = stored = stored_form(data, relpath)
+        if stored != data:
+            originals[relpath] = data.decode("utf-8")  # only text is ever masked
+    listing = {**files.to_json(), "modes": modes, "unreadable": unreadable}
     listing["settings"] = [s for s in files.settings if s in modes]
     for item in listing["unowned"]:
         item["kept"] = item["kept"] and item["path"] in modes
@@ -267,7 +311,54 @@ def copies(prefix: str | os.PathLike, files: PrefixFiles) -> tuple[dict, dict[st
     if len(others) > LIST_CAP:
         listing["unowned"] = sorted(kept + others[:LIST_CAP], key=lambda u: u["path"])
         listing["unowned_not_listed"] = len(others) - LIST_CAP
-    return listing, out
+    return listing, out, originals
+
+
+def write_private(snapshot_dir: Path, originals: dict[str, str]) -> None:
+    """Write PRIVATE (0600, readable by its owner only, like the store): the originals of the
+    copies that hold masked secrets."""
+    data = json.dumps({"format": 1, "files": originals}, indent=1)
+    fd = os.open(snapshot_dir / PRIVATE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_private(
+    snapshot_dir: Path, listing: dict | None, extra: tuple[str, ...] | None = None
+) -> tuple[dict[str, bytes], str]:
+    """{prefix path: original content} from PRIVATE, each checked against the snapshot's own
+    (manifest-covered) copy: an original is used only when masking it (with `extra` too:
+    the names the snapshot masked and those the setting names now) gives that copy, masked
+    the same way. Returns the originals and, when PRIVATE is there but cannot be used, why."""
+    try:
+        data = json.loads((snapshot_dir / PRIVATE).read_text(encoding="utf-8"))
+        files = data["files"]
+        if not isinstance(files, dict):
+            raise TypeError("not a table of files")
+    except FileNotFoundError:
+        return {}, ""
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return {}, f"{PRIVATE} cannot be read ({e})"
+    kept = set(kept_paths(listing or {}))
+    out, bad = {}, []
+    for relpath, original in files.items():
+        if relpath not in kept or not isinstance(original, str):
+            bad.append(str(relpath))
+            continue
+        raw = original.encode("utf-8")
+        try:
+            copy = (snapshot_dir / COPIES_DIR / relpath).read_bytes()
+        except OSError:
+            bad.append(relpath)
+            continue
+        if stored_form(raw, relpath, extra) == stored_form(copy, relpath, extra):
+            out[relpath] = raw
+        else:
+            bad.append(relpath)
+    why = f"{PRIVATE} does not match the snapshot's copies of {', '.join(bad)}" if bad else ""
+    return out, why
 
 
 def read_listing(snapshot_dir: Path) -> dict | None:
@@ -284,8 +375,10 @@ def read_listing(snapshot_dir: Path) -> dict | None:
     unowned = data.get("unowned") if isinstance(data.get("unowned"), list) else []
     settings = data.get("settings") if isinstance(data.get("settings"), list) else []
     not_listed = data.get("unowned_not_listed")
+    unreadable = data.get("unreadable") if isinstance(data.get("unreadable"), list) else []
     return {
         "unowned_not_listed": not_listed if isinstance(not_listed, int) else 0,
+        "unreadable": [p for p in unreadable if _relative(p)],
         "settings": [s for s in settings if _relative(s)],
         "modes": {
             p: m
@@ -316,8 +409,11 @@ def kept_paths(listing: dict) -> list[str]:
     return list(listing.get("modes", {}))
 
 
-def put_back(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
-    """Write the snapshot's copies into the restored env at `target`. Settings replace what
+def put_back(
+    snapshot_dir: Path, listing: dict, target: Path, originals: dict[str, bytes]
+) -> list[str]:
+    """Write the snapshot's copies into the restored env at `target`: the original where
+    `originals` (see `read_private`) has it, else the stored copy. Settings replace what
     the restore itself wrote (e.g. the variables of environment.yml); a kept file that a
     package now ships is left as the package made it. Returns the paths written."""
     from .atomic import write_bytes_atomic
@@ -329,18 +425,26 @@ def put_back(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
         if relpath not in settings and os.path.lexists(destination):
             continue
         try:
-            data = (snapshot_dir / COPIES_DIR / relpath).read_bytes()
+            data = originals.get(relpath) or (snapshot_dir / COPIES_DIR / relpath).read_bytes()
             destination.parent.mkdir(parents=True, exist_ok=True)
             write_bytes_atomic(destination, data, mode)
         except OSError:
-            continue
+            continue  # differences() reports it missing
         written.append(relpath)
     return written
 
 
-def differences(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
+def differences(
+    snapshot_dir: Path,
+    listing: dict,
+    target: Path,
+    originals: dict[str, bytes],
+    extra: tuple[str, ...] | None = None,
+) -> list[str]:
     """What of the snapshot's settings and kept files the env at `target` does not match,
-    one line each; and the settings the env has that the snapshot had not."""
+    one line each; and the settings the env has that the snapshot had not. A file with an
+    original in `originals` must match it byte for byte; the others are compared masked
+    alike (`extra`: see `read_private`), which also covers snapshots from before masking."""
     out = []
     for relpath in kept_paths(listing):
         try:
@@ -354,7 +458,12 @@ def differences(snapshot_dir: Path, listing: dict, target: Path) -> list[str]:
             data = None
         if data is None:
             out.append(f"{relpath}: missing")
-        elif _digest(stored_form(data)) != _digest(saved):
+        elif relpath in originals:
+            if _digest(data) != _digest(originals[relpath]):
+                out.append(f"{relpath}: different content")
+        elif _digest(stored_form(data, relpath, extra)) != _digest(
+            stored_form(saved, relpath, extra)
+        ):
             out.append(f"{relpath}: different content")
     before = set(listing.get("settings", ()))
     for relpath in settings_of(target):
@@ -369,20 +478,18 @@ def _digest(data: bytes) -> str:
 
 # -- settings read back -------------------------------------------------------------------------
 def env_vars_and_pins(
-    prefix_or_copies: Path,
+    prefix_or_copies: Path, state: bytes | None = None
 ) -> tuple[dict[str, str], list[str]]:
     """The variables (`conda env config vars`) and pins under `prefix_or_copies`: a live env,
-    or a snapshot's COPIES_DIR."""
+    or a snapshot's COPIES_DIR (`state`: its original conda-meta/state, see `read_private`).
+    Values as they are there: secrets masked in a snapshot's copy, not in a live env."""
     from conda.base.constants import CONDA_ENV_VARS_UNSET_VAR
-
-    from .redact import redact
 
     variables: dict[str, str] = {}
     try:
-        data = json.loads((prefix_or_copies / "conda-meta" / "state").read_text())
-        # as a snapshot stores them: no credentials, live or not
+        data = json.loads(state or (prefix_or_copies / "conda-meta" / "state").read_bytes())
         variables = {
-            str(k): redact(str(v), placeholder=False)
+            str(k): str(v)
             for k, v in (data.get("env_vars") or {}).items()
             if v != CONDA_ENV_VARS_UNSET_VAR
         }

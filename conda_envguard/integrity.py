@@ -84,9 +84,10 @@ def _expected(snapshot_dir: Path) -> tuple[dict | None, str]:
     return None, "is missing, and snapshot.json lists no checksums"
 
 
-# What envguard notes in a snapshot after it was written, outside its manifest: where an
-# imported snapshot came from (bundle.py).
-_NOTES = frozenset({"imported.json"})
+# Outside the manifest: where an imported snapshot came from (bundle.py), noted after it was
+# written; the private originals of masked secrets (envfiles.PRIVATE), which a bundle or the
+# git history never carries (restore checks each against its manifest-covered copy instead).
+_NOTES = frozenset({"imported.json", "secrets.json"})
 
 
 def _files(directory: Path) -> list[str]:

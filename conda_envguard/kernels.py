@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -136,26 +137,45 @@ def restore_from_snapshot(snapshot, prefix: str | os.PathLike) -> list[str]:
     for kernel in snapshot.meta.get("kernels", []):
         saved = snapshot.path / kernel.get("saved_as", "")
         if kernel.get("saved_as") and saved.is_dir():
-            placed.append(
-                _place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False)
-            )
+            try:
+                placed.append(
+                    _place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False)
+                )
+            except OSError:
+                continue  # the restore's comparison counts the kernelspecs that came back
     return placed
 
 
 def _place(source: Path, wanted: Path, old_prefix: str, new_prefix: str, move: bool) -> str:
-    target = wanted
-    if target.exists():  # the original name is taken (e.g. restored under a new name)
-        target = wanted.with_name(f"{wanted.name}-{Path(new_prefix).name}")
-        if target.exists():
-            shutil.rmtree(target)
+    moved = os.path.normpath(old_prefix) != os.path.normpath(new_prefix)
+    # A copy of the env elsewhere gets kernels of its own name: the original's (in the trash,
+    # or still in use) keep theirs. A name taken meanwhile is never overwritten.
+    target = _free(wanted.with_name(f"{wanted.name}-{Path(new_prefix).name}") if moved else wanted)
     target.parent.mkdir(parents=True, exist_ok=True)
     if move:
         shutil.move(str(source), str(target))
     else:
         shutil.copytree(source, target, symlinks=True)
-    if os.path.normpath(old_prefix) != os.path.normpath(new_prefix):
+    if moved:
         _repoint(target / "kernel.json", old_prefix, new_prefix)
     return str(target)
+
+
+def _free(wanted: Path) -> Path:
+    target, n = wanted, 1
+    while os.path.lexists(target):
+        n += 1
+        target = wanted.with_name(f"{wanted.name}-{n}")
+    return target
+
+
+def runs_in(kernel_dir: str | os.PathLike, prefix: str) -> bool:
+    """Does the kernelspec in `kernel_dir` start a program inside `prefix`?"""
+    try:
+        spec = json.loads(Path(kernel_dir, "kernel.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(spec, dict) and _runs_in(spec, prefix)
 
 
 def _repoint(kernel_json: Path, old_prefix: str, new_prefix: str) -> None:
@@ -164,6 +184,15 @@ def _repoint(kernel_json: Path, old_prefix: str, new_prefix: str) -> None:
     except (OSError, ValueError):
         return
     old = os.path.normpath(old_prefix)
+    old_name, new_name = Path(old).name, Path(new_prefix).name
+    display = spec.get("display_name")
+    if isinstance(display, str) and old_name != new_name:
+        pattern = rf"(?<![\w.-]){re.escape(old_name)}(?![\w.-])"
+        spec["display_name"] = (
+            re.sub(pattern, new_name, display)
+            if re.search(pattern, display)
+            else f"{display} ({new_name})"
+        )
     spec["argv"] = [
         new_prefix + a[len(old) :]
         if isinstance(a, str) and (a == old or a.startswith(old + os.sep))

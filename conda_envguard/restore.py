@@ -1,6 +1,7 @@
 """Bring an env back from a snapshot (or from the trash, when it still holds that env).
 
-Order of preference: the trash (one rename: the env exactly as it was); the explicit lock
+Order of preference: the trash (one rename: the env exactly as it was), only back at the env's
+own path, since every file conda wrote the prefix into names that path; the explicit lock
 (the exact packages, straight from the package cache when it still has them, so it works
 offline right after a removal); conda's environment.yml as the fallback when the lock can't
 be used (another platform, packages gone from cache and channel). Then the pip packages.
@@ -33,10 +34,21 @@ class RestoreReport:
     kernels: list[str] = field(default_factory=list)
     restored_files: list[str] = field(default_factory=list)  # settings and kept files put back
     files_differ: list[str] = field(default_factory=list)  # "path: how", see envfiles
+    # files of the env (and kernelspecs) that still name the snapshot's own prefix
+    old_prefix: list[str] = field(default_factory=list)
+    # secret variables (and files holding secrets) whose values this snapshot does not hold
+    secrets_missing: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
-        return not (self.missing or self.extra or self.changed or self.files_differ)
+        return not (
+            self.missing
+            or self.extra
+            or self.changed
+            or self.files_differ
+            or self.old_prefix
+            or self.secrets_missing
+        )
 
     def to_json(self) -> dict:
         return {**self.__dict__, "exact": self.exact}
@@ -46,7 +58,7 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     """Recreate the env of `snapshot` at `target`, which must not hold an env."""
     snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target))
-    if _restore_from_trash(snapshot, target):
+    if _restore_from_trash(snapshot, target, report):
         report.method = "trash"
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +66,7 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
             _restore_from_yaml(snapshot, target)
             report.method = "environment.yml"
         _restore_pip(snapshot, target, report)
-        _keep_history(snapshot, target)
+        _keep_history(snapshot, target, report)
         from .kernels import restore_from_snapshot
 
         report.kernels = restore_from_snapshot(snapshot, target)
@@ -67,18 +79,49 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     return report
 
 
-def _restore_from_trash(snapshot: Snapshot, target: Path) -> bool:
+def trash_entry_for(snapshot: Snapshot, target: Path):
+    """The trash entry that can come back as this restore, or None. Only at the env's own
+    prefix: shebangs, prefix-patched files and entry points name that path, and a copy
+    elsewhere must leave the trashed env in place for `undo`."""
+    entry = _trashed(snapshot)
+    return entry if entry is not None and same_path(entry.prefix, target) else None
+
+
+def _trashed(snapshot: Snapshot):
     from .trash import Trash
 
-    trash = Trash()
-    for entry in trash.entries():
+    for entry in Trash().entries():
         if entry.snapshot_id == snapshot.id and entry.whole:
-            try:
-                trash.move_out(entry, target)
-            except OSError:
-                return False  # e.g. the target is on another filesystem: use the lock
-            return True
-    return False
+            return entry
+    return None
+
+
+def same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    return os.path.normpath(str(a)) == os.path.normpath(str(b))
+
+
+def _restore_from_trash(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
+    from .trash import Trash
+
+    entry = _trashed(snapshot)
+    if entry is None:
+        return False
+    if not same_path(entry.prefix, target):
+        report.notes.append(
+            "rebuilt from the snapshot, not moved out of the trash (files there name "
+            f"{entry.prefix}); the trash still holds that env: "
+            f"conda envguard undo {entry.env_name or entry.prefix}"
+        )
+        return False
+    try:
+        Trash().move_out(entry, target)
+    except OSError as e:  # e.g. the target is on another filesystem: use the lock
+        report.notes.append(
+            f"the trash's copy could not be moved to {target} ({_first_line(e)}): rebuilt "
+            f"from the snapshot; the trash still holds it"
+        )
+        return False
+    return True
 
 
 def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
@@ -127,6 +170,7 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
 
 def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
     from .exceptions import RestoreFailedError
+    from .redact import redact
 
     yml = snapshot.file("environment.yml")
     if not yml.is_file():
@@ -141,11 +185,18 @@ def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
         result = _conda_env_create(copy, target)
     if result.returncode != 0:
         _clean_failed(target)
+        trashed = _trashed(snapshot)
+        undo = (
+            f"\n  The trash still holds the env: conda envguard undo "
+            f"{trashed.env_name or trashed.prefix} puts it back at {trashed.prefix}"
+            if trashed is not None
+            else ""
+        )
         raise RestoreFailedError(
             f"envguard could not recreate {target} from snapshot {snapshot.id}: neither its "
             "lock nor its environment.yml could be installed.\n"
-            f"  conda said: {(result.stderr or '').strip()[-2000:]}\n"
-            f"  The snapshot is unchanged; its files are in {snapshot.path}"
+            f"  conda said: {redact((result.stderr or '').strip()[-2000:])}\n"
+            f"  The snapshot is unchanged; its files are in {snapshot.path}{undo}"
         )
 
 
@@ -179,6 +230,8 @@ def _conda_env_create(yml: Path, target: Path) -> subprocess.CompletedProcess:
 
 
 def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    from .redact import redact
+
     requirements = snapshot.file("pip.txt")
     if not requirements.is_file():
         return
@@ -189,7 +242,9 @@ def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> Non
     else:
         result = subprocess.run(command, capture_output=True, text=True)
         report.pip = (
-            "installed" if result.returncode == 0 else "failed: " + _last_line(result.stderr)
+            "installed"
+            if result.returncode == 0
+            else "failed: " + redact(_last_line(result.stderr))  # an index URL's credentials
         )
     if report.pip != "installed":
         report.notes.append(
@@ -198,37 +253,123 @@ def _restore_pip(snapshot: Snapshot, target: Path, report: RestoreReport) -> Non
         )
 
 
-def _keep_history(snapshot: Snapshot, target: Path) -> None:
+def _keep_history(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     """Put the env's old conda history back in front of what the restore itself wrote."""
     old = snapshot.file("history")
+    if not old.is_file():
+        return  # e.g. a snapshot from the git history, which holds none
     new = target / "conda-meta" / "history"
     try:
         restored = new.read_text()
         new.write_text(old.read_text() + restored)
-    except OSError:
-        pass
+    except OSError as e:
+        report.notes.append(f"the env's earlier conda history was not put back ({e})")
 
 
 def _put_back_files(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
-    """The env's settings and kept files, last: the frozen marker would stop a later conda."""
-    from .envfiles import put_back, read_listing
+    """The env's settings and kept files, last: the frozen marker would stop a later conda.
+    Secrets come from the snapshot's private file; a variable whose value it lacks (a snapshot
+    from a bundle or the git history) is left unset, not set to its mask."""
+    from .envfiles import put_back, read_listing, read_private
 
     listing = read_listing(snapshot.path)
     if listing is not None:
-        report.restored_files = put_back(snapshot.path, listing, target)
+        originals, why = read_private(snapshot.path, listing, snapshot.secret_vars)
+        if why:
+            report.notes.append(f"{why}: the secrets in them were not put back")
+        report.restored_files = put_back(snapshot.path, listing, target, originals)
+    elif variables := _yaml_variables(snapshot, report.notes):  # e.g. from the git history
+        _set_vars(target, variables)
+        report.restored_files = ["conda-meta/state"]
+    report.secrets_missing = _unset_masked_vars(target)
+
+
+def _yaml_variables(snapshot: Snapshot, notes: list[str] | None = None) -> dict[str, str]:
+    """The `variables:` of the snapshot's environment.yml (a note in `notes` when it cannot
+    be read)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(snapshot.file("environment.yml").read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, yaml.YAMLError) as e:
+        if notes is not None:
+            notes.append(f"environment.yml cannot be read ({_first_line(e)}): its variables "
+                         "were neither restored nor compared")  # fmt: skip
+        return {}
+    variables = data.get("variables") if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in variables.items()} if isinstance(variables, dict) else {}
+
+
+def _set_vars(target: Path, variables: dict[str, str]) -> None:
+    import json
+
+    from .atomic import write_text_atomic
+
+    state = target / "conda-meta" / "state"
+    try:
+        data = json.loads(state.read_text())
+    except (OSError, ValueError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    current = data.get("env_vars") if isinstance(data.get("env_vars"), dict) else {}
+    data["env_vars"] = {**current, **variables}
+    write_text_atomic(state, json.dumps(data, indent=2))
+
+
+def _unset_masked_vars(target: Path) -> list[str]:
+    """Remove from the env's variables those holding a mask; returns their names."""
+    import json
+
+    from .atomic import write_text_atomic
+    from .redact import is_masked
+
+    state = target / "conda-meta" / "state"
+    try:
+        data = json.loads(state.read_text())
+        variables = data.get("env_vars")
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, AttributeError) as e:
+        return [f"conda-meta/state: unreadable after the restore ({e})"]
+    if not isinstance(variables, dict):
+        return []
+    masked = [k for k, v in variables.items() if isinstance(v, str) and is_masked(v)]
+    if masked:
+        for name in masked:
+            del variables[name]
+        write_text_atomic(state, json.dumps(data, indent=2))
+    return masked
 
 
 def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     from .diff import diff_packages, live_packages
-    from .envfiles import differences, read_listing
+    from .envfiles import differences, read_listing, read_private
 
     changes = diff_packages(snapshot.packages(), live_packages(target))
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
+    report.files_differ = _kernels_missing(snapshot, target)
+    if snapshot.prefix and not same_path(snapshot.prefix, target):
+        report.old_prefix = _naming_old_prefix(
+            snapshot.prefix, target, report.kernels, report.files_differ
+        )
     listing = read_listing(snapshot.path)
     if listing is not None:
-        report.files_differ = differences(snapshot.path, listing, target)
+        extra = snapshot.secret_vars
+        originals, _ = read_private(snapshot.path, listing, extra)
+        report.files_differ += differences(snapshot.path, listing, target, originals, extra)
+        report.secrets_missing += _masked_files(listing, target, originals)
+        if _state_differs_only_by(snapshot, target, report.secrets_missing):
+            report.files_differ.remove("conda-meta/state: different content")
+        if listing["unreadable"]:
+            report.notes.append(
+                "the snapshot could not read these files of the env, so they are not back: "
+                + ", ".join(listing["unreadable"])
+            )
         lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
         absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
         if absent:
@@ -239,10 +380,123 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
                 + (", ..." if len(absent) > 5 else "")
             )
     else:
+        report.files_differ += _vars_differ(snapshot, target, report.secrets_missing)
         report.notes.append(
-            "this snapshot is older than envguard's copies of env settings: only packages "
-            "were compared"
+            "this snapshot holds no copies of the env's settings files (older than them, or "
+            "from the git history): packages and environment.yml's variables were compared"
         )
+
+
+def _vars_differ(snapshot: Snapshot, target: Path, not_restored: list[str]) -> list[str]:
+    """environment.yml's variables that the env at `target` does not have as saved."""
+    from .envfiles import env_vars_and_pins
+
+    live, _ = env_vars_and_pins(target)
+    out = []
+    for name, value in _yaml_variables(snapshot).items():
+        if name in not_restored:
+            continue
+        if name not in live:
+            out.append(f"env var {name}: missing")
+        elif live[name] != value:
+            out.append(f"env var {name}: different value")
+    return out
+
+
+def _state_differs_only_by(snapshot: Snapshot, target: Path, unset: list[str]) -> bool:
+    """Is the env's conda-meta/state the snapshot's copy but for the variables in `unset`
+    (whose values the snapshot lacks), so that they alone need saying?"""
+    import json
+
+    from .envfiles import COPIES_DIR
+
+    try:
+        saved = json.loads(snapshot.file(f"{COPIES_DIR}/conda-meta/state").read_text())
+        live = json.loads((target / "conda-meta" / "state").read_text())
+        saved["env_vars"] = {k: v for k, v in saved["env_vars"].items() if k not in unset}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(unset) and saved == live
+
+
+def _masked_files(listing: dict, target: Path, originals: dict) -> list[str]:
+    """Kept files of the env that hold a mask where the snapshot had a secret."""
+    from .envfiles import kept_paths
+    from .redact import is_masked
+
+    out = []
+    for relpath in kept_paths(listing):
+        if relpath in originals or relpath == "conda-meta/state":  # state: see _put_back_files
+            continue
+        try:
+            text = (target / relpath).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if is_masked(text):
+            out.append(f"{relpath} (its secret values)")
+    return out
+
+
+# Where conda writes the prefix into a package's file: a placeholder it replaces, or an entry
+# point it generates (its shebang).
+_PREFIXED_TYPES = ("unix_python_entry_point", "windows_python_entry_point_script")
+
+
+def _naming_old_prefix(
+    old: str, target: Path, kernels: list[str], unchecked: list[str]
+) -> list[str]:
+    """Files of the env at `target` where conda wrote the prefix in (per each package's record)
+    that still name `old`; and kernelspecs of the env whose command still runs in `old`.
+    A record that cannot be read goes to `unchecked`."""
+    import json
+
+    from .kernels import runs_in
+
+    found = []
+    for record_file in sorted((target / "conda-meta").glob("*.json")):
+        try:
+            record = json.loads(record_file.read_text())
+            entries = record.get("paths_data", {}).get("paths", [])
+        except (OSError, ValueError, AttributeError):
+            unchecked.append(f"conda-meta/{record_file.name}: unreadable, its files not checked")
+            continue
+        for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(entry.get("_path"), str):
+                continue
+            if entry.get("prefix_placeholder") or entry.get("path_type") in _PREFIXED_TYPES:
+                try:
+                    data = (target / entry["_path"]).read_bytes()
+                except OSError:
+                    continue  # missing or unreadable: it names no path at all
+                if names_old_prefix(data, old.encode(), str(target).encode()):
+                    found.append(entry["_path"])
+    return found + [k for k in kernels if runs_in(k, old)]
+
+
+def names_old_prefix(data: bytes, old: bytes, new: bytes) -> bool:
+    """Does `data` hold `old` other than as part of `new` (a new prefix may contain the old
+    one: /envs/a -> /envs/a2)?"""
+    offsets = [k for k in range(len(new) - len(old) + 1) if new[k : k + len(old)] == old]
+    start = data.find(old)
+    while start != -1:
+        if not any(data[start - k : start - k + len(new)] == new for k in offsets if start >= k):
+            return True
+        start = data.find(old, start + 1)
+    return False
+
+
+def _kernels_missing(snapshot: Snapshot, target: Path) -> list[str]:
+    """The snapshot's kernelspecs that no kernelspec running in `target` stands for."""
+    from .kernels import kernels_of
+
+    recorded = [k for k in snapshot.meta.get("kernels") or [] if isinstance(k, dict)]
+    if not recorded:
+        return []
+    present = len(kernels_of(target))
+    if present >= len(recorded):
+        return []
+    names = ", ".join(str(k.get("name")) for k in recorded)
+    return [f"Jupyter kernelspecs: {present} of {len(recorded)} ({names}) run in this env"]
 
 
 def _clean_failed(target: Path) -> None:

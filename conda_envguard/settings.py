@@ -109,6 +109,13 @@ def declare_settings():
         parameter=PrimitiveParameter(DEFAULT_KEEP_PACKAGES_MB, element_type=int),
     )
     yield CondaSetting(
+        name="envguard_secret_vars",
+        description="Glob patterns of more env variable names whose values are secrets "
+        "(besides *TOKEN*, *SECRET*, *PASSWORD*, *_KEY and the like): masked in everything "
+        "that leaves the snapshot store (git history, bundles, show, diff, --json).",
+        parameter=SequenceParameter(PrimitiveParameter("", element_type=str)),
+    )
+    yield CondaSetting(
         name="envguard_lock_timeout",
         description="Seconds a conda command waits for another one acting on the same env "
         "(or on the snapshot store) before it stops with a 'busy' error.",
@@ -245,6 +252,11 @@ def protect_patterns() -> tuple[str, ...]:
     machine = [p for _, value in machine_values("envguard_protect") for p in sequence(value)]
     merged = [p for p in _get("envguard_protect", ()) if p]
     return tuple(dict.fromkeys([*machine, *merged]))
+
+
+def secret_vars() -> tuple[str, ...]:
+    """envguard_secret_vars: more names of secret variables (see `redact.SECRET_NAMES`)."""
+    return tuple(str(p) for p in _get("envguard_secret_vars", ()) if p)
 
 
 def store_dir() -> Path:

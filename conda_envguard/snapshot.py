@@ -9,7 +9,10 @@ A snapshot directory holds:
   env-files.json   the env's settings files and the files no package installed (envfiles.py)
   env-files/       copies of the settings and of small unowned config files, at their paths
   snapshot.json    metadata, with a checksum of each file above
-All of it passes through `redact` first: no token or password reaches the disk.
+  secrets.json     (0600, only when the env has secrets) the originals of the copies above
+                   whose secrets are masked: never in a bundle or the git history
+All of it but secrets.json passes through `redact` first: no token or password, and no value
+of a secret variable (environment.yml and the copies hold a mask).
 """
 
 from __future__ import annotations
@@ -85,6 +88,18 @@ class Snapshot:
 
     def to_json(self) -> dict:
         return {**self.meta, "id": self.id, "path": str(self.path)}
+
+    @property
+    def secret_vars(self) -> tuple[str, ...]:
+        """The extra secret names it was masked with, and those envguard_secret_vars names now:
+        its private originals are checked against its copies masked with both."""
+        from .settings import secret_vars
+
+        recorded = self.meta.get("masked_vars")
+        recorded = (
+            [p for p in recorded if isinstance(p, str)] if isinstance(recorded, list) else []
+        )
+        return tuple(dict.fromkeys([*recorded, *secret_vars()]))
 
 
 def load(path: Path) -> Snapshot:
@@ -171,8 +186,9 @@ def capture(
     from conda.base.context import context
 
     from . import __version__
-    from .envfiles import LISTING, copies, read_contents
+    from .envfiles import LISTING, copies, read_contents, write_private
     from .envstate import package_list
+    from .settings import secret_vars
 
     contents = contents or read_contents(prefix)
     state = contents.state
@@ -193,12 +209,14 @@ def capture(
     except OSError:
         pass
     files["packages.json"] = json.dumps({"packages": packages}, indent=1).encode()
-    listing, kept = copies(prefix, contents.files)
+    listing, kept, originals = copies(prefix, contents.files)
     files[LISTING] = json.dumps(listing, indent=1).encode()
     files.update(kept)
 
     for file_name, data in files.items():
         _write(dest / file_name, data)
+    if originals:
+        write_private(dest, originals)
     from .kernels import save_into_snapshot
 
     kernels = save_into_snapshot(Path(prefix), dest)
@@ -222,6 +240,7 @@ def capture(
         "unowned": contents.files.summary(),
         "fingerprint": fingerprint(prefix),
         "kernels": kernels,
+        "masked_vars": list(secret_vars()),  # envguard_secret_vars, as masked with
         "files": {n: _sha256(d) for n, d in files.items()},
     }
     _write(dest / META, json.dumps(meta, indent=2).encode())
@@ -253,10 +272,15 @@ def _environment_yml(prefix: Path, name: str, state, packages: list[dict]) -> st
 
 
 def _env_vars(prefix: Path) -> dict:
-    """Variables set with `conda env config vars set` (conda-meta/state)."""
+    """Variables set with `conda env config vars set` (conda-meta/state), secrets masked."""
+    from .redact import mask_value
+
     try:
         data = json.loads(Path(prefix, "conda-meta", "state").read_text())
-        return dict(data.get("env_vars") or {})
+        return {
+            str(k): mask_value(str(k), v) if isinstance(v, str) else v
+            for k, v in dict(data.get("env_vars") or {}).items()
+        }
     except (OSError, ValueError, AttributeError, TypeError):
         return {}
 

@@ -192,3 +192,25 @@ def test_import_of_a_file_that_is_no_bundle_says_so(conda_run, tmp_path):
     junk = tmp_path / "junk.envguard"
     junk.write_text("not a tar")
     clean_error(conda_run("envguard", "import", junk), "not an envguard bundle")
+
+
+def test_a_bundle_naming_an_unsafe_package_is_refused(exported_env, conda_run, tmp_path):
+    """A package name with a path in it was skipped without a word, and the import 'worked'."""
+    bundle, _, _, _ = exported_env
+    crafted = tmp_path / "crafted.envguard"
+    with tarfile.open(bundle) as src, tarfile.open(crafted, "w") as dst:
+        for member in src.getmembers():
+            data = src.extractfile(member).read()
+            if member.name == "envguard-bundle.json":
+                manifest = json.loads(data)
+                manifest["packages"][0]["fn"] = "../../escape.tar.bz2"
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    other = second_machine(tmp_path / "machine2")
+
+    result = conda_run("envguard", "import", crafted, env=other)
+
+    clean_error(result, "unsafe package", "escape.tar.bz2")
+    listed = json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)
+    assert listed == []

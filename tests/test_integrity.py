@@ -162,3 +162,13 @@ def test_a_store_of_another_user_is_not_read(snapped, conda_run, conda_dirs):
     result = conda_run("envguard", "list")
 
     clean_error(result, "belongs to another user (uid 65534)", "chown -R 0")
+
+
+def test_show_says_how_each_file_fails_its_manifest(snapped, conda_run):
+    """It said every such file had "changed", a missing one included."""
+    _, snap_id, path = snapped
+    (path / "history").unlink()
+
+    shown = ok(conda_run("envguard", "show", snap_id)).stdout
+
+    assert "history (missing)" in shown and "changed since" not in shown

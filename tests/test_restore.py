@@ -26,7 +26,14 @@ from support.checks import (
     tree,
 )
 
-from conda_envguard.testing.channel import add_pip_package, channel_url
+from conda_envguard.testing.channel import (
+    BINARY_PLACEHOLDER,
+    PREFIX_PLACEHOLDER,
+    Pkg,
+    add_pip_package,
+    build_channel,
+    channel_url,
+)
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
@@ -185,6 +192,24 @@ def test_restore_that_cannot_get_the_packages_fails_cleanly(
     assert tree(Path(snapshot["path"])) == kept  # the snapshot is unchanged
 
 
+def test_a_copy_that_cannot_get_the_packages_points_to_undo(
+    own_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "E", "-y", *own_channel.args, "beta"))
+    prefix = conda_dirs.envs / "E"
+    remove(conda_run, "E")  # into the trash
+    shutil.rmtree(own_channel.path)
+    shutil.rmtree(conda_dirs.pkgs)
+    shutil.rmtree(conda_dirs.store / "packages")
+
+    result = conda_run("envguard", "restore", "E", "-n", "C", "-y")
+
+    clean_error(result, "could not recreate", f"conda envguard undo E puts it back at {prefix}")
+    assert not (conda_dirs.envs / "C").exists()
+    ok(conda_run("envguard", "undo", "E", "-y"))
+    assert (prefix / "share" / "beta" / "beta.txt").is_file()
+
+
 # --- an existing env at the target ----------------------------------------------------------
 
 
@@ -224,9 +249,10 @@ def test_restore_refuses_an_occupied_place_unless_forced(source, make_env, conda
 @pytest.mark.parametrize("where", ["new-name", "path"])
 def test_restore_elsewhere(where, source, make_env, conda_run, conda_dirs, tmp_path):
     prefix = make_env("E", "beta")
-    before = tree(prefix)
+    before = tree(prefix, skip=("conda-meta",))
     packages = conda_list(conda_run, "E")
     remove(conda_run, "E", purge=source == "lock")
+    held = {p: tree(p) for p in trashed_envs_on_disk(conda_dirs)}
     if where == "new-name":
         target, args = conda_dirs.envs / "NEW", ("-n", "NEW")
     else:
@@ -236,18 +262,89 @@ def test_restore_elsewhere(where, source, make_env, conda_run, conda_dirs, tmp_p
     report = restore(conda_run, "E", *args)
 
     assert report["prefix"] == str(target)
-    assert report["method"] == ("trash" if source == "trash" else "explicit")
+    # another path is rebuilt from the lock: the trashed env names its own path in its files
+    assert report["method"] == "explicit"
     assert report["exact"] is True, report
     assert not prefix.exists()
     assert pinned(conda_list(conda_run, "-p", target)) == pinned(packages)
+    assert_same_tree(target, before, skip=("conda-meta",))
+    # the trash entry is left as it was: undo still brings E back
+    assert {p: tree(p) for p in trashed_envs_on_disk(conda_dirs)} == held
     if source == "trash":
-        assert_same_tree(target, before)
-        assert trashed_envs_on_disk(conda_dirs) == []
+        assert any("conda envguard undo E" in n for n in report["notes"]), report["notes"]
     assert str(target) in registered(conda_dirs)
     if (
         where == "new-name"
     ):  # (as root, conda reads the registries of the password database's homes, not $HOME's)
         assert str(target) in listed_envs(conda_run)
+
+
+@pytest.fixture
+def prefixed_channel(tmp_path) -> OwnChannel:
+    """A channel whose `tool` has a script and a binary file conda writes the env's path into."""
+    tool = Pkg(
+        "tool",
+        "1.0",
+        prefix_files={"bin/tool": f"#!{PREFIX_PLACEHOLDER}/bin/python\nprint('hi')\n".encode()},
+        binary_prefix_files={
+            "lib/libtool.so": b"\x7fELF\x00" + BINARY_PLACEHOLDER.encode() + b"/lib\x00\x01end"
+        },
+    )
+    path = build_channel(tmp_path / "prefixed-channel", [tool])
+    return OwnChannel(path, channel_url(path))
+
+
+def _names(prefix: Path, *files: str) -> dict[str, bool]:
+    return {f: str(prefix).encode() + b"/" in (prefix / f).read_bytes() for f in files}
+
+
+@pytest.mark.parametrize("where", ["new-name", "path"])
+def test_a_copy_elsewhere_names_its_own_path_and_leaves_the_trash_for_undo(
+    where, prefixed_channel, conda_run, conda_dirs, tmp_path
+):
+    ok(conda_run("create", "-n", "alpha", "-y", *prefixed_channel.args, "tool"))
+    alpha = conda_dirs.envs / "alpha"
+    files = ("bin/tool", "lib/libtool.so")
+    assert _names(alpha, *files) == dict.fromkeys(files, True)
+    remove(conda_run, "alpha")  # into the trash
+    if where == "new-name":
+        target, args = conda_dirs.envs / "beta", ("-n", "beta")
+    else:
+        target = tmp_path / "copies" / "beta"
+        args = ("-p", str(target))
+
+    result = ok(conda_run("envguard", "restore", "alpha", *args, "-y"))
+
+    assert (target / "bin/tool").read_text().startswith(f"#!{target}/bin/python\n")
+    assert _names(target, *files) == dict.fromkeys(files, True)
+    for f in files:
+        assert str(alpha).encode() not in (target / f).read_bytes(), f
+    assert "It matches the snapshot exactly." in result.stdout
+    # the copy did not use up alpha's trash entry
+    ok(conda_run("envguard", "undo", "alpha", "-y"))
+    assert (alpha / "bin/tool").read_text().startswith(f"#!{alpha}/bin/python\n")
+    assert (target / "bin/tool").read_text().startswith(f"#!{target}/bin/python\n")
+
+
+def test_the_comparison_finds_files_still_naming_the_old_path(
+    prefixed_channel, conda_run, conda_dirs, cli
+):
+    """What a one-rename copy would leave: the closing comparison must not call it exact."""
+    from conda_envguard.restore import RestoreReport, compare
+    from conda_envguard.store import Store
+
+    ok(conda_run("create", "-n", "alpha", "-y", *prefixed_channel.args, "tool"))
+    alpha = conda_dirs.envs / "alpha"
+    ok(conda_run("envguard", "snapshot", "-n", "alpha"))
+    (snap,) = Store().for_env(name="alpha")
+    beta = conda_dirs.envs / "beta"
+    shutil.copytree(alpha, beta, symlinks=True)
+    report = RestoreReport(snap.id, str(beta))
+
+    compare(snap.full(), beta, report)
+
+    assert sorted(report.old_prefix) == ["bin/tool", "lib/libtool.so"]
+    assert report.exact is False
 
 
 @pytest.fixture
@@ -435,13 +532,16 @@ def test_kernelspec_follows_a_restore_under_a_new_name(
 
     report = restore(conda_run, "E", "-n", "NEW")
 
-    assert report["method"] == ("trash" if source == "trash" else "explicit")
-    spec = json.loads((mine / "kernel.json").read_text())
+    assert report["method"] == "explicit" and report["exact"] is True, report
+    copy = mine.with_name("myk-NEW")  # the copy's kernel has the copy's name
+    assert report["kernels"] == [str(copy)]
+    spec = json.loads((copy / "kernel.json").read_text())
     assert spec["argv"] == [f"{new}/bin/python", *spec_before["argv"][1:]]
-    assert spec["display_name"] == spec_before["display_name"]
-    assert (mine / "logo-64x64.png").read_bytes() == b"\x89PNG fake logo"
-    if source == "lock":
-        assert report["kernels"] == [str(mine)]
+    assert spec["display_name"] == f"{spec_before['display_name']} (NEW)"
+    assert (copy / "logo-64x64.png").read_bytes() == b"\x89PNG fake logo"
+    if source == "trash":  # E's own kernel comes back with E, under its own name
+        ok(conda_run("envguard", "undo", "E", "-y"))
+        assert json.loads((mine / "kernel.json").read_text()) == spec_before
 
 
 def test_kernelspec_of_a_copy_does_not_replace_the_original(
@@ -503,3 +603,14 @@ def test_undo_force_never_replaces_a_protected_env(make_env, conda_run, conda_di
     clean_error(result, "protected")
     assert_same_tree(new, before)
     assert trashed_envs_on_disk(conda_dirs)  # the removed E is still held
+
+
+def test_a_time_too_far_back_is_a_clear_error(make_env, conda_run):
+    make_env("E", "gamma")
+    ok(conda_run("envguard", "snapshot", "-n", "E"))
+
+    result = conda_run("envguard", "restore", "E", "--at", "99999999999d", "--dry-run")
+
+    # an argument error, as conda's: exit 2 and the message, no traceback
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "'99999999999d' ago is before any date" in result.stderr

@@ -23,7 +23,7 @@ def configure_parser(verbs) -> None:
 
 def execute(args: Namespace) -> int:
     from ..diff import diff_packages, diff_settings, live_packages
-    from ..envfiles import COPIES_DIR, env_vars_and_pins, read_listing
+    from ..envfiles import env_vars_and_pins
     from ..envs import is_environment
     from ..exceptions import EnvironmentNotFoundError
     from ..store import Store
@@ -34,7 +34,7 @@ def execute(args: Namespace) -> int:
     if args.b:
         new = store.get(args.b)
         new_label, new_packages = new.id, new.packages()
-        new_settings = env_vars_and_pins(new.path / COPIES_DIR) if read_listing(new.path) else None
+        new_settings = _saved_settings(new)
     else:
         if not is_environment(old.prefix):
             raise EnvironmentNotFoundError(old.prefix)
@@ -42,9 +42,10 @@ def execute(args: Namespace) -> int:
         new_settings = env_vars_and_pins(Path(old.prefix))
     changes = diff_packages(old.packages(), new_packages)
     # A snapshot older than envguard's copies of settings says nothing about them.
+    old_settings = _saved_settings(old)
     settings = (
-        diff_settings(env_vars_and_pins(old.path / COPIES_DIR), new_settings)
-        if read_listing(old.path) is not None and new_settings is not None
+        diff_settings(old_settings, new_settings)
+        if old_settings is not None and new_settings is not None
         else {}
     )
     lines = [f"--- {old.id}", f"+++ {new_label}"]
@@ -61,6 +62,17 @@ def execute(args: Namespace) -> int:
         lines.append("(no differences)")
     emit({"a": old.id, "b": new_label, **changes, **settings}, "\n".join(lines))
     return 0
+
+
+def _saved_settings(snap) -> tuple[dict[str, str], list[str]] | None:
+    """A snapshot's variables and pins; secrets as this machine saved them (when it did)."""
+    from ..envfiles import COPIES_DIR, env_vars_and_pins, read_listing, read_private
+
+    listing = read_listing(snap.path)
+    if listing is None:
+        return None
+    originals, _ = read_private(snap.path, listing, snap.secret_vars)
+    return env_vars_and_pins(snap.path / COPIES_DIR, originals.get("conda-meta/state"))
 
 
 def _settings_lines(settings: dict) -> list[str]:

@@ -45,10 +45,16 @@ def execute(args: Namespace) -> int:
             raise
     result = export(snap, Path(args.output), args.with_packages, store.root)
     packages = f" and {result['packages']} package(s)" if args.with_packages else ""
+    secrets = (
+        "\n  The env's secret values stay on this machine: a restore from this file names "
+        "the variables it cannot set."
+        if result["secrets_left_out"]
+        else ""
+    )
     emit(
         result,
         f"Wrote snapshot {result['snapshot']} of '{snap.env_name}'{packages} to "
-        f"{result['file']} ({human_size(result['bytes'])}).\n"
+        f"{result['file']} ({human_size(result['bytes'])}).{secrets}\n"
         f"  On the other machine: conda envguard import {Path(result['file']).name}",
     )
     return 0

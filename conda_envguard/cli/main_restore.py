@@ -130,7 +130,7 @@ def _execute(args: Namespace, snap=None) -> int:
         "conda envguard restore ... -n NEW_NAME (or -p /another/path)",
         TargetExistsError(str(target), "restore"),
     )
-    method = _planned_method(snap)
+    method = _planned_method(snap, target)
     plan = {
         "snapshot": snap.id,
         "env_name": snap.env_name,
@@ -230,7 +230,10 @@ def parse_time(text: str) -> datetime:
     text = text.strip()
     units = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
     if text[:-1].isdigit() and text[-1:] in units:
-        return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        try:
+            return datetime.now(timezone.utc) - timedelta(**{units[text[-1]]: int(text[:-1])})
+        except OverflowError:
+            raise ArgumentError(f"'{text}' ago is before any date envguard can read.") from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -242,10 +245,10 @@ def parse_time(text: str) -> datetime:
     return moment
 
 
-def _planned_method(snap) -> str:
-    from ..trash import Trash
+def _planned_method(snap, target: Path) -> str:
+    from ..restore import trash_entry_for
 
-    if any(e.snapshot_id == snap.id and e.whole for e in Trash().entries()):
+    if trash_entry_for(snap, target) is not None:
         return "trash"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
 
@@ -271,6 +274,8 @@ def _plan_text(plan: dict) -> str:
 
 
 def _report_text(report) -> str:
+    from ..envs import cli_arg
+
     lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
     if report.restored_files:
         lines.append(f"  settings and files put back: {', '.join(report.restored_files)}")
@@ -286,5 +291,17 @@ def _report_text(report) -> str:
         ):
             if names:
                 lines.append(f"  {label}: {', '.join(names)}")
+        if report.secrets_missing:
+            lines.append(
+                "  secrets not restored (their values never leave the machine they were "
+                f"saved on): {', '.join(report.secrets_missing)}\n"
+                "    set each one again: conda env config vars set NAME=VALUE "
+                + cli_arg(report.prefix)
+            )
+        if report.old_prefix:
+            lines.append(
+                "  still naming the env's old path (conda did not relocate them): "
+                + ", ".join(report.old_prefix)
+            )
     lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)

@@ -25,7 +25,8 @@ def execute(args: Namespace) -> int:
     packages = snap.packages()
     from ..integrity import verify
 
-    damaged = [p["file"] for p in verify(snap.path)]
+    problems = verify(snap.path)
+    damaged = [p["file"] for p in problems]
     meta = snap.meta
     lines = [
         f"Snapshot  {snap.id}",
@@ -52,7 +53,8 @@ def execute(args: Namespace) -> int:
         lines += _files_text(listing, meta.get("unowned") or {})
     if damaged:
         lines.append(
-            f"\nWARNING: these files changed since the snapshot was taken: {', '.join(damaged)}"
+            "\nWARNING: this snapshot no longer matches what envguard wrote: "
+            + ", ".join(f"{p['file']} ({p['problem']})" for p in problems)
         )
     data = {**snap.to_json(), "packages": packages, "damaged_files": damaged}
     emit({**data, "env_files": listing}, "\n".join(lines))
@@ -67,6 +69,11 @@ def _files_text(listing: dict, totals: dict) -> list[str]:
     lines = []
     if listing.get("settings"):
         lines += ["", f"Settings  {', '.join(listing['settings'])}"]
+    if listing.get("unreadable"):
+        lines += [
+            "",
+            f"Could not be read (not in the snapshot): {', '.join(listing['unreadable'])}",
+        ]
     unowned = listing.get("unowned") or []
     if unowned:
         count = totals.get("files", len(unowned))

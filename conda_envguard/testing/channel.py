@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
+    "BINARY_PLACEHOLDER",
     "PLATFORM_SUBDIR",
     "PREFIX_PLACEHOLDER",
     "PYTHON_VERSION",
@@ -62,6 +63,9 @@ _MTIME = 1_700_000_000
 _TIMESTAMP_MS = _MTIME * 1000
 # conda-build's placeholder for the build prefix in a package's text files
 PREFIX_PLACEHOLDER = "/opt/anaconda1anaconda2anaconda3"
+# conda-build's long placeholder for binary files: conda pads the new prefix with NULs to its
+# length, so it must be longer than any prefix the package is linked into
+BINARY_PLACEHOLDER = "/opt/" + "placehold_" * 24
 
 
 @dataclass
@@ -72,7 +76,8 @@ class Pkg:
     executable); `n_files` adds that many small distinct files under `share/<name>/` for
     big-env tests and benchmarks. The kinds of file conda treats apart: `symlinks` (path ->
     link target), `no_link` (paths conda must copy, not link) and `prefix_files` (path ->
-    content holding PREFIX_PLACEHOLDER, which conda replaces with the env's path).
+    content holding PREFIX_PLACEHOLDER, which conda replaces with the env's path;
+    `binary_prefix_files` the same with BINARY_PLACEHOLDER, replaced in binary mode).
     The kinds conda's own test packages (tests/data/test-recipes) exercise: a `post_link`
     script (`bin/.<name>-post-link.sh`, run by conda after linking), `prelink_messages`
     (info/prelink_messages/<file>, shown by conda before linking), and `link_json`, the
@@ -93,6 +98,7 @@ class Pkg:
     symlinks: dict[str, str] = field(default_factory=dict)
     no_link: tuple[str, ...] = ()
     prefix_files: dict[str, bytes] = field(default_factory=dict)
+    binary_prefix_files: dict[str, bytes] = field(default_factory=dict)
     post_link: bytes | None = None
     prelink_messages: dict[str, bytes] = field(default_factory=dict)
     link_json: bool = False
@@ -179,12 +185,14 @@ def _add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
     """Write `pkg` as `<channel_dir>/<subdir>/<filename>` and return its repodata entry."""
-    payload = {**pkg.payload(), **pkg.prefix_files}
+    payload = {**pkg.payload(), **pkg.prefix_files, **pkg.binary_prefix_files}
     paths: list[dict[str, object]] = []
     for path, data in sorted(payload.items()):
         entry: dict[str, object] = {"_path": path, "path_type": "hardlink"}
         if path in pkg.prefix_files:
             entry.update(prefix_placeholder=PREFIX_PLACEHOLDER, file_mode="text")
+        if path in pkg.binary_prefix_files:
+            entry.update(prefix_placeholder=BINARY_PLACEHOLDER, file_mode="binary")
         if path in pkg.no_link:
             entry["no_link"] = True
         entry.update(sha256=hashlib.sha256(data).hexdigest(), size_in_bytes=len(data))
@@ -197,9 +205,10 @@ def build_package(pkg: Pkg, channel_dir: str | Path) -> dict[str, object]:
         "info/paths.json": json.dumps({"paths": paths, "paths_version": 1}).encode(),
         "info/files": "".join(f"{p['_path']}\n" for p in paths).encode(),
     }
-    if pkg.prefix_files:
+    if pkg.prefix_files or pkg.binary_prefix_files:
         info["info/has_prefix"] = "".join(
-            f"{PREFIX_PLACEHOLDER} text {path}\n" for path in sorted(pkg.prefix_files)
+            [f"{PREFIX_PLACEHOLDER} text {path}\n" for path in sorted(pkg.prefix_files)]
+            + [f"{BINARY_PLACEHOLDER} binary {p}\n" for p in sorted(pkg.binary_prefix_files)]
         ).encode()
     for name, message in sorted(pkg.prelink_messages.items()):
         info[f"info/prelink_messages/{name}"] = message
