@@ -262,6 +262,25 @@ class UnsafeStoreError(EnvGuardError):
         )
 
 
+class UnsafeTrashError(EnvGuardError):
+    """An env in the trash sits where another user could have swapped it."""
+
+    def __init__(self, env: str, path: str, reason: str, fix: str, snapshot_id: str | None):
+        self.path = path
+        rebuild = (
+            f"\n  Or rebuild it from its snapshot instead: conda envguard restore --snapshot "
+            f"{snapshot_id} -n NEW_NAME"
+            if snapshot_id
+            else ""
+        )
+        super().__init__(
+            f"envguard will not bring back '{env}' from the trash: {path}: {reason}, so another "
+            "user could have swapped what it holds for files of their own. Nothing was moved.\n"
+            f"  If it is yours, fix it with:\n    {fix}\n"
+            f"  then check what it holds before you run the command again.{rebuild}"
+        )
+
+
 class UnsafeStoreWriteError(EnvGuardError):
     """A removal or overwrite would write its snapshot into a store others can write."""
 

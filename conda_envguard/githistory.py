@@ -26,6 +26,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -49,8 +50,11 @@ class _Unreadable(Exception):
 
 
 # -- running git -----------------------------------------------------------------------------
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """`git ARGS` in `repo`, never interactive: no pager, editor, prompt or user hooks."""
+def git(
+    repo: Path, *args: str, check: bool = True, raw: bool = False
+) -> subprocess.CompletedProcess:
+    """`git ARGS` in `repo`, never interactive: no pager, editor, prompt or user hooks.
+    `raw`: the output as bytes (a blob as it is)."""
     env = {
         **os.environ,
         "GIT_TERMINAL_PROMPT": "0",
@@ -69,13 +73,14 @@ def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
             env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            text=True,
+            text=not raw,
             timeout=300,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git {args[0]}: {e}") from e
     if check and result.returncode != 0:
-        words = (result.stderr or result.stdout).strip().splitlines()
+        said = result.stderr or result.stdout
+        words = (said.decode(errors="replace") if raw else said).strip().splitlines()
         raise GitError(f"git {args[0]}: {words[-1] if words else f'exit {result.returncode}'}")
     return result
 
@@ -221,13 +226,13 @@ def _commit_one(repo: Path, snap, author: list[str]) -> bool:
     identity = {"env_name": env_name, "prefix": snap.prefix, "host": host}
     identity["user"] = snap.meta.get("user") or ""
     contents[ENV_META] = (json.dumps(identity, indent=2) + "\n").encode()
-    target = repo / folder
-    target.mkdir(exist_ok=True)
-    for name, data in contents.items():
-        if data is None:
-            (target / name).unlink(missing_ok=True)
-        else:
-            (target / name).write_bytes(data)
+    replaced = _write_folder(repo, folder, contents)
+    for note in replaced:
+        print(
+            f"envguard: warning: in the git history {repo}, {note} (envguard never writes "
+            "through a link, nor outside the history).",
+            file=sys.stderr,
+        )
     git(repo, "add", "-A", "--", folder)
     if git(repo, "diff", "--cached", "--quiet", "--", folder, check=False).returncode == 0:
         return False
@@ -240,8 +245,70 @@ def _commit_one(repo: Path, snap, author: list[str]) -> bool:
         f"Folder: {folder}\n"
         f"Taken: {snap.created}\n"
     )
-    git(repo, *author, "commit", "-q", "-m", message, "--", folder)
+    if replaced:
+        message += "Replaced: " + "; ".join(replaced) + "\n"
+    # Only this folder is committed; but git's partial commit (`-- folder`) cannot commit a
+    # link replaced by a folder: with nothing else staged, the whole index is this folder.
+    elsewhere = git(
+        repo, "diff", "--cached", "--quiet", "--", ".", f":(exclude){folder}", check=False
+    )
+    git(
+        repo,
+        *author,
+        "commit",
+        "-q",
+        "-m",
+        message,
+        *(["--", folder] if elsewhere.returncode else []),
+    )
     return True
+
+
+def _write_folder(repo: Path, folder: str, contents: dict[str, bytes | None]) -> list[str]:
+    """Write (None: delete) the files of `folder` in the working tree, never through a link:
+    the tree comes from a server others push to, and a link there may point at any file of
+    the user's. A link (or anything else that is not what envguard keeps there) is removed,
+    never followed, and a regular file written in its place; git still holds what it was.
+    Returns what was replaced, each as `path (what it was) is now ...`."""
+    replaced = []
+    target = repo / folder
+    if _kind(target) not in (None, "a directory"):
+        replaced.append(f"{folder} ({_kind(target)}) is now a folder")
+        os.unlink(target)
+    target.mkdir(exist_ok=True)
+    if _kind(target) != "a directory":  # made a link again meanwhile: hands off
+        raise GitError(f"{target} is not a directory")
+    for name, data in contents.items():
+        path = target / name
+        kind = _kind(path)
+        if kind == "a directory":
+            raise GitError(
+                f"{path} is a directory where envguard keeps a file; move it away: "
+                f"git -C {repo} rm -r '{folder}/{name}'"
+            )
+        if kind not in (None, "a regular file"):
+            replaced.append(f"{folder}/{name} ({kind}) is now a regular file")
+            os.unlink(path)  # the link itself, not what it points to
+        if data is None:
+            path.unlink(missing_ok=True)
+            continue
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        with open(os.open(path, flags | getattr(os, "O_BINARY", 0), 0o644), "wb") as f:
+            f.write(data)
+    return replaced
+
+
+def _kind(path: Path) -> str | None:
+    """What is at `path`, its link not followed: None when nothing."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return f"a symbolic link to {os.readlink(path)}"
+    if stat.S_ISDIR(st.st_mode):
+        return "a directory"
+    return "a regular file" if stat.S_ISREG(st.st_mode) else "not a regular file"
 
 
 def _why_unloadable(store_root: Path, snap_id: str, error: Exception) -> str:
@@ -354,20 +421,19 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
         )
     commit = found.stdout.strip()
     chosen = _choose(repo, commit, rev, env, host)
-    folder, env_name = chosen["folder"], chosen["env_name"]
-    listing = git(repo, "ls-tree", "--name-only", commit, f"{folder}/").stdout.split()
-    names = {os.path.basename(p) for p in listing}
+    folder, env_name, files = chosen["folder"], chosen["env_name"], chosen["files"]
+    names = set(files)
 
     def show(name: str) -> bytes | None:
         if name not in names:
             return None
-        return subprocess.run(
-            ["git", "show", f"{commit}:{folder}/{name}"],
-            cwd=repo,
-            capture_output=True,
-            check=True,
-            env={**os.environ, "GIT_PAGER": "cat"},
-        ).stdout
+        if files[name] not in _REGULAR:  # a link's blob is where it points: never read there
+            raise GitHistoryError(
+                f"{folder}/{name} in {repo} at {rev} is not a regular file (git mode "
+                f"{files[name]}, a symbolic link when 120000), so envguard does not read it.",
+                f"See who put it there with: git -C {repo} log -- '{folder}/{name}'",
+            )
+        return git(repo, "show", f"{commit}:{folder}/{name}", raw=True).stdout
 
     dest.mkdir(parents=True, exist_ok=True)
     lock_name = f"explicit-{context.subdir}.txt"
@@ -381,12 +447,19 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
     for name, data in (("explicit.txt", lock), ("environment.yml", yml), ("pip.txt", pip)):
         if data is not None:
             (dest / name).write_bytes(data)
-    packages = _packages_from_lock(lock) if lock else _packages_from_yaml(yml or b"")
-    packages += [
-        {"name": n, "version": v, "kind": "pypi"}
-        for n, _, v in (line.partition("==") for line in (pip or b"").decode().splitlines())
-        if n
-    ]
+    try:
+        packages = _packages_from_lock(lock) if lock else _packages_from_yaml(yml or b"")
+        packages += [
+            {"name": n, "version": v, "kind": "pypi"}
+            for n, _, v in (line.partition("==") for line in (pip or b"").decode().splitlines())
+            if n
+        ]
+    except (ValueError, TypeError, AttributeError, ImportError) as e:
+        raise GitHistoryError(
+            f"The files of {folder} in {repo} at {rev} are not what envguard writes "
+            f"({type(e).__name__}: {e}), so envguard does not restore from them.",
+            f"See what changed them with: git -C {repo} log -p -- '{folder}'",
+        ) from e
     (dest / "packages.json").write_text(json.dumps({"packages": packages}, indent=1))
     stamp = git(repo, "show", "-s", "--format=%cI", commit).stdout.strip()
     meta = {
@@ -411,44 +484,86 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
     return Snapshot(dest, meta)
 
 
-def _candidates(repo: Path, commit: str, env: str) -> list[dict]:
-    """The env folders at `commit` that `env` may mean: its name's folders (one per host and
-    prefix), a folder named `env` itself, and the folder of a history written before."""
-    tree = git(repo, "ls-tree", "-r", "--name-only", commit).stdout.splitlines()
-    by_folder: dict[str, set[str]] = {}
-    for path in tree:
+_REGULAR = ("100644", "100755")
+_FOLDER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
+_HOST = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}")
+
+
+def _tree(repo: Path, commit: str) -> dict[str, dict[str, str]]:
+    """The env folders at `commit`: folder -> {file name: git mode}. The history comes from
+    a server others push to: a folder whose name envguard would not write is not one."""
+    by_folder: dict[str, dict[str, str]] = {}
+    for record in git(repo, "ls-tree", "-r", "-z", commit, raw=True).stdout.split(b"\0"):
+        head, _, path = record.decode(errors="replace").partition("\t")
         folder, _, name = path.partition("/")
-        if name and "/" not in name:
-            by_folder.setdefault(folder, set()).add(name)
+        if name and "/" not in name and _FOLDER.fullmatch(folder):
+            by_folder.setdefault(folder, {})[name] = head.split(" ")[0]
+    return by_folder
+
+
+def _candidates(repo: Path, commit: str, env: str) -> tuple[list[dict], list[str]]:
+    """The env folders at `commit` that `env` may mean: its name's folders (one per host and
+    prefix), a folder named `env` itself, and the folder of a history written before. Also
+    the folders it may mean that envguard does not read, with why."""
     readable = env_dirname(env)
-    out = []
-    for folder, names in sorted(by_folder.items()):
+    out, refused = [], []
+    for folder, files in sorted(_tree(repo, commit).items()):
+        names = set(files)
         if not (names & {"environment.yml"} or any(n.startswith("explicit-") for n in names)):
             continue
         if ENV_META in names and (folder == env or folder.startswith(f"{readable}--")):
-            try:
-                identity = json.loads(git(repo, "show", f"{commit}:{folder}/{ENV_META}").stdout)
-            except (GitError, ValueError):
-                identity = None
-            if not isinstance(identity, dict):
+            identity, problem = _identity(repo, commit, folder, files[ENV_META])
+            if problem:
+                refused.append(f"{folder}: its {ENV_META} {problem}")
                 continue
-            if folder == env or identity.get("env_name") == env:
-                out.append({**identity, "folder": folder, "env_name": identity.get("env_name")})
+            if folder == env or identity["env_name"] == env:
+                out.append({**identity, "folder": folder, "files": files})
         elif ENV_META not in names and folder == readable:
-            out.append({"folder": folder, "env_name": folder, "host": None, "prefix": None})
-    return out
+            old = {"folder": folder, "env_name": folder, "host": None, "prefix": None}
+            out.append({**old, "files": files})
+    return out, refused
+
+
+def _identity(repo: Path, commit: str, folder: str, mode: str) -> tuple[dict, str | None]:
+    """The `envguard-env.json` of `folder`, checked as what it is: data anyone could push.
+    Returns (identity, None), or ({}, why it is not read)."""
+    if mode not in _REGULAR:
+        return {}, f"is not a regular file (git mode {mode}; 120000 is a symbolic link)"
+    try:
+        identity = json.loads(git(repo, "show", f"{commit}:{folder}/{ENV_META}", raw=True).stdout)
+    except (GitError, ValueError) as e:
+        return {}, f"cannot be read ({e})"
+    if not isinstance(identity, dict):
+        return {}, "is not a JSON object"
+    out = {}
+    for key in ("env_name", "prefix", "host", "user"):
+        value = identity.get(key, "" if key == "user" else None)
+        if not isinstance(value, str) or len(value) > 4096:
+            return {}, f"has no valid '{key}'"
+        if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+            return {}, f"has control characters in '{key}'"
+        out[key] = value
+    name = out["env_name"]
+    if name in ("", ".", "..") or "/" in name or "\\" in name:
+        return {}, f"names no env ('env_name' is {name!r})"
+    if not folder.startswith(f"{env_dirname(name)}--"):
+        return {}, f"names env {name!r}, which is not the folder's"
+    if not _HOST.fullmatch(out["host"]):
+        return {}, f"names no host ('host' is {out['host']!r})"
+    return out, None
 
 
 def _choose(repo: Path, commit: str, rev: str, env: str, host: str | None) -> dict:
     from .exceptions import GitHistoryError
 
-    candidates = _candidates(repo, commit, env)
+    candidates, refused = _candidates(repo, commit, env)
     if host is not None:
         candidates = [c for c in candidates if c.get("host") == host]
     if not candidates:
         on = f" from host '{host}'" if host is not None else ""
+        unread = "".join(f"\n    {why}, so envguard does not read it" for why in refused)
         raise GitHistoryError(
-            f"{repo} holds no env '{env}'{on} at {rev}.",
+            f"{repo} holds no env '{env}'{on} at {rev}.{unread}",
             f"See the envs it holds with: git -C {repo} ls-tree --name-only {rev}",
         )
     if len(candidates) == 1:

@@ -82,9 +82,15 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
 def trash_entry_for(snapshot: Snapshot, target: Path):
     """The trash entry that can come back as this restore, or None. Only at the env's own
     prefix: shebangs, prefix-patched files and entry points name that path, and a copy
-    elsewhere must leave the trashed env in place for `undo`."""
+    elsewhere must leave the trashed env in place for `undo`. Raises UnsafeTrashError when
+    another user could have swapped it (before the plan: nothing is set aside for it)."""
+    from .trash import check_safe
+
     entry = _trashed(snapshot)
-    return entry if entry is not None and same_path(entry.prefix, target) else None
+    if entry is None or not same_path(entry.prefix, target):
+        return None
+    check_safe(entry)
+    return entry
 
 
 def _trashed(snapshot: Snapshot):

@@ -13,9 +13,11 @@ and the record says where.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import stat
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -186,7 +188,11 @@ class Trash:
         )
         if os.stat(prefix).st_dev != os.stat(prefix.parent).st_dev:
             raise OSError(18, "the environment is a mount point of its own", str(prefix))
-        location.mkdir(mode=0o700, parents=True)
+        _make_private(location.parent, exist_ok=True)
+        if problem := unsafe(location.parent):
+            reason, fix = problem
+            raise OSError(errno.EPERM, f"{location.parent}: {reason}; if it is yours: {fix}")
+        _make_private(location)
         try:
             self.save(entry)
             os.rename(prefix, entry.env_dir)
@@ -226,6 +232,7 @@ class Trash:
         target = Path(prefix or entry.prefix)
         if not entry.env_dir.is_dir():
             raise FileNotFoundError(2, "the trash no longer holds this env", str(entry.env_dir))
+        check_safe(entry)
         target.parent.mkdir(parents=True, exist_ok=True)
         # The shell conda was given is set aside, not deleted, until the env is back in place.
         shell = None
@@ -296,6 +303,53 @@ def _unsound(entry: TrashEntry, record: Path) -> str | None:
     for path in (Path(entry.location), Path(entry.location).parent, entry.env_dir):
         if path.is_symlink():
             return f"{path} is a symbolic link"
+    return None
+
+
+def check_safe(entry: TrashEntry) -> None:
+    """Refuse (UnsafeTrashError) to bring back an env that another user could have swapped:
+    the trash, the entry and the env are this user's, and only the env may be writable by
+    others (inside the private entry, nobody else reaches it)."""
+    location = Path(entry.location)
+    for path in (location.parent, location, entry.env_dir):
+        if problem := unsafe(path, mode=path != entry.env_dir):
+            from .exceptions import UnsafeTrashError
+
+            name = entry.env_name or entry.prefix
+            raise UnsafeTrashError(name, str(path), *problem, entry.snapshot_id)
+
+
+def _make_private(directory: Path, exist_ok: bool = False) -> None:
+    """mkdir, 0700 whatever the umask (under umask 002 it would be writable by the group)."""
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        if not exist_ok:
+            raise
+        return
+    os.chmod(directory, 0o700)
+
+
+def unsafe(path: Path, mode: bool = True) -> tuple[str, str] | None:
+    """Why another user could have put or swapped what is at `path` in the trash, with the
+    command that fixes it; None when only this user could (as ssh asks of ~/.ssh). The trash
+    sits beside the envs, and envs dirs may be shared. `mode`: group or others may not write
+    it either (an env inside a private entry may keep its own mode)."""
+    if not hasattr(os, "geteuid"):
+        return None  # Windows: no owner or mode bits to read this way
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "it is a symbolic link", f"rm '{path}'   # then run the command again"
+    if st.st_uid != os.geteuid():
+        return (
+            f"it belongs to another user (uid {st.st_uid})",
+            f"chown {os.geteuid()} '{path}' && chmod 700 '{path}'",
+        )
+    if mode and st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return "other users can write to it", f"chmod 700 '{path}'"
     return None
 
 

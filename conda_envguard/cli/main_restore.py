@@ -80,7 +80,8 @@ def _execute_from_git(args: Namespace) -> int:
 
     from conda.exceptions import ArgumentError
 
-    from ..githistory import materialize
+    from ..exceptions import GitHistoryError
+    from ..githistory import GitError, materialize
     from ..settings import git_dir
 
     if not args.from_git:
@@ -97,7 +98,13 @@ def _execute_from_git(args: Namespace) -> int:
         )
     scratch = Path(tempfile.mkdtemp(prefix="envguard-git-"))
     try:
-        snap = materialize(repo, args.env, args.rev, scratch / "snapshot", host=args.host)
+        try:
+            snap = materialize(repo, args.env, args.rev, scratch / "snapshot", host=args.host)
+        except GitError as e:
+            raise GitHistoryError(
+                f"envguard could not read the git history in {repo}: {e}",
+                f"See what git says with: git -C {repo} status",
+            ) from e
         return _execute(args, snap)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -32,7 +32,7 @@ def execute(args: Namespace) -> int:
     from ..envs import cli_arg
     from ..exceptions import EnvGuardError, TrashEntryNotFoundError
     from ..saving import save_and_set_aside
-    from ..trash import Trash
+    from ..trash import Trash, check_safe
     from .common import check_target, emit, local_time, lock_env, plan_and_confirm
 
     trash = Trash()
@@ -60,6 +60,7 @@ def execute(args: Namespace) -> int:
             f"  Rebuild it from its snapshot: conda envguard restore {entry.env_name}\n"
             f"  Finish the purge: conda envguard purge {entry.env_name} -y"
         )
+    check_safe(entry)  # before anything is set aside for it
     target = Path(entry.prefix)
     elsewhere = f"conda envguard restore --snapshot {entry.snapshot_id} -n NEW_NAME"
     occupied = check_target(
