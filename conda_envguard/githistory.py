@@ -454,7 +454,7 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
             for n, _, v in (line.partition("==") for line in (pip or b"").decode().splitlines())
             if n
         ]
-    except (ValueError, TypeError, AttributeError, ImportError) as e:
+    except (ValueError, TypeError, AttributeError, RecursionError) as e:
         raise GitHistoryError(
             f"The files of {folder} in {repo} at {rev} are not what envguard writes "
             f"({type(e).__name__}: {e}), so envguard does not restore from them.",
@@ -531,8 +531,8 @@ def _identity(repo: Path, commit: str, folder: str, mode: str) -> tuple[dict, st
         return {}, f"is not a regular file (git mode {mode}; 120000 is a symbolic link)"
     try:
         identity = json.loads(git(repo, "show", f"{commit}:{folder}/{ENV_META}", raw=True).stdout)
-    except (GitError, ValueError) as e:
-        return {}, f"cannot be read ({e})"
+    except (GitError, ValueError, RecursionError) as e:
+        return {}, f"cannot be read ({type(e).__name__})"
     if not isinstance(identity, dict):
         return {}, "is not a JSON object"
     out = {}
@@ -624,7 +624,10 @@ def _packages_from_yaml(text: bytes) -> list[dict]:
 
     from .envstate import channel_name
 
-    data = yaml.safe_load(text) or {}
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"environment.yml is not YAML: {e}") from e
     channels = data.get("channels") or []
     channel = channel_name({"channel": channels[0]}) if len(channels) == 1 else ""
     out = []

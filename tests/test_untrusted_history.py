@@ -216,6 +216,34 @@ def test_what_the_history_says_of_an_env_is_checked_as_untrusted(
     assert "\x1b" not in refused.stdout + refused.stderr
 
 
+@needs_git
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("environment.yml", b"dependencies: [beta\n  {: oops"),
+        ("environment.yml", b"- just\n- a list\n"),
+        ("environment.yml", b"[" * 5000),
+        ("requirements.txt", b"\xff\xfe not text\n"),
+    ],
+)
+def test_files_of_the_history_that_envguard_did_not_write_are_refused_cleanly(
+    name, data, history, server, pushed, conda_run, conda_dirs, tmp_path
+):
+    lock = f"explicit-{PLATFORM_SUBDIR}.txt"
+
+    def plant(clone: Path) -> None:
+        (clone / pushed / name).write_bytes(data)
+        (clone / pushed / lock).unlink()
+
+    attacker_pushes(server, tmp_path, plant)
+    ok(conda_run("envguard", "sync"))
+
+    refused = conda_run("envguard", "restore", "E", "--from-git", "-n", "E2", "-y")
+
+    clean_error(refused, f"The files of {pushed} in {history} at HEAD are not what envguard")
+    assert not (conda_dirs.envs / "E2").exists()
+
+
 # --- the trash beside a shared envs dir -----------------------------------------------------
 
 
