@@ -305,7 +305,7 @@ def _kind(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     if stat.S_ISLNK(st.st_mode):
-        return f"a symbolic link to {os.readlink(path)}"
+        return f"a symbolic link to {os.readlink(path)!r}"  # as pushed: no control characters
     if stat.S_ISDIR(st.st_mode):
         return "a directory"
     return "a regular file" if stat.S_ISREG(st.st_mode) else "not a regular file"

@@ -116,7 +116,7 @@ def test_links_to_the_users_files_in_the_history_are_replaced_not_written_throug
     modes = git(history, "ls-tree", "HEAD", f"{folder}/").splitlines()
     assert all(line.startswith("100644 ") for line in modes), modes
     message = git(history, "log", "-1", "--format=%B")
-    assert f"Replaced: {folder}/environment.yml (a symbolic link to {bashrc}) is now" in message
+    assert f"Replaced: {folder}/environment.yml (a symbolic link to '{bashrc}') is now" in message
 
 
 @needs_git
@@ -145,7 +145,7 @@ def test_a_folder_linked_out_of_the_history_is_never_written_nor_deleted_in(
     assert (history / folder).is_dir() and not (history / folder).is_symlink()
     assert (history / folder / "envguard-env.json").is_file()
     said = (
-        f"in the git history {history}, {folder} (a symbolic link to {some_dir}) is now a folder"
+        f"in the git history {history}, {folder} (a symbolic link to '{some_dir}') is now a folder"
     )
     assert said in snapped.stderr
     assert "Traceback" not in synced.stderr
