@@ -342,7 +342,7 @@ def unsafe(path: Path, mode: bool = True) -> tuple[str, str] | None:
     except FileNotFoundError:
         return None
     if stat.S_ISLNK(st.st_mode):
-        return "it is a symbolic link", f"rm '{path}'   # then run the command again"
+        return "it is a symbolic link", f"rm '{path}'"
     if st.st_uid != os.geteuid():
         return (
             f"it belongs to another user (uid {st.st_uid})",

@@ -254,8 +254,12 @@ def _trash(conda_dirs) -> Path:
 def _make_unsafe(path: Path, how: str) -> None:
     if how == "group-writable":
         os.chmod(path, 0o777)
-    else:
+    elif how == "another-owner":
         os.chown(path, OTHER_UID, -1)
+    else:  # a link to a directory of another user's
+        theirs = path.with_name("theirs")
+        path.rename(theirs)
+        path.symlink_to(theirs)
 
 
 @needs_owners
@@ -273,7 +277,7 @@ def test_the_trash_is_private_whatever_the_umask(make_env, conda_run, conda_dirs
 
 
 @needs_owners
-@pytest.mark.parametrize("how", ["group-writable", "another-owner"])
+@pytest.mark.parametrize("how", ["group-writable", "another-owner", "a link"])
 def test_a_removal_never_goes_into_a_trash_another_user_can_write(
     how, make_env, conda_run, conda_dirs
 ):
@@ -286,8 +290,11 @@ def test_a_removal_never_goes_into_a_trash_another_user_can_write(
 
     assert list(trash.iterdir()) == []
     (snapshot,) = snapshots_of(conda_run, "E")
-    reason = "other users can write to it" if how == "group-writable" else "another user"
-    fix = f"chmod 700 '{trash}'" if how == "group-writable" else f"chown {os.geteuid()} '{trash}'"
+    reason, fix = {
+        "group-writable": ("other users can write to it", f"chmod 700 '{trash}'"),
+        "another-owner": ("another user", f"chown {os.geteuid()} '{trash}'"),
+        "a link": ("it is a symbolic link", f"rm '{trash}'"),
+    }[how]
     (line,) = [x for x in removed.stderr.splitlines() if "can't be moved to the trash" in x]
     assert reason in line and fix in line and snapshot["id"] in line, removed.stderr
     assert not (conda_dirs.envs / "E" / "conda-meta").exists()  # conda removed it as usual
