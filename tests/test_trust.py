@@ -524,6 +524,7 @@ def test_conda_error_hint_never_points_at_an_undo_that_would_refuse(
 @pytest.mark.slow
 def test_purge_on_a_full_store_says_so_and_keeps_the_entry(tmpfs, make_env, conda_run, conda_dirs):
     store = tmpfs(conda_dirs.store, size="2M")
+    store.chmod(0o700)  # a tmpfs root is 1777: a store others could write is refused
     (store / ".last-expiry").touch()  # no background job races this test
     make_env("E", "gamma")
     remove(conda_run, "E")
