@@ -275,8 +275,8 @@ def _import_package(tar, members, entry, kept, path: Path) -> None:
         if why is not None:
             raise BundleError(
                 str(path),
-                f"The package {entry.fn} in the bundle is not the package its lock names "
-                f"({why}); nothing was imported.",
+                f"The package {entry.fn} in the bundle is not the package its lock names: "
+                f"{why}. Nothing was imported.",
                 "Export the bundle again on the other machine, or import a bundle without "
                 "packages (conda then downloads them from their channel).",
             )

@@ -353,7 +353,7 @@ def _sums(archive: Path) -> dict:
 def _archive_mismatch(entry: LockEntry, sums: dict) -> str | None:
     kind = "md5" if len(entry.digest) == 32 else "sha256"
     if sums[kind] != entry.digest:
-        return f"its {kind} is {sums[kind]}, the lock says {entry.digest}"
+        return f"it does not match its lock's checksum ({kind} {sums[kind]}, not {entry.digest})"
     return None
 
 
