@@ -316,7 +316,9 @@ def _in_a_cache(entry: LockEntry) -> bool:
     return False
 
 
-def unpack_checked(entry: LockEntry, archive: Path, dest: Path, claimed: bytes | None = None):
+def unpack_checked(
+    entry: LockEntry, archive: Path, dest: Path, claimed: bytes | None = None
+) -> str | None:
     """Extract `archive` into `dest` (new) if it is the package the lock line `entry` names,
     with the record conda writes for a package it downloads from a lock line (its index,
     the lock's URL, the archive's own md5, sha256 and size). Returns None, or why not (and
@@ -364,15 +366,21 @@ def _index_mismatch(entry: LockEntry, index) -> str | None:
     if named != entry.stem:
         return f"its info/index.json names {named}, the lock {entry.stem}"
     subdir = entry.url.rsplit("/", 2)[-2]
-    if index.get("subdir") != subdir:
+    if index.get("subdir", subdir) != subdir:  # packages before conda-build 3 may lack it
         return f"its info/index.json says subdir {index.get('subdir')}, the lock {subdir}"
     return None
 
 
 def _paths_mismatch(dest: Path) -> str | None:
-    """Every file info/paths.json lists is in the package, inside it, as described."""
-    data = json.loads((dest / "info" / "paths.json").read_bytes())
-    for item in data["paths"]:
+    """Every file info/paths.json lists is in the package, inside it, as described (packages
+    before conda-build 3 have only info/files: each of those must be in it)."""
+    try:
+        items = json.loads((dest / "info" / "paths.json").read_bytes())["paths"]
+    except FileNotFoundError:
+        listed = (dest / "info" / "files").read_text().splitlines()
+        items = [{"_path": rel} for rel in listed if rel]
+    inside = os.path.realpath(dest) + os.sep
+    for item in items:
         rel = item["_path"]
         if rel.startswith("/") or ".." in rel.split("/"):
             return f"its info/paths.json lists an unsafe path: {rel}"
@@ -383,6 +391,8 @@ def _paths_mismatch(dest: Path) -> str | None:
             continue
         if path.is_symlink() or not path.is_file():
             return f"{rel}, listed in its info/paths.json, is not in it"
+        if not os.path.realpath(path).startswith(inside):
+            return f"{rel}, listed in its info/paths.json, lies outside it"
         size, digest = item.get("size_in_bytes"), item.get("sha256")
         if size is not None and path.stat().st_size != size:
             return f"{rel} is not the size its info/paths.json gives"

@@ -216,3 +216,24 @@ def test_a_package_whose_index_names_another_is_refused(bundle, machine2, conda_
 
     clean_error(result, VICTIM, "its info/index.json names gamma-1.0-0, the lock victim-1.0-0")
     assert store_leftovers(machine2) == []
+
+
+def test_a_kept_archive_that_no_longer_matches_its_lock_is_not_used_by_a_restore(
+    bundle, impostor_archive, genuine, machine2, conda_run
+):
+    """Imported as it was exported, then changed in the store (or kept by an older envguard):
+    the restore checks it again, says it did not use it, and conda fetches the genuine one."""
+    ok(conda_run("envguard", "import", bundle, env=machine2))
+    store = Path(machine2["CONDA_PLUGINS_ENVGUARD_STORE"])
+    (kept,) = store.glob(f"packages/*/{VICTIM}")
+    kept.write_bytes(impostor_archive)
+
+    report = json.loads(
+        ok(conda_run("envguard", "restore", "E", "-y", "--json", env=machine2)).stdout
+    )
+
+    (note,) = [n for n in report["notes"] if VICTIM in n]
+    assert note.startswith(f"the kept package {VICTIM} was not used: it does not match its lock's")
+    restored = Path(machine2["CONDA_ENVS_DIRS"]) / "E"
+    assert (restored / "share" / "victim" / "victim.txt").read_bytes() == GENUINE
+    assert not [p for p in store_leftovers(machine2) if ".restore-" in p]
