@@ -5,9 +5,10 @@ A bundle is a plain tar (package archives are compressed already):
   snapshot/...                   the snapshot directory, as in the store
   packages/<checksum>/<file>     with --with-packages: each archive the lock names
   packages/<checksum>/repodata_record.json   conda's record of it
-Every archive is checked against the lock's checksum as it is written, and again as it is
-read back. Imported packages join the store's kept packages (see `pkgkeep`), from which a
-restore puts them into the package cache: no channel needed.
+Every archive is checked against the lock's checksum as it is written; as it is read back,
+against the lock and its own contents (`pkgkeep.unpack_checked`). Imported packages join the
+store's kept packages (see `pkgkeep`), which a restore extracts into a package cache of its
+own, never conda's shared one: no channel needed.
 """
 
 from __future__ import annotations
@@ -277,8 +278,8 @@ def _import_package(tar, members, entry, kept, path: Path) -> None:
                 str(path),
                 f"The package {entry.fn} in the bundle is not the package its lock names: "
                 f"{why}. Nothing was imported.",
-                "Export the bundle again on the other machine, or import a bundle without "
-                "packages (conda then downloads them from their channel).",
+                "Export it again on the other machine (without --with-packages, this machine "
+                "downloads the packages from their channel).",
             )
         (tmp / "repodata_record.json").write_bytes(claimed)
         os.rename(tmp, kept.root / entry.digest)
