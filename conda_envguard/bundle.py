@@ -5,9 +5,10 @@ A bundle is a plain tar (package archives are compressed already):
   snapshot/...                   the snapshot directory, as in the store
   packages/<checksum>/<file>     with --with-packages: each archive the lock names
   packages/<checksum>/repodata_record.json   conda's record of it
-Every archive is checked against the lock's checksum as it is written, and again as it is
-read back. Imported packages join the store's kept packages (see `pkgkeep`), from which a
-restore puts them into the package cache: no channel needed.
+Every archive is checked against the lock's checksum as it is written; as it is read back,
+against the lock and its own contents (`pkgkeep.unpack_checked`). Imported packages join the
+store's kept packages (see `pkgkeep`), which a restore extracts into a package cache of its
+own, never conda's shared one: no channel needed.
 """
 
 from __future__ import annotations
@@ -173,7 +174,7 @@ def import_bundle(path: Path, store_root: Path) -> dict:
                     f"See it with: conda envguard show {snap_id}",
                 )
             status = "already in the store"
-            packages = _import_packages(tar, members, manifest, store_root, path)
+            packages = _import_packages(tar, members, manifest, store_root, path, incoming)
         else:
             # The snapshot lands last, once its files and every package have been checked.
             tmp = store.snapshots_dir / f"{TMP_PREFIX}import-{snap_id}"
@@ -189,7 +190,7 @@ def import_bundle(path: Path, store_root: Path) -> dict:
                         "was imported.",
                         "Export it again on the other machine.",
                     )
-                packages = _import_packages(tar, members, manifest, store_root, path)
+                packages = _import_packages(tar, members, manifest, store_root, path, incoming)
                 (tmp / IMPORTED).write_text(json.dumps({"from": str(path)}) + "\n")
                 os.rename(tmp, final)
             except BaseException:
@@ -218,43 +219,70 @@ def _read_snapshot(tar, members, path: Path) -> dict[str, bytes]:
     return files
 
 
-def _import_packages(tar, members, manifest: dict, store_root: Path, path: Path) -> int:
+def _import_packages(
+    tar, members, manifest: dict, store_root: Path, path: Path, snapshot: dict[str, bytes]
+) -> int:
+    """Add the bundle's packages to the kept ones, each checked against the snapshot's lock
+    and its own contents (`pkgkeep.unpack_checked`); one that fails refuses the import, and
+    none of its packages stays."""
     from .exceptions import BundleError
-    from .pkgkeep import Kept, LockEntry
+    from .pkgkeep import Kept, LockEntry, lock_entries
 
     kept = Kept(store_root)
-    count = 0
-    for item in manifest.get("packages") or []:
-        entry = LockEntry(item["url"], item["fn"], item["digest"])
-        if "/" in entry.fn or "/" in entry.digest or entry.fn.startswith("."):
-            raise BundleError(str(path), f"The bundle names an unsafe package: {entry.fn}", "")
-        if kept.has(entry):
-            continue
-        member = members.get(f"packages/{entry.digest}/{entry.fn}")
-        record = members.get(f"packages/{entry.digest}/repodata_record.json")
-        if member is None or record is None:
-            raise BundleError(str(path), f"The bundle lacks the package {entry.fn}.", "")
-        kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = kept.root / f".tmp-import-{entry.digest}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
-            digest = _new_digest(entry.digest)
-            with tar.extractfile(member) as src, open(tmp / entry.fn, "wb") as dst:
-                for block in iter(lambda: src.read(1 << 20), b""):
-                    digest.update(block)
-                    dst.write(block)
-            if digest.hexdigest() != entry.digest:
+    locked = set(lock_entries(snapshot.get("explicit.txt", b"").decode(errors="replace")))
+    added: list[Path] = []
+    try:
+        for item in manifest.get("packages") or []:
+            entry = LockEntry(item["url"], item["fn"], item["digest"])
+            if "/" in entry.fn or "/" in entry.digest or entry.fn.startswith("."):
+                raise BundleError(str(path), f"The bundle names an unsafe package: {entry.fn}", "")
+            if entry not in locked:
                 raise BundleError(
                     str(path),
-                    f"The package {entry.fn} in the bundle does not match its lock's checksum; "
-                    "it was not imported.",
+                    f"The bundle carries the package {entry.fn}, which its snapshot's lock does "
+                    "not name as it does; nothing was imported.",
                     "Export the bundle again on the other machine.",
                 )
-            (tmp / "repodata_record.json").write_bytes(tar.extractfile(record).read())
-            os.rename(tmp, kept.root / entry.digest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        count += 1
-    return count
+            if kept.has(entry):
+                continue
+            _import_package(tar, members, entry, kept, path)
+            added.append(kept.root / entry.digest)
+    except BaseException:
+        for directory in added:
+            shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return len(added)
+
+
+def _import_package(tar, members, entry, kept, path: Path) -> None:
+    from .exceptions import BundleError
+    from .pkgkeep import unpack_checked
+
+    member = members.get(f"packages/{entry.digest}/{entry.fn}")
+    record = members.get(f"packages/{entry.digest}/repodata_record.json")
+    if member is None or record is None:
+        raise BundleError(str(path), f"The bundle lacks the package {entry.fn}.", "")
+    kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = kept.root / f".tmp-import-{entry.digest}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        with tar.extractfile(member) as src, open(tmp / entry.fn, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        claimed = tar.extractfile(record).read()
+        # extracted to be checked, then thrown away: a restore extracts it again, checked again
+        why = unpack_checked(entry, tmp / entry.fn, tmp / ".check", claimed)
+        shutil.rmtree(tmp / ".check", ignore_errors=True)
+        if why is not None:
+            raise BundleError(
+                str(path),
+                f"The package {entry.fn} in the bundle is not the package its lock names: "
+                f"{why}. Nothing was imported.",
+                "Export it again on the other machine (without --with-packages, this machine "
+                "downloads the packages from their channel).",
+            )
+        (tmp / "repodata_record.json").write_bytes(claimed)
+        os.rename(tmp, kept.root / entry.digest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

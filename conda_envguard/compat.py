@@ -12,6 +12,8 @@ plugin.GUARDED_COMMANDS.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 
 def health_check_fixers_supported() -> bool:
     """`CondaHealthCheck` takes a `fixer` (`conda doctor --fix`) from conda 26.1 on."""
@@ -120,3 +122,29 @@ def raw_value(raw):
     """A raw configuration parameter's value as its file spelled it: a scalar, a list of raw
     parameters or a mapping of names to raw parameters (`RawParameter.value`, private)."""
     return raw.value(None)
+
+
+@contextmanager
+def extra_package_cache(pkgs_dir: str):
+    """conda also reads the package cache `pkgs_dir`, after its own, in this process only.
+
+    conda has no public way to change `pkgs_dirs` in a running process. From 25.7 to main
+    `context.pkgs_dirs` reads `context._pkgs_dirs`, whose value conda's `ParameterLoader`
+    caches in `context._cache_`: set there for the duration, put back after. A conda without
+    it raises AttributeError here, and the caller uses no kept package (fail closed).
+    """
+    from conda.base.context import context
+    from conda.core.package_cache_data import PackageCacheData
+
+    cache = context._cache_
+    key = "_pkgs_dirs"
+    had, old = key in cache, cache.get(key)
+    cache[key] = (*context.pkgs_dirs, pkgs_dir)
+    try:
+        yield
+    finally:
+        if had:
+            cache[key] = old
+        else:
+            cache.pop(key, None)
+        PackageCacheData._cache_.pop(pkgs_dir, None)  # conda's per-directory cache of it

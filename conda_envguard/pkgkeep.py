@@ -8,9 +8,10 @@ archive (no extra space while the cache holds it), with conda's `repodata_record
 beside it. Bounded by `envguard_keep_packages_mb`; `prune` and `purge` release what no
 newest snapshot needs any more.
 
-Before a restore from a lock, `seed_cache` puts back into the package cache, extracted as
-conda would have left them, the kept archives the cache lacks: conda then finds every
-package there and needs no channel.
+Before a restore from a lock, `kept_packages_for` extracts the kept archives no package cache
+holds into a package cache of the restore's own, each checked against the lock and its own
+contents: conda then finds every package and needs no channel. conda's shared cache never
+holds a package envguard did not see conda download.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import json
 import os
 import re
 import shutil
-from contextlib import contextmanager
+import tempfile
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,165 +250,179 @@ def collect(store_root: Path) -> dict:
 
 
 # -- before a restore ------------------------------------------------------------------------
-def seed_cache(
-    entries: list[LockEntry], sources: list[Kept], skipped: list[str] | None = None
-) -> int:
-    """Put the kept archives of `entries` that no package cache holds into the first writable
-    cache, extracted, with conda's record (checksums and URL included) so conda matches them
-    to the lock without a channel. Returns how many were put there; what the cache holds of
-    another package under the same file name stays, and is named in `skipped`."""
-    from conda.core.package_cache_data import PackageCacheData
+# Kept packages never enter conda's shared package cache. conda trusts a cached package whose
+# record's md5 and size match what it looks for (and, for a lock line without a checksum, its
+# file name alone): an archive conda did not download itself, filed there under a channel's
+# URL, would be linked by any later `conda create` from that channel. So a restore extracts
+# the kept packages it needs into a package cache of its own, inside the store, that only its
+# own process reads, and deletes it after (the env keeps its files: hard links or copies).
+@contextmanager
+def kept_packages_for(lock_lines: list[str], notes: list[str]):
+    """For the duration, conda also finds the kept packages of `lock_lines` that no package
+    cache holds, each checked against its own contents and the lock. What was not usable is
+    a note, never an error: conda then fetches it from its channel."""
+    from .compat import extra_package_cache
+    from .settings import store_dir
 
-    missing = [e for e in entries if not _extracted_anywhere(e)]
-    if not missing:
-        return 0
-    cache = PackageCacheData.first_writable()
-    pkgs_dir = Path(cache.pkgs_dir)
-    work = []
-    for entry in missing:
-        source = next((k for k in sources if k.has(entry) and k.record(entry)), None)
-        if source is not None:
-            work.append((entry, source))
-    # One at a time: extracting small files is Python work (tar headers, one call per file),
-    # and threads fighting over the interpreter took twice as long as none.
-    seeded = 0
-    for entry, source in work:
-        why_not = _put_into_cache(entry, source, pkgs_dir)
-        if why_not is None:
-            seeded += 1
-        elif skipped is not None:
-            skipped.append(why_not)
-    if seeded:
-        cache.reload()
-    return seeded
-
-
-def _record_digests(extracted: Path) -> set[str] | None:
-    """The checksums conda's record of an extracted package gives, or None without one."""
+    kept = Kept(store_dir())
+    entries = [
+        e for e in lock_entries("\n".join(lock_lines)) if kept.has(e) and not _in_a_cache(e)
+    ]
+    if not entries:
+        yield
+        return
     try:
-        record = json.loads((extracted / "info" / RECORD).read_bytes())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict):
-        return None
-    return {d for d in (record.get("sha256"), record.get("md5")) if isinstance(d, str)}
+        own = Path(tempfile.mkdtemp(prefix=".restore-", dir=kept.root))
+    except OSError as e:
+        notes.append(f"envguard's kept packages could not be used ({e})")
+        yield
+        return
+    try:
+        with ExitStack() as stack:
+            (own / "urls.txt").touch()  # conda reads a directory as a package cache only with it
+            # One at a time: extracting small files is Python work (tar headers, one call per
+            # file), and threads fighting over the interpreter took twice as long as none.
+            used = 0
+            for entry in entries:
+                why = unpack_checked(entry, kept.archive(entry), own / entry.stem)
+                if why is None:
+                    used += 1
+                else:
+                    notes.append(f"the kept package {entry.fn} was not used: {why}")
+            if used:
+                try:
+                    stack.enter_context(extra_package_cache(str(own)))
+                    notes.append(f"{used} package(s) came from envguard's kept packages")
+                except Exception as e:
+                    notes.append(f"envguard's kept packages could not be used ({e})")
+            yield
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
 
 
-def _extracted_anywhere(entry: LockEntry) -> bool:
+def _in_a_cache(entry: LockEntry) -> bool:
+    """Does a package cache hold `entry`, extracted, by conda's record of it?"""
     from conda.base.context import context
 
     for pkgs_dir in context.pkgs_dirs:
         base = Path(pkgs_dir, entry.stem)
-        complete = (base / "info" / "paths.json").is_file()
-        if complete and entry.digest in (_record_digests(base) or ()):
+        try:
+            record = json.loads((base / "info" / RECORD).read_bytes())
+        except (OSError, ValueError):
+            continue
+        digests = (record.get("sha256"), record.get("md5")) if isinstance(record, dict) else ()
+        if entry.digest in digests and (base / "info" / "paths.json").is_file():
             return True
     return False
 
 
-@contextmanager
-def _cache_lock(archive: Path):
-    """conda's own lock on a package of the cache: its download holds a lock on
-    `<archive>.partial` (`conda.gateways.disk.lock.lock`, the same call from conda 25.7 to
-    main) while it writes the archive, and takes none to extract. Held here while envguard
-    puts the archive and its extraction in place, so a conda downloading the same package
-    waits. The `.partial` file is removed after, when envguard made it."""
-    from conda.gateways.disk.lock import lock
-
-    partial = archive.with_name(archive.name + ".partial")
-    made = not partial.exists()
-    with open(partial, "ab") as handle, lock(handle):
-        try:
-            yield
-        finally:
-            if made:
-                partial.unlink(missing_ok=True)
-
-
-def _put_into_cache(entry: LockEntry, source: Kept, pkgs_dir: Path) -> str | None:
-    """Put one kept package into the cache; None when done, else why it was left alone.
-    Nothing of the cache is deleted or replaced unless conda's record proves it is this very
-    package (same checksum): another channel's build of the same file name stays as it is."""
+def unpack_checked(
+    entry: LockEntry, archive: Path, dest: Path, claimed: bytes | None = None
+) -> str | None:
+    """Extract `archive` into `dest` (new) if it is the package the lock line `entry` names,
+    with the record conda writes for a package it downloads from a lock line (its index,
+    the lock's URL, the archive's own md5, sha256 and size). Returns None, or why not (and
+    `dest` is gone). `claimed`, a record that came with the archive, must agree with it."""
     from conda_package_handling.api import extract
 
-    archive = pkgs_dir / entry.fn
-    extracted = pkgs_dir / entry.stem
-    other = f"{pkgs_dir} holds another {entry.stem}: left as it is"
-    with _cache_lock(archive):
-        if os.path.lexists(extracted):
-            digests = _record_digests(extracted)
-            if digests is None or entry.digest not in digests:
-                return f"{other} (its extracted directory is not the package the lock names)"
-            if (extracted / "info" / "paths.json").is_file():
-                return None  # another process put it there meanwhile
-        # an archive is extracted only when it is the package the lock names: the cache's
-        # own, or the kept one (a link made on the word of the cache's record)
-        if os.path.lexists(archive):
-            if file_digest(archive, entry.digest) != entry.digest:
-                return f"{other} (its archive is not the package the lock names)"
-        else:
-            kept = source.archive(entry)
-            if file_digest(kept, entry.digest) != entry.digest:
-                return f"envguard's kept {kept} does not match the lock's checksum: not used"
-            _link_into_place(kept, archive)
-        tmp = pkgs_dir / f".{entry.stem}.envguard-tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)  # this process's own, from an earlier try
-        try:
-            extract(str(archive), dest_dir=str(tmp))
-            (tmp / "info" / RECORD).write_text(_with_credentials(source.record(entry) or b"{}"))
-            if os.path.lexists(extracted):
-                # this very package, half extracted: set it aside, then put ours in its place
-                aside = pkgs_dir / f".{entry.stem}.envguard-old-{os.getpid()}"
-                os.rename(extracted, aside)
-                os.rename(tmp, extracted)
-                shutil.rmtree(aside, ignore_errors=True)
-            else:
-                os.rename(tmp, extracted)
-        except Exception as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            return f"{entry.stem} could not be extracted into {pkgs_dir} ({e})"
+    try:
+        sums = _sums(archive)
+        why = _archive_mismatch(entry, sums)
+        if why is None:
+            extract(str(archive), dest_dir=str(dest))
+            index = json.loads((dest / "info" / "index.json").read_bytes())
+            why = _index_mismatch(entry, index) or _paths_mismatch(dest)
+            if why is None and claimed is not None:
+                why = _claim_mismatch(claimed, index, sums, entry)
+        if why is None:
+            (dest / "info" / RECORD).write_text(_record(entry, index, sums))
+            return None
+    except Exception as e:  # a damaged or hostile archive: any failure is a refusal
+        why = f"it could not be read as a conda package ({e})"
+    shutil.rmtree(dest, ignore_errors=True)
+    return why
+
+
+def _sums(archive: Path) -> dict:
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    with open(archive, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            md5.update(block)
+            sha256.update(block)
+    return {"md5": md5.hexdigest(), "sha256": sha256.hexdigest(), "size": archive.stat().st_size}
+
+
+def _archive_mismatch(entry: LockEntry, sums: dict) -> str | None:
+    kind = "md5" if len(entry.digest) == 32 else "sha256"
+    if sums[kind] != entry.digest:
+        return f"it does not match its lock's checksum ({kind} {sums[kind]}, not {entry.digest})"
     return None
 
 
-def _link_into_place(kept: Path, archive: Path) -> None:
-    """The kept archive at `archive`, whole or not at all: linked (or copied) beside it under
-    a name of its own, then renamed into place."""
-    tmp = archive.with_name(f".{archive.name}.envguard-tmp-{os.getpid()}")
-    tmp.unlink(missing_ok=True)
+def _index_mismatch(entry: LockEntry, index) -> str | None:
+    if not isinstance(index, dict):
+        return "its info/index.json is not a package index"
+    named = "-".join(str(index.get(k)) for k in ("name", "version", "build"))
+    if named != entry.stem:
+        return f"its info/index.json names {named}, the lock {entry.stem}"
+    subdir = entry.url.rsplit("/", 2)[-2]
+    if index.get("subdir", subdir) != subdir:  # packages before conda-build 3 may lack it
+        return f"its info/index.json says subdir {index.get('subdir')}, the lock {subdir}"
+    return None
+
+
+def _paths_mismatch(dest: Path) -> str | None:
+    """Every file info/paths.json lists is in the package, inside it, as described (packages
+    before conda-build 3 have only info/files: each of those must be in it)."""
     try:
-        os.link(kept, tmp)
-    except OSError:
-        shutil.copyfile(kept, tmp)
-    os.rename(tmp, archive)
+        items = json.loads((dest / "info" / "paths.json").read_bytes())["paths"]
+    except FileNotFoundError:
+        listed = (dest / "info" / "files").read_text().splitlines()
+        items = [{"_path": rel} for rel in listed if rel]
+    inside = os.path.realpath(dest) + os.sep
+    for item in items:
+        rel = item["_path"]
+        if rel.startswith("/") or ".." in rel.split("/"):
+            return f"its info/paths.json lists an unsafe path: {rel}"
+        path = dest / rel
+        if item.get("path_type", "hardlink") == "softlink":
+            if not path.is_symlink():
+                return f"{rel}, listed in its info/paths.json, is not in it"
+            continue
+        if path.is_symlink() or not path.is_file():
+            return f"{rel}, listed in its info/paths.json, is not in it"
+        if not os.path.realpath(path).startswith(inside):
+            return f"{rel}, listed in its info/paths.json, lies outside it"
+        size, digest = item.get("size_in_bytes"), item.get("sha256")
+        if size is not None and path.stat().st_size != size:
+            return f"{rel} is not the size its info/paths.json gives"
+        if digest is not None and file_digest(path, digest) != digest:
+            return f"{rel} does not match the sha256 its info/paths.json gives"
+    return None
 
 
-def _with_credentials(record: bytes) -> str:
-    """The record's URLs as the lock's lines become for conda: with the credentials of the
-    channel as conda is configured with it (the store holds none)."""
+def _claim_mismatch(claimed: bytes, index: dict, sums: dict, entry: LockEntry) -> str | None:
+    record = json.loads(claimed)
+    if not isinstance(record, dict):
+        return "its repodata_record.json is not a record"
+    actual = {**index, **sums, "fn": entry.fn}
+    for key in ("name", "version", "build", "subdir", "fn", "md5", "sha256", "size"):
+        if key in record and record[key] != actual.get(key):
+            said, has = record[key], actual.get(key)
+            return f"its repodata_record.json says {key} {said}, the archive has {has}"
+    return None
+
+
+def _record(entry: LockEntry, index: dict, sums: dict) -> str:
+    """The record conda writes when it extracts a package downloaded from a lock line
+    (`ExtractPackageAction`), with the credentials of the channel as conda is configured
+    with it (the store holds none)."""
     from conda.base.context import context
+    from conda.models.channel import Channel
+    from conda.models.records import PackageRecord
 
-    from .redact import URL_PATTERN, with_credentials
+    from .redact import with_credentials
 
-    text = record.decode()
-    return URL_PATTERN.sub(lambda m: with_credentials(m.group(0), context.channels), text)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def seed_from_store(lock_lines: list[str], notes: list[str]) -> None:
-    """`seed_cache` from this store's kept packages; a failure is a note, never an error."""
-    from .settings import store_dir
-
-    skipped: list[str] = []
-    try:
-        seeded = seed_cache(lock_entries("\n".join(lock_lines)), [Kept(store_dir())], skipped)
-    except Exception as e:
-        notes.append(f"envguard's kept packages could not be used ({e})")
-        return
-    notes.extend(f"a kept package was not used: {why}" for why in skipped)
-    if seeded:
-        notes.append(f"{seeded} package(s) came from envguard's kept packages")
+    url = with_credentials(entry.url, context.channels)
+    record = PackageRecord.from_objects(index, url=url, channel=Channel(url), fn=entry.fn, **sums)
+    return json.dumps(record.dump(), indent=2, sort_keys=True)

@@ -154,15 +154,15 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         report.notes.append("the lock lists no packages: used environment.yml")
         return False
     from .linker import install_lock
-    from .pkgkeep import seed_from_store
+    from .pkgkeep import kept_packages_for
     from .redact import with_credentials
 
-    seed_from_store(specs, report.notes)  # packages kept by envguard, for an empty cache
-
     # Credentials were never stored: take them from the channels conda is configured with.
-    specs = [with_credentials(spec, context.channels) for spec in specs]
+    with_creds = [with_credentials(spec, context.channels) for spec in specs]
     try:
-        install_lock(specs, target)
+        # packages kept by envguard, for an empty cache, in a package cache of the restore's own
+        with kept_packages_for(specs, report.notes):
+            install_lock(with_creds, target)
     except (CondaError, OSError) as e:
         report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")
         _clean_failed(target)

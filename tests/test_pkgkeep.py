@@ -187,8 +187,9 @@ def test_another_channels_build_of_the_same_file_name_is_never_deleted(
     own_channel, conda_run, conda_dirs, tmp_path
 ):
     """The cache holds `alpha-1.0-0` from another channel (same file name, other content)
-    when a restore seeds the kept `alpha-1.0-0`: the other one's extracted directory and
-    archive stay byte for byte, and the restore says why it did not use the kept one."""
+    when a restore needs the kept `alpha-1.0-0`: the restore gets the kept one, from a
+    package cache of its own, and the other one's extracted directory and archive stay
+    byte for byte (a restore seeded conda's shared cache, and skipped or replaced them)."""
     ok(conda_run("create", "-n", "E", "-y", *own_args(own_channel), "alpha=1.0"))
     remove(conda_run, "E", purge=True)
     ok(conda_run("clean", "--all", "-y"))
@@ -201,53 +202,17 @@ def test_another_channels_build_of_the_same_file_name_is_never_deleted(
     assert json.loads((theirs / "info" / "repodata_record.json").read_text())["url"].startswith(
         channel_url(other)
     )
-    before = tree(theirs)
-    archive_before = (conda_dirs.pkgs / "alpha-1.0-0.tar.bz2").read_bytes()
+    cache_before = tree(conda_dirs.pkgs)
     own_channel.rename(tmp_path / "channel-gone")
 
-    restore = conda_run("envguard", "restore", "E", "-y", "--json")
-    from conda_envguard.pkgkeep import seed_from_store  # the same seeding, for its notes
+    report = json.loads(ok(conda_run("envguard", "restore", "E", "-y", "--json")).stdout)
 
-    lock = next(conda_dirs.store.glob("snapshots/*-E-*/explicit.txt")).read_text()
-    notes: list[str] = []
-    seed_from_store(lock.splitlines(), notes)
-
-    assert restore.returncode == 1  # no channel, and no room in the cache for the kept one
-    assert tree(theirs) == before
-    assert (conda_dirs.pkgs / "alpha-1.0-0.tar.bz2").read_bytes() == archive_before
-    assert not list(conda_dirs.pkgs.glob(".alpha-1.0-0.envguard-*"))
-    assert not list(conda_dirs.pkgs.glob("*.partial"))
-    assert notes == [
-        f"a kept package was not used: {conda_dirs.pkgs} holds another alpha-1.0-0: left as "
-        "it is (its extracted directory is not the package the lock names)"
-    ]
+    assert (report["method"], report["exact"]) == ("explicit", True), report
+    assert (conda_dirs.envs / "E" / "share" / "alpha" / "alpha.txt").read_bytes() == (
+        b"alpha 1.0 0\n"
+    )
+    assert tree(conda_dirs.pkgs) == cache_before
+    assert not list((conda_dirs.store / "packages").glob(".restore-*"))  # its own cache went
     assert (conda_dirs.envs / "F" / "share" / "alpha" / "alpha.txt").read_bytes() == (
         b"another channel's alpha\n"
     )
-
-
-def test_seeding_waits_for_conda_downloading_the_same_package(
-    own_channel, conda_run, conda_dirs, tmp_path
-):
-    """conda holds a lock on `<archive>.partial` while it downloads a package: envguard
-    takes the same lock before it puts that package into the cache, and leaves it alone
-    while another process holds it (conda gives up after its own ~10 attempts)."""
-    from conda.gateways.disk.lock import lock
-
-    ok(conda_run("create", "-n", "E", "-y", *own_args(own_channel), "alpha=1.0"))
-    remove(conda_run, "E", purge=True)
-    shutil.rmtree(conda_dirs.pkgs)
-    own_channel.rename(tmp_path / "channel-gone")
-    conda_dirs.pkgs.mkdir()
-    partial = conda_dirs.pkgs / "alpha-1.0-0.tar.bz2.partial"
-
-    with open(partial, "w+b") as handle, lock(handle):  # as conda's download holds it
-        held = conda_run("envguard", "restore", "E", "-y")
-        assert held.returncode == 1
-        assert not (conda_dirs.pkgs / "alpha-1.0-0").exists()
-        assert not (conda_dirs.pkgs / "alpha-1.0-0.tar.bz2").exists()
-    partial.unlink()
-
-    ok(conda_run("envguard", "restore", "E", "-y"))
-    assert (conda_dirs.envs / "E" / "share" / "alpha" / "alpha.txt").is_file()
-    assert not partial.exists()
