@@ -141,7 +141,13 @@ def restore_from_snapshot(snapshot, prefix: str | os.PathLike) -> list[str]:
             continue
         try:
             placed.append(
-                _place(saved, _destination(kernel), snapshot.prefix, str(prefix), move=False)
+                _place(
+                    saved,
+                    _destination(kernel, bool(snapshot.meta.get("imported"))),
+                    snapshot.prefix,
+                    str(prefix),
+                    move=False,
+                )
             )
         except OSError:
             continue  # the restore's comparison counts the kernelspecs that came back
@@ -175,12 +181,13 @@ def recorded(meta: dict) -> list[dict]:
     return out
 
 
-def _destination(kernel: dict) -> Path:
+def _destination(kernel: dict, imported: bool) -> Path:
     """Where a recorded kernelspec goes back: its own dir when that is a kernel dir Jupyter
-    reads (and named as recorded), else the user's Jupyter kernels dir."""
+    reads (and named as recorded), else (and always for another machine's snapshot) the
+    user's Jupyter kernels dir."""
     homes = [data_dir / "kernels" for data_dir in jupyter_data_dirs()]
     recorded_dir = Path(os.path.normpath(kernel["dir"]))
-    if recorded_dir.name == kernel["name"] and recorded_dir.parent in homes:
+    if not imported and recorded_dir.name == kernel["name"] and recorded_dir.parent in homes:
         return recorded_dir
     return homes[0] / kernel["name"]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from support.checks import ok
+from support.checks import clean_error, ok
 from test_bundle import second_machine
 
 from conda_envguard.integrity import write_manifest
@@ -92,9 +92,60 @@ def files_under(*roots: Path) -> dict[str, bytes | None]:
     return out
 
 
-def test_kernel_records_of_a_bundle_reach_only_jupyter_kernel_dirs(bundle, conda_run, tmp_path):
-    """Restored, a crafted record made a dir anywhere, replaced one, and copied a private dir
-    out to a place of the bundle's choosing; then said the env matched the snapshot."""
+def hostile_kernels(outside: Path, victim: Path) -> list[dict]:
+    return [
+        {"name": "planted", "dir": str(outside / "planted"), "saved_as": "kernels/0-x"},
+        {"name": "victim", "dir": str(victim), "saved_as": "kernels/0-x"},
+        {"name": "loot", "dir": str(outside / "loot"), "saved_as": "../../../home/.ssh"},
+        {"name": "../up", "dir": str(outside / "up"), "saved_as": "kernels/0-x"},
+        {"name": "win", "dir": "C:\\Windows\\k", "saved_as": "kernels\\..\\..\\x"},
+    ]
+
+
+KERNEL_JSON = json.dumps({"argv": ["/elsewhere/bin/python"], "display_name": "k"}).encode()
+
+
+def reseal(snapshot: Path, meta: Callable[[dict], None], files: dict[str, bytes]) -> None:
+    """Edit a snapshot in the store and write its integrity manifest anew."""
+    data = json.loads((snapshot / "snapshot.json").read_text())
+    meta(data)
+    (snapshot / "snapshot.json").write_text(json.dumps(data))
+    for rel, content in files.items():
+        (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+        (snapshot / rel).write_bytes(content)
+    (snapshot / "manifest.json").unlink()
+    imported = snapshot / "imported.json"
+    note = imported.read_bytes()
+    imported.unlink()
+    write_manifest(snapshot)
+    imported.write_bytes(note)
+
+
+def test_kernel_records_that_name_paths_are_refused_at_import(bundle, conda_run, tmp_path):
+    machine = tmp_path / "machine2"
+    other = second_machine(machine)
+    outside = tmp_path / "outside"
+
+    def hostile(meta: dict) -> None:
+        meta["kernels"] = hostile_kernels(outside, outside / "victim")
+
+    crafted = craft(
+        bundle,
+        tmp_path / "crafted.envguard",
+        hostile,
+        files={"kernels/0-x/kernel.json": KERNEL_JSON},
+    )
+
+    clean_error(conda_run("envguard", "import", crafted, env=other), "kernel record")
+    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert not list((machine / "store").glob("packages/*"))
+
+
+def test_kernel_records_of_a_snapshot_reach_only_jupyter_kernel_dirs(bundle, conda_run, tmp_path):
+    """Restored, crafted records made a dir anywhere, replaced one, and copied a private dir
+    out to a place of the bundle's choosing; then said the env matched the snapshot. Here
+    the records are put in an imported snapshot in the store (resealed) as an older import
+    let them in."""
     machine = tmp_path / "machine2"
     other = second_machine(machine)
     outside = tmp_path / "outside"
@@ -104,25 +155,14 @@ def test_kernel_records_of_a_bundle_reach_only_jupyter_kernel_dirs(bundle, conda
     private = machine / "home" / ".ssh"
     private.mkdir()
     (private / "id_rsa").write_text("secret key")
-    spec = json.dumps({"argv": ["/elsewhere/bin/python"], "display_name": "k"}).encode()
+    imported = json.loads(ok(conda_run("envguard", "import", bundle, "--json", env=other)).stdout)
+    snapshot = machine / "store" / "snapshots" / imported["snapshot"]
 
     def hostile(meta: dict) -> None:
-        meta["kernels"] = [
-            {"name": "planted", "dir": str(outside / "planted"), "saved_as": "kernels/0-x"},
-            {"name": "victim", "dir": str(victim), "saved_as": "kernels/0-x"},
-            {"name": "loot", "dir": str(outside / "loot"), "saved_as": "../../../home/.ssh"},
-            {"name": "../up", "dir": str(outside / "up"), "saved_as": "kernels/0-x"},
-            {"name": "win", "dir": "C:\\\\Windows\\\\k", "saved_as": "kernels\\\\..\\\\..\\\\x"},
-        ]
+        meta["kernels"] = hostile_kernels(outside, victim)
 
-    crafted = craft(
-        bundle,
-        tmp_path / "crafted.envguard",
-        meta=hostile,
-        files={"kernels/0-x/kernel.json": spec},
-    )
+    reseal(snapshot, hostile, {"kernels/0-x/kernel.json": KERNEL_JSON})
     before = files_under(outside, private)
-    ok(conda_run("envguard", "import", crafted, env=other))
 
     report = json.loads(
         ok(conda_run("envguard", "restore", "E", "-y", "--json", env=other)).stdout
@@ -130,6 +170,7 @@ def test_kernel_records_of_a_bundle_reach_only_jupyter_kernel_dirs(bundle, conda
 
     assert files_under(outside, private) == before
     kernels_home = machine / "home" / ".local" / "share" / "jupyter" / "kernels"
+    assert report["kernels"], report
     assert all(Path(k).parent == kernels_home for k in report["kernels"]), report["kernels"]
     assert all(Path(k).name != "loot" for k in report["kernels"])
     # records that were not put back are not "exactly as the snapshot"
