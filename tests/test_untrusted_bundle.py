@@ -175,3 +175,186 @@ def test_kernel_records_of_a_snapshot_reach_only_jupyter_kernel_dirs(bundle, con
     assert all(Path(k).name != "loot" for k in report["kernels"])
     # records that were not put back are not "exactly as the snapshot"
     assert report["exact"] is False
+
+
+def retar(bundle: Path, out: Path, edit: Callable[[list], list], mode: str = "w") -> Path:
+    """A copy of `bundle` whose members (TarInfo, bytes) `edit` rewrites, as they stand."""
+    with tarfile.open(bundle) as src:
+        members = [(m, src.extractfile(m).read()) for m in src.getmembers()]
+    with tarfile.open(out, mode) as dst:
+        for info, data in edit(members):
+            dst.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return out
+
+
+def _package_member(members: list) -> int:
+    return next(i for i, (m, _) in enumerate(members) if m.name.endswith(".tar.bz2"))
+
+
+def _as_link(kind: bytes) -> Callable[[list], list]:
+    def edit(members: list) -> list:
+        i = _package_member(members)
+        info = tarfile.TarInfo(members[i][0].name)
+        info.type, info.linkname = kind, "/etc/passwd"
+        if kind == tarfile.CHRTYPE:
+            info.devmajor, info.devminor = 1, 3
+        members[i] = (info, b"")
+        return members
+
+    return edit
+
+
+def _second_package_altered(members: list) -> list:
+    packages = [i for i, (m, _) in enumerate(members) if m.name.endswith(".tar.bz2")]
+    info, data = members[packages[1]]
+    members[packages[1]] = (info, data[:-1] + bytes([data[-1] ^ 1]))
+    return members
+
+
+def _renamed(name: str) -> Callable[[list], list]:
+    def edit(members: list) -> list:
+        info = tarfile.TarInfo(name)
+        info.size = 2
+        return [*members, (info, b"{}")]
+
+    return edit
+
+
+def _manifest(change: Callable[[dict], None]) -> Callable[[list], list]:
+    def edit(members: list) -> list:
+        out = []
+        for info, data in members:
+            if info.name == "envguard-bundle.json":
+                head = json.loads(data)
+                change(head)
+                data = json.dumps(head).encode()
+                info.size = len(data)
+            out.append((info, data))
+        return out
+
+    return edit
+
+
+MALFORMED = {
+    "empty id": (_manifest(lambda m: m.update(snapshot_id="")), "snapshot id"),
+    "NUL in the id": (_manifest(lambda m: m.update(snapshot_id="a\0b")), "snapshot id"),
+    "a shell command in the id": (
+        _manifest(lambda m: m.update(snapshot_id="x$(id>&2)")),
+        "snapshot id",
+    ),
+    "a package without url": (
+        _manifest(lambda m: m["packages"][0].pop("url")),
+        "without url",
+    ),
+    "a symlink package": (_as_link(tarfile.SYMTYPE), "unsafe member"),
+    "a hard link package": (_as_link(tarfile.LNKTYPE), "unsafe member"),
+    "a device package": (_as_link(tarfile.CHRTYPE), "unsafe member"),
+    "a Windows parent path": (_renamed("snapshot/..\\..\\evil.json"), "unsafe member"),
+    "a drive letter": (_renamed("snapshot/C:evil.json"), "unsafe member"),
+    "a package that fails its checksum after another was kept": (
+        _second_package_altered,
+        "does not match its lock's checksum",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_bundle_is_refused_cleanly_and_leaves_nothing(
+    kind, bundle, conda_run, tmp_path
+):
+    """These ended in conda's "unexpected error" report (some with packages left in the
+    store), or were imported as they were."""
+    edit, phrase = MALFORMED[kind]
+    crafted = retar(bundle, tmp_path / "crafted.envguard", edit)
+    machine = tmp_path / "machine2"
+    other = second_machine(machine)
+
+    clean_error(conda_run("envguard", "import", crafted, env=other), phrase)
+
+    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert not [p.name for p in (machine / "store" / "packages").glob("*")]
+
+
+def test_a_small_bundle_that_expands_to_a_huge_snapshot_file_is_refused_before_reading(
+    bundle, conda_run, tmp_path
+):
+    def bomb(members: list) -> list:
+        info = tarfile.TarInfo("snapshot/etc/huge")
+        info.size = 80 << 20  # zeros: a few hundred KB compressed
+        return [*members, (info, bytes(info.size))]
+
+    crafted = retar(bundle, tmp_path / "bomb.envguard", bomb, mode="w:gz")
+    assert crafted.stat().st_size < 2 << 20
+    other = second_machine(tmp_path / "machine2")
+
+    clean_error(conda_run("envguard", "import", crafted, env=other), "larger than envguard")
+    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+
+
+def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
+    bundle, channel, conda_run, tmp_path
+):
+    """A snapshot naming the user's own env x with a huge order stayed x's latest: `restore
+    x --force` installed the bundle's packages into the user's x."""
+    machine = tmp_path / "machine2"
+    other = second_machine(machine)
+    ok(conda_run("create", "-n", "x", "-y", *channel.args, "alpha", env=other))
+    ok(conda_run("envguard", "snapshot", "-n", "x", env=other))
+    (own,) = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)
+
+    def hijack(meta: dict) -> None:
+        meta.update(env_name="x", prefix=str(machine / "envs" / "x"), order=2**62)
+
+    crafted = craft(
+        bundle, tmp_path / "x.envguard", hijack, manifest=lambda m: m.update(env_name="x")
+    )
+    imported = json.loads(ok(conda_run("envguard", "import", crafted, "--json", env=other)).stdout)
+
+    listed = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)
+    assert [(s["id"], s["imported"]) for s in listed] == [
+        (own["id"], False),
+        (imported["snapshot"], True),
+    ]
+    report = json.loads(
+        ok(conda_run("envguard", "restore", "x", "--force", "-y", "--json", env=other)).stdout
+    )
+    assert report["snapshot_id"] == own["id"]
+    names = {
+        p["name"] for p in json.loads(ok(conda_run("list", "-n", "x", "--json", env=other)).stdout)
+    }
+    assert "alpha" in names and "beta" not in names
+
+
+def test_a_bundle_env_name_that_is_a_path_is_no_restore_target(bundle, conda_run, tmp_path):
+    other = second_machine(tmp_path / "machine2")
+    elsewhere = tmp_path / "outside" / "env"
+
+    def pathname(meta: dict) -> None:
+        meta["env_name"] = str(elsewhere)
+
+    crafted = craft(
+        bundle,
+        tmp_path / "p.envguard",
+        pathname,
+        manifest=lambda m: m.update(env_name=str(elsewhere)),
+    )
+    imported = json.loads(ok(conda_run("envguard", "import", crafted, "--json", env=other)).stdout)
+    printed = ok(conda_run("envguard", "import", crafted, env=other)).stdout
+    assert f"--snapshot {imported['snapshot']} -n NEW_NAME" in printed
+
+    result = conda_run("envguard", "restore", "--snapshot", imported["snapshot"], "-y", env=other)
+
+    clean_error(result, "not a plain name", "-n NEW_NAME")
+    assert not elsewhere.exists()
+
+
+def test_the_plan_counts_the_lock_that_is_installed(bundle, conda_run, tmp_path):
+    other = second_machine(tmp_path / "machine2")
+    crafted = craft(bundle, tmp_path / "c.envguard", lambda m: m.update(counts={"conda": 0}))
+    ok(conda_run("envguard", "import", crafted, env=other))
+
+    plan = json.loads(
+        ok(conda_run("envguard", "restore", "E", "--dry-run", "--json", env=other)).stdout
+    )
+
+    assert plan["counts"]["conda"] == 3
