@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support.checks import clean_error, ok
 from test_bundle import second_machine
 
@@ -358,3 +361,112 @@ def test_the_plan_counts_the_lock_that_is_installed(bundle, conda_run, tmp_path)
     )
 
     assert plan["counts"]["conda"] == 3
+
+
+# --- any hostile bundle --------------------------------------------------------------------
+
+HOSTILE = [
+    "", ".", "..", "../x", "..\\x", "C:x", "C:\\x", "/etc/x", "x/y", "a\0b", "x$(id>&2)",
+    "x;id", "-n", " x", "x\n", "~", "$HOME", "kernels/../../x", "kernels/ok",
+]  # fmt: skip
+
+
+def texts(*usual: str):
+    return st.one_of(st.sampled_from([*usual, *HOSTILE]), st.text(max_size=20))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,  # the same examples on every run: a bounded, repeatable search
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_no_bundle_changes_anything_outside_the_store_and_its_target(
+    data, bundle, conda_cli, conda_dirs, make_env, tmp_path, monkeypatch
+):
+    """Any manifest and snapshot metadata, resealed: the import is refused cleanly or
+    accepted, and import plus a restore of it change nothing but the store, the package
+    cache, the restored env (and its registration) and kernelspecs in Jupyter's user dir."""
+    from conda import CondaError
+
+    from conda_envguard.bundle import import_bundle
+
+    outside = tmp_path / "outside"
+    (outside / "victim").mkdir(parents=True, exist_ok=True)
+    (outside / "victim" / "file").write_text("mine")
+    (tmp_path / "cwd").mkdir(exist_ok=True)
+    monkeypatch.chdir(tmp_path / "cwd")  # a relative path would land here
+    local = conda_dirs.envs / "x"
+    if not local.exists():
+        make_env("x", "alpha")
+    spots = [str(outside / "p"), str(local), str(outside / "victim")]
+    for leftover in (conda_dirs.store, tmp_path / "target"):  # each example starts afresh
+        shutil.rmtree(leftover, ignore_errors=True)
+    with tarfile.open(bundle) as tar:
+        original = json.loads(tar.extractfile("envguard-bundle.json").read())["snapshot_id"]
+
+    # one or two fields made hostile at a time, so that some bundles get past the import
+    fields = ("snapshot_id", "env_name", "id", "prefix", "order", "kernels", "counts", "member")
+    hostile = data.draw(st.sets(st.sampled_from(fields), min_size=1, max_size=2), "fields")
+
+    def drawn(field: str, usual, strategy):
+        return data.draw(strategy, field) if field in hostile else usual
+
+    snap_id = drawn("snapshot_id", original, texts("x", "20261128-142301-x-3fa1"))
+    env_name = drawn("env_name", "E", texts("x", *spots))
+    kernel = st.fixed_dictionaries(
+        {
+            "name": texts("k", "victim"),
+            "dir": st.sampled_from(spots) | texts(),
+            "saved_as": st.sampled_from(["kernels/0-k", "../../../../outside/victim"]) | texts(),
+        }
+    )
+    meta_edit = {"id": drawn("id", snap_id, texts(original)), "env_name": env_name}
+    for field, strategy in (
+        ("prefix", texts(*spots)),
+        ("order", st.integers(-(2**70), 2**70)),
+        ("kernels", st.lists(kernel, max_size=3)),
+        ("counts", st.just({"conda": 0})),
+    ):
+        if field in hostile:
+            meta_edit[field] = data.draw(strategy, field)
+    extra = drawn("member", None, texts("snapshot/etc/x"))
+
+    def manifest(head: dict) -> None:
+        head.update(snapshot_id=snap_id, env_name=env_name)
+
+    crafted = craft(
+        bundle,
+        tmp_path / "crafted.envguard",
+        lambda meta: meta.update(meta_edit),
+        manifest,
+        files={"kernels/0-k/kernel.json": KERNEL_JSON},
+    )
+    if extra is not None:
+        crafted = retar(crafted, tmp_path / "extra.envguard", _renamed(extra))
+    watched = (conda_dirs.home, conda_dirs.envs, outside, tmp_path / "cwd")
+    before = files_under(*watched)
+    try:
+        imported = import_bundle(crafted, conda_dirs.store)
+    except CondaError:
+        imported = None  # refused: a clean error, anything else fails the test
+    if imported is not None:
+        target = tmp_path / "target"
+        for extra_args in (("--dry-run",), ()):
+            try:
+                conda_cli(
+                    "envguard", "restore", "--snapshot", imported["snapshot"],
+                    "-p", target, "-y", "--json", *extra_args,
+                )  # fmt: skip
+            except CondaError:
+                pass
+    after = files_under(*watched)
+    kernels = conda_dirs.home / ".local" / "share" / "jupyter" / "kernels"
+    allowed = (str(tmp_path / "target"), str(kernels), str(conda_dirs.home / ".conda"))
+    changed = {
+        path
+        for path in before.keys() | after.keys()
+        if before.get(path, 0) != after.get(path, 0) and not path.startswith(allowed)
+    }
+    assert not changed
