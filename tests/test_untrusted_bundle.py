@@ -318,6 +318,8 @@ def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
         (own["id"], False),
         (imported["snapshot"], True),
     ]
+    shown = ok(conda_run("envguard", "show", imported["snapshot"], env=other)).stdout
+    assert "Imported  from another machine" in shown
     report = json.loads(
         ok(conda_run("envguard", "restore", "x", "--force", "-y", "--json", env=other)).stdout
     )
