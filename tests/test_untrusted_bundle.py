@@ -294,6 +294,22 @@ def test_a_small_bundle_that_expands_to_a_huge_snapshot_file_is_refused_before_r
     assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
 
 
+def test_a_bundle_of_too_many_members_is_refused(bundle, conda_run, tmp_path):
+    from conda_envguard.bundle import MAX_MEMBERS
+
+    def many(members: list) -> list:
+        folders = [tarfile.TarInfo(f"snapshot/d{i}") for i in range(MAX_MEMBERS)]
+        for info in folders:
+            info.type = tarfile.DIRTYPE
+        return [*members, *((info, b"") for info in folders)]
+
+    crafted = retar(bundle, tmp_path / "many.envguard", many)
+    other = second_machine(tmp_path / "machine2")
+
+    clean_error(conda_run("envguard", "import", crafted, env=other), f"more than {MAX_MEMBERS}")
+    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+
+
 def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
     bundle, channel, conda_run, tmp_path
 ):
