@@ -303,7 +303,7 @@ def _check_meta(data: bytes, snap_id: str, path: Path) -> None:
     kernel records sound (see `kernels.recorded`)."""
     from .exceptions import BundleError
     from .kernels import recorded
-    from .snapshot import _sound
+    from .snapshot import sound
 
     try:
         meta = json.loads(data)
@@ -312,7 +312,7 @@ def _check_meta(data: bytes, snap_id: str, path: Path) -> None:
     problem = ""
     if not isinstance(meta, dict) or not isinstance(meta.get("prefix"), str):
         problem = "is not an envguard snapshot"
-    elif not _sound(meta) or "\0" in meta["prefix"] or "\0" in meta.get("env_name", ""):
+    elif not sound(meta) or "\0" in meta["prefix"] or "\0" in meta.get("env_name", ""):
         problem = "has fields of the wrong type"
     elif meta.get("id") != snap_id:
         problem = f"names another id than the bundle ({str(meta.get('id'))[:120]!r})"

@@ -113,7 +113,7 @@ def load(path: Path) -> Snapshot:
         meta = json.loads((path / META).read_text())
     except (OSError, ValueError) as e:
         raise CorruptSnapshotError(str(path), f"{META}: {e}") from e
-    if not isinstance(meta, dict) or "prefix" not in meta or not _sound(meta):
+    if not isinstance(meta, dict) or "prefix" not in meta or not sound(meta):
         raise CorruptSnapshotError(str(path), f"{META} is not an envguard snapshot")
     if (path / IMPORTED).is_file():
         # Another machine's snapshot sorts by when it came here, never by its own claim.
@@ -126,7 +126,7 @@ def load(path: Path) -> Snapshot:
     return Snapshot(path, meta)
 
 
-def _sound(meta: dict) -> bool:
+def sound(meta: dict) -> bool:
     """Are the fields everything else reads of the types envguard writes?"""
     kinds = {"prefix": str, "id": str, "env_name": str, "created": str, "files": dict}
     kinds.update({"order": int, "counts": dict, "trigger": str, "command": str, "platform": str})
