@@ -21,9 +21,10 @@ import shutil
 import tarfile
 from pathlib import Path
 
+from .snapshot import IMPORTED
+
 MANIFEST = "envguard-bundle.json"
 FORMAT = 1
-IMPORTED = "imported.json"
 
 
 class _Hashing(io.RawIOBase):
@@ -133,12 +134,23 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
+# Caps on what an import reads: a bundle is someone else's file, checked before it is read whole.
+MAX_MEMBERS = 20_000
+MAX_SNAPSHOT_FILE = 64 << 20
+MAX_SNAPSHOT_TOTAL = 256 << 20
+_PACKAGE_SUFFIXES = (".tar.bz2", ".conda")
+_HEX = frozenset("0123456789abcdef")
+
+
 def import_bundle(path: Path, store_root: Path) -> dict:
-    """Add the bundle's snapshot (and packages) to the store. Raises BundleError."""
+    """Add the bundle's snapshot (and packages) to the store. Raises BundleError.
+
+    Everything in a bundle is checked before it is used: its member names and kinds, its
+    manifest and snapshot metadata against the schema envguard writes. A refused bundle
+    leaves nothing behind."""
     from .exceptions import BundleError
-    from .integrity import verify
     from .snapshot import META
-    from .store import TMP_PREFIX, Store
+    from .store import Store
 
     path = Path(path)
     try:
@@ -149,109 +161,224 @@ def import_bundle(path: Path, store_root: Path) -> dict:
             "envguard export ID_OR_ENV -o FILE"
         ) from e  # fmt: skip
     with tar:
-        members = {m.name: m for m in tar.getmembers()}
+        members = _members(tar, path)
         try:
-            manifest = json.loads(tar.extractfile(members[MANIFEST]).read())
-            snap_id = manifest["snapshot_id"]
+            member = members[MANIFEST]
+            if not member.isfile() or member.size > MAX_SNAPSHOT_FILE:
+                raise ValueError(member.name)
+            manifest = json.loads(tar.extractfile(member).read())
         except (KeyError, ValueError, TypeError, AttributeError) as e:
             raise BundleError(
                 str(path), f"This is not an envguard bundle (no {MANIFEST}).",
                 "Make one with: conda envguard export ID_OR_ENV -o FILE",
             ) from e  # fmt: skip
-        if not isinstance(snap_id, str) or "/" in snap_id or snap_id.startswith("."):
-            raise BundleError(str(path), f"The bundle names no valid snapshot ({snap_id!r}).", "")
+        snap_id, packages_listed = _check_manifest(manifest, path)
         store = Store(store_root)
         store.ensure()
         final = store.snapshots_dir / snap_id
         incoming = _read_snapshot(tar, members, path)
-        status = "imported"
-        if (final / META).exists():
-            if (final / META).read_bytes() != incoming.get(META):
-                raise BundleError(
-                    str(path),
-                    f"The store already holds a different snapshot with the id {snap_id}; "
-                    "envguard will not overwrite it.",
-                    f"See it with: conda envguard show {snap_id}",
-                )
-            status = "already in the store"
-            packages = _import_packages(tar, members, manifest, store_root, path, incoming)
-        else:
-            # The snapshot lands last, once its files and every package have been checked.
-            tmp = store.snapshots_dir / f"{TMP_PREFIX}import-{snap_id}"
-            shutil.rmtree(tmp, ignore_errors=True)
-            try:
-                for name, data in incoming.items():
-                    (tmp / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                    (tmp / name).write_bytes(data)
-                if damaged := [p["file"] for p in verify(tmp)]:
+        _check_meta(incoming[META], snap_id, path)
+        added: list[Path] = []
+        try:
+            if (final / META).exists():
+                if (final / META).read_bytes() != incoming.get(META):
                     raise BundleError(
                         str(path),
-                        f"The bundle's snapshot is damaged ({', '.join(damaged)}); nothing "
-                        "was imported.",
-                        "Export it again on the other machine.",
+                        f"The store already holds a different snapshot with the id {snap_id}; "
+                        "envguard will not overwrite it.",
+                        f"See it with: conda envguard show {snap_id}",
                     )
-                packages = _import_packages(tar, members, manifest, store_root, path, incoming)
-                (tmp / IMPORTED).write_text(json.dumps({"from": str(path)}) + "\n")
-                os.rename(tmp, final)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-    env_name = manifest.get("env_name", "")
-    return {"snapshot": snap_id, "status": status, "packages": packages, "env_name": env_name}
+                status = "already in the store"
+                _import_packages(tar, members, packages_listed, store_root, path, added, incoming)
+            else:
+                status = "imported"
+                _import_new(tar, members, snap_id, incoming, packages_listed, store, path, added)
+        except BaseException:
+            for directory in added:  # nothing of a refused bundle stays
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+    env_name = manifest.get("env_name") or ""
+    return {"snapshot": snap_id, "status": status, "packages": len(added), "env_name": env_name}
+
+
+def _import_new(tar, members, snap_id, incoming, packages_listed, store, path, added) -> None:
+    """The snapshot lands last, once its files and every package have been checked."""
+    from .exceptions import BundleError
+    from .integrity import verify
+    from .order import next_stamp
+    from .store import TMP_PREFIX
+
+    tmp = store.snapshots_dir / f"{TMP_PREFIX}import-{snap_id}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for name, data in incoming.items():
+            (tmp / name).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            (tmp / name).write_bytes(data)
+        if damaged := [p["file"] for p in verify(tmp)]:
+            raise BundleError(
+                str(path),
+                f"The bundle's snapshot is damaged ({', '.join(damaged)}); nothing was imported.",
+                "Export it again on the other machine.",
+            )
+        _import_packages(tar, members, packages_listed, store.root, path, added, incoming)
+        # its place among this store's snapshots is given here, never taken from the bundle
+        note = {"from": str(path), "order": next_stamp(store.root)}
+        (tmp / IMPORTED).write_text(json.dumps(note) + "\n")
+        os.rename(tmp, store.snapshots_dir / snap_id)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def plain_path(name: str) -> bool:
+    """A relative path of plain names, on every OS (see `kernels.plain_component`)."""
+    from .kernels import plain_component
+
+    return all(plain_component(part) for part in name.split("/"))
+
+
+def _members(tar, path: Path) -> dict:
+    """The bundle's members, by name: only plain files and folders with plain relative
+    names, at most MAX_MEMBERS of them (read one by one, so a bomb stops early)."""
+    from .exceptions import BundleError
+
+    members = {}
+    try:
+        while (member := tar.next()) is not None:
+            if len(members) >= MAX_MEMBERS:
+                raise BundleError(
+                    str(path), f"The bundle holds more than {MAX_MEMBERS} files.", ""
+                )
+            if not plain_path(member.name) or not (member.isfile() or member.isdir()):
+                kind = "" if member.isfile() or member.isdir() else " (not a plain file)"
+                raise BundleError(
+                    str(path), f"The bundle holds an unsafe member{kind}: {member.name!r}", ""
+                )
+            if member.name in members:
+                raise BundleError(str(path), f"The bundle holds {member.name!r} twice.", "")
+            members[member.name] = member
+    except (OSError, EOFError, tarfile.TarError) as e:
+        raise BundleError(str(path), f"The bundle cannot be read ({e}).", "") from e
+    return members
+
+
+def _check_manifest(manifest: object, path: Path) -> tuple[str, list]:
+    """(snapshot id, package list) of a manifest of the form `export` writes."""
+    from .exceptions import BundleError
+    from .kernels import plain_component
+    from .store import plain_id
+
+    def refuse(what: str):
+        return BundleError(str(path), f"The bundle's {MANIFEST} {what}; nothing was imported.",
+                           "Export it again on the other machine.")  # fmt: skip
+
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise refuse(f"is not of format {FORMAT}")
+    snap_id = manifest.get("snapshot_id")
+    if not plain_id(snap_id):
+        raise refuse(f"names no valid snapshot id ({str(snap_id)[:120]!r})")
+    if not isinstance(manifest.get("env_name", ""), str) or "\0" in manifest.get("env_name", ""):
+        raise refuse("names no valid environment")
+    packages = manifest.get("packages") or []
+    if not isinstance(packages, list):
+        raise refuse("lists no packages")
+    for item in packages:
+        if not isinstance(item, dict) or not all(
+            isinstance(item.get(k), str) for k in ("url", "fn", "digest")
+        ):
+            raise refuse(f"lists a package without url, fn and digest ({str(item)[:120]})")
+        fn, digest = item["fn"], item["digest"]
+        if (
+            not plain_component(fn)
+            or fn.startswith(".")
+            or not fn.endswith(_PACKAGE_SUFFIXES)
+            or len(digest) not in (32, 64)
+            or not set(digest) <= _HEX
+        ):
+            raise BundleError(str(path), f"The bundle names an unsafe package: {fn}", "")
+    return snap_id, packages
+
+
+def _check_meta(data: bytes, snap_id: str, path: Path) -> None:
+    """The bundle's snapshot.json: of the types envguard writes, naming the bundle's id, its
+    kernel records sound (see `kernels.recorded`)."""
+    from .exceptions import BundleError
+    from .kernels import recorded
+    from .snapshot import sound
+
+    try:
+        meta = json.loads(data)
+    except ValueError:
+        meta = None
+    problem = ""
+    if not isinstance(meta, dict) or not isinstance(meta.get("prefix"), str):
+        problem = "is not an envguard snapshot"
+    elif not sound(meta) or "\0" in meta["prefix"] or "\0" in meta.get("env_name", ""):
+        problem = "has fields of the wrong type"
+    elif meta.get("id") != snap_id:
+        problem = f"names another id than the bundle ({str(meta.get('id'))[:120]!r})"
+    elif "kernels" in meta and (
+        not isinstance(meta["kernels"], list) or recorded(meta) != meta["kernels"]
+    ):
+        problem = "holds a kernel record that names a path, not a plain name"
+    if problem:
+        raise BundleError(
+            str(path),
+            f"The bundle's snapshot.json {problem}; nothing was imported.",
+            "Export it again on the other machine.",
+        )
 
 
 def _read_snapshot(tar, members, path: Path) -> dict[str, bytes]:
     from .envfiles import PRIVATE
     from .exceptions import BundleError
 
-    files = {}
+    files, total = {}, 0
     for name, member in members.items():
         if not name.startswith("snapshot/") or not member.isfile():
             continue
         rel = name[len("snapshot/") :]
         if rel in (IMPORTED, PRIVATE):
             continue  # written by this machine only
-        if rel.startswith("/") or ".." in rel.split("/") or not rel:
-            raise BundleError(str(path), f"The bundle holds an unsafe path: {name}", "")
-        files[rel] = tar.extractfile(member).read()
+        total += member.size
+        if member.size > MAX_SNAPSHOT_FILE or total > MAX_SNAPSHOT_TOTAL:
+            raise BundleError(
+                str(path),
+                f"The bundle's snapshot is larger than envguard ever writes ({name}: "
+                f"{member.size} bytes; at most {MAX_SNAPSHOT_FILE} a file, "
+                f"{MAX_SNAPSHOT_TOTAL} in all); nothing was imported.",
+                "Export it again on the other machine.",
+            )
+        files[rel] = tar.extractfile(member).read(MAX_SNAPSHOT_FILE + 1)
     if "snapshot.json" not in files:
         raise BundleError(str(path), "The bundle holds no snapshot.", "")
     return files
 
 
 def _import_packages(
-    tar, members, manifest: dict, store_root: Path, path: Path, snapshot: dict[str, bytes]
-) -> int:
-    """Add the bundle's packages to the kept ones, each checked against the snapshot's lock
-    and its own contents (`pkgkeep.unpack_checked`); one that fails refuses the import, and
-    none of its packages stays."""
+    tar, members, packages: list, store_root: Path, path: Path, added: list[Path], snapshot
+) -> None:
+    """Keep the bundle's packages, each checked against the snapshot's lock and its own
+    contents (`pkgkeep.unpack_checked`); `added` gets the directory of each one newly kept.
+    One that fails refuses the import (the caller removes what `added` holds)."""
     from .exceptions import BundleError
     from .pkgkeep import Kept, LockEntry, lock_entries
 
     kept = Kept(store_root)
     locked = set(lock_entries(snapshot.get("explicit.txt", b"").decode(errors="replace")))
-    added: list[Path] = []
-    try:
-        for item in manifest.get("packages") or []:
-            entry = LockEntry(item["url"], item["fn"], item["digest"])
-            if "/" in entry.fn or "/" in entry.digest or entry.fn.startswith("."):
-                raise BundleError(str(path), f"The bundle names an unsafe package: {entry.fn}", "")
-            if entry not in locked:
-                raise BundleError(
-                    str(path),
-                    f"The bundle carries the package {entry.fn}, which its snapshot's lock does "
-                    "not name as it does; nothing was imported.",
-                    "Export the bundle again on the other machine.",
-                )
-            if kept.has(entry):
-                continue
-            _import_package(tar, members, entry, kept, path)
-            added.append(kept.root / entry.digest)
-    except BaseException:
-        for directory in added:
-            shutil.rmtree(directory, ignore_errors=True)
-        raise
-    return len(added)
+    for item in packages:
+        entry = LockEntry(item["url"], item["fn"], item["digest"])
+        if entry not in locked:
+            raise BundleError(
+                str(path),
+                f"The bundle carries the package {entry.fn}, which its snapshot's lock does "
+                "not name as it does; nothing was imported.",
+                "Export the bundle again on the other machine.",
+            )
+        if kept.has(entry):
+            continue
+        _import_package(tar, members, entry, kept, path)
+        added.append(kept.root / entry.digest)
 
 
 def _import_package(tar, members, entry, kept, path: Path) -> None:
@@ -260,8 +387,10 @@ def _import_package(tar, members, entry, kept, path: Path) -> None:
 
     member = members.get(f"packages/{entry.digest}/{entry.fn}")
     record = members.get(f"packages/{entry.digest}/repodata_record.json")
-    if member is None or record is None:
+    if member is None or record is None or not (member.isfile() and record.isfile()):
         raise BundleError(str(path), f"The bundle lacks the package {entry.fn}.", "")
+    if record.size > MAX_SNAPSHOT_FILE:
+        raise BundleError(str(path), f"The record of {entry.fn} is too large.", "")
     kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = kept.root / f".tmp-import-{entry.digest}"
     shutil.rmtree(tmp, ignore_errors=True)

@@ -29,6 +29,11 @@ def name_of(prefix: str | os.PathLike) -> str:
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.+][A-Za-z0-9_.+=-]*$")
 
 
+def plain_name(name: object) -> bool:
+    """A name conda makes an env of in its envs dir (no path, nothing a shell reads)."""
+    return isinstance(name, str) and name not in (".", "..") and bool(_PLAIN_NAME.match(name))
+
+
 def check_name(name: str) -> None:
     """Refuse names conda would not make an env of: '.', '..', spaces and the like."""
     if name in (".", "..") or not name.strip() or any(c in name for c in " :#\0"):

@@ -132,18 +132,64 @@ def restore_kernels(entry, prefix: str | os.PathLike) -> list[str]:
 
 
 def restore_from_snapshot(snapshot, prefix: str | os.PathLike) -> list[str]:
-    """Install the kernelspecs recorded in a snapshot, pointing at `prefix`."""
+    """Install the kernelspecs recorded in a snapshot, pointing at `prefix`. Only what the
+    snapshot itself holds, only into Jupyter's kernel dirs (a record may come from a bundle)."""
     placed = []
-    for kernel in snapshot.meta.get("kernels", []):
-        saved = snapshot.path / kernel.get("saved_as", "")
-        if kernel.get("saved_as") and saved.is_dir():
-            try:
-                placed.append(
-                    _place(saved, Path(kernel["dir"]), snapshot.prefix, str(prefix), move=False)
+    for kernel in recorded(snapshot.meta):
+        saved = snapshot.path / kernel["saved_as"]
+        if saved.is_symlink() or not saved.is_dir():
+            continue
+        try:
+            placed.append(
+                _place(
+                    saved,
+                    _destination(kernel, bool(snapshot.meta.get("imported"))),
+                    snapshot.prefix,
+                    str(prefix),
+                    move=False,
                 )
-            except OSError:
-                continue  # the restore's comparison counts the kernelspecs that came back
+            )
+        except OSError:
+            continue  # the restore's comparison counts the kernelspecs that came back
     return placed
+
+
+def plain_component(name: object) -> bool:
+    """One file name on every OS: no separator (`/`, `\\`), drive letter, `..` or NUL."""
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and name not in (".", "..")
+        and not any(c in name for c in "/\\:\0")
+    )
+
+
+def recorded(meta: dict) -> list[dict]:
+    """The snapshot's kernel records that are sound: a plain name, held in its own
+    `kernels/` folder, from a kernel dir of that name."""
+    kernels = meta.get("kernels")
+    out = []
+    for kernel in kernels if isinstance(kernels, list) else []:
+        if not isinstance(kernel, dict) or not plain_component(kernel.get("name")):
+            continue
+        saved, where = kernel.get("saved_as"), kernel.get("dir")
+        if not isinstance(saved, str) or not isinstance(where, str):
+            continue
+        folder, _, held = saved.partition("/")
+        if folder == "kernels" and plain_component(held):
+            out.append(kernel)
+    return out
+
+
+def _destination(kernel: dict, imported: bool) -> Path:
+    """Where a recorded kernelspec goes back: its own dir when that is a kernel dir Jupyter
+    reads (and named as recorded), else (and always for another machine's snapshot) the
+    user's Jupyter kernels dir."""
+    homes = [data_dir / "kernels" for data_dir in jupyter_data_dirs()]
+    recorded_dir = Path(os.path.normpath(kernel["dir"]))
+    if not imported and recorded_dir.name == kernel["name"] and recorded_dir.parent in homes:
+        return recorded_dir
+    return homes[0] / kernel["name"]
 
 
 def _place(source: Path, wanted: Path, old_prefix: str, new_prefix: str, move: bool) -> str:

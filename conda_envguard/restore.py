@@ -130,11 +130,19 @@ def _restore_from_trash(snapshot: Snapshot, target: Path, report: RestoreReport)
     return True
 
 
+def lock_specs(snapshot: Snapshot) -> list[str]:
+    """The packages the snapshot's explicit lock installs. Raises OSError."""
+    return [
+        line.strip()
+        for line in snapshot.file("explicit.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#") and line.strip() != "@EXPLICIT"
+    ]
+
+
 def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
     from conda import CondaError
     from conda.base.context import context
 
-    lock = snapshot.file("explicit.txt")
     if snapshot.meta.get("platform") not in (None, context.subdir):
         report.notes.append(
             f"the lock is for {snapshot.meta['platform']}, this is {context.subdir}: "
@@ -142,11 +150,7 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         )
         return False
     try:
-        specs = [
-            line.strip()
-            for line in lock.read_text().splitlines()
-            if line.strip() and not line.startswith("#") and line.strip() != "@EXPLICIT"
-        ]
+        specs = lock_specs(snapshot)
     except OSError as e:
         report.notes.append(f"no usable lock ({e.strerror}): used environment.yml")
         return False

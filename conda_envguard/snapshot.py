@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 META = "snapshot.json"
+# Beside an imported snapshot, written by this machine: where it came from and its local order.
+IMPORTED = "imported.json"
 
 
 @dataclass
@@ -69,7 +71,7 @@ class Snapshot:
     def summary(self) -> dict:
         """The metadata a listing needs; `full()` reads the rest."""
         keys = ("id", "env_name", "prefix", "created", "trigger", "command", "counts", "platform")
-        keys += ("unowned", "order")  # listings sort by order
+        keys += ("unowned", "order", "imported")  # listings sort by order
         return {**{k: self.meta[k] for k in keys if k in self.meta}, "summary": True}
 
     def full(self) -> Snapshot:
@@ -111,12 +113,20 @@ def load(path: Path) -> Snapshot:
         meta = json.loads((path / META).read_text())
     except (OSError, ValueError) as e:
         raise CorruptSnapshotError(str(path), f"{META}: {e}") from e
-    if not isinstance(meta, dict) or "prefix" not in meta or not _sound(meta):
+    if not isinstance(meta, dict) or "prefix" not in meta or not sound(meta):
         raise CorruptSnapshotError(str(path), f"{META} is not an envguard snapshot")
+    if (path / IMPORTED).is_file():
+        # Another machine's snapshot sorts by when it came here, never by its own claim.
+        try:
+            note = json.loads((path / IMPORTED).read_text())
+        except (OSError, ValueError):
+            note = None
+        stamp = note.get("order") if isinstance(note, dict) else None
+        meta = {**meta, "imported": True, "order": stamp if isinstance(stamp, int) else 0}
     return Snapshot(path, meta)
 
 
-def _sound(meta: dict) -> bool:
+def sound(meta: dict) -> bool:
     """Are the fields everything else reads of the types envguard writes?"""
     kinds = {"prefix": str, "id": str, "env_name": str, "created": str, "files": dict}
     kinds.update({"order": int, "counts": dict, "trigger": str, "command": str, "platform": str})

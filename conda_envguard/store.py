@@ -224,15 +224,14 @@ class Store:
         return out
 
     def latest(self, name: str | None = None, prefix: str | None = None) -> Snapshot | None:
-        snaps = self.for_env(name, prefix)
-        return snaps[-1] if snaps else None
+        return newest(self.for_env(name, prefix))
 
     def get(self, snap_id: str) -> Snapshot:
         """The snapshot whose id is `snap_id` or starts with it."""
         from .exceptions import AmbiguousSnapshotError, SnapshotNotFoundError
 
         # Only what new_id makes: no path, no name too long for the filesystem to look up.
-        if not _ID_PATTERN.fullmatch(snap_id or "") or len(snap_id) > _MAX_ID:
+        if not plain_id(snap_id or ""):
             raise SnapshotNotFoundError(snap_id[:_MAX_ID])
         from .integrity import check_private
 
@@ -268,6 +267,32 @@ class Store:
                         shutil.rmtree(entry.path, ignore_errors=True)
                 except OSError:
                     pass
+
+
+def newest(snaps: list[Snapshot]) -> Snapshot | None:
+    """The latest of one env's snapshots (oldest first). One imported from a bundle never
+    stands for an env of this machine: not when the env has snapshots of its own here, nor
+    when an env is where a restore by name would put it (that takes its id)."""
+    from .envs import is_environment, plain_name, prefix_for_name
+
+    own = [s for s in snaps if not s.meta.get("imported")]
+    if own:
+        return own[-1]
+    foreign = [
+        s
+        for s in snaps
+        if not (plain_name(s.env_name) and is_environment(prefix_for_name(s.env_name)))
+    ]
+    return foreign[-1] if foreign else None
+
+
+def plain_id(snap_id: object) -> bool:
+    """Is this an id of the form `new_id` makes (safe as a file name and on a command line)?"""
+    return (
+        isinstance(snap_id, str)
+        and len(snap_id) <= _MAX_ID
+        and _ID_PATTERN.fullmatch(snap_id) is not None
+    )
 
 
 def new_id(name: str) -> str:

@@ -23,18 +23,22 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
+    import shlex
+
     from ..bundle import import_bundle
-    from ..envs import cli_arg, prefix_for_name
+    from ..envs import plain_name
     from ..store import Store
     from .common import emit
 
     result = import_bundle(Path(args.file), Store().root)
-    name = result["env_name"] or result["snapshot"]
+    name = result["env_name"] if plain_name(result["env_name"]) else ""
+    # Every part of a command to paste is quoted: the bundle chose these strings.
+    target = f"-n {shlex.quote(name)}" if name else "-n NEW_NAME"
     emit(
         result,
-        f"Snapshot {result['snapshot']} of '{name}': {result['status']} "
-        f"({result['packages']} package(s) added).\n"
-        f"  Restore it: conda envguard restore --snapshot {result['snapshot']} "
-        f"{cli_arg(prefix_for_name(name)) if result['env_name'] else ''}".rstrip(),
+        f"Snapshot {result['snapshot']} of {shlex.quote(result['env_name'] or '?')}: "
+        f"{result['status']} ({result['packages']} package(s) added).\n"
+        f"  Restore it: conda envguard restore --snapshot {shlex.quote(result['snapshot'])} "
+        f"{target}",
     )
     return 0

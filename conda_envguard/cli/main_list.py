@@ -37,7 +37,7 @@ def execute(args: Namespace) -> int:
             s.id,
             s.env_name,
             local_time(s.created),
-            s.meta.get("trigger", ""),
+            s.meta.get("trigger", "") + (" (imported)" if s.meta.get("imported") else ""),
             _counts(s.meta.get("counts", {})),
         ]
         for s in snaps
@@ -63,6 +63,7 @@ def _summary(snap) -> dict:
         "trigger": meta.get("trigger", ""),
         "command": meta.get("command", ""),
         "counts": meta.get("counts", {}),
+        "imported": bool(meta.get("imported")),
         "path": str(snap.path),
     }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from argparse import Namespace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -112,7 +113,7 @@ def _execute_from_git(args: Namespace) -> int:
 
 def _execute(args: Namespace, snap=None) -> int:
     from ..bundle import IMPORTED
-    from ..envs import name_of, prefix_for_name, resolve
+    from ..envs import name_of, plain_name, prefix_for_name, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
     from ..restore import restore
     from ..saving import save_and_set_aside
@@ -125,6 +126,14 @@ def _execute(args: Namespace, snap=None) -> int:
     snap = snap or _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
     if not (args.name or args.prefix) and (not snap.prefix or snap.file(IMPORTED).exists()):
+        if not plain_name(snap.env_name):
+            from ..exceptions import EnvGuardError
+
+            raise EnvGuardError(
+                f"Snapshot {snap.id} came from another machine, and its env name "
+                f"{snap.env_name!r} is not a plain name: say where to restore it.\n"
+                f"  conda envguard restore --snapshot {shlex.quote(snap.id)} -n NEW_NAME"
+            )
         target = prefix_for_name(snap.env_name)  # from another machine: this one's envs dir
     lock_env(target, name_of(target))
     if from_store:  # a snapshot from the git history is read from git, not the store
@@ -144,7 +153,7 @@ def _execute(args: Namespace, snap=None) -> int:
         "target": str(target),
         "method": method,
         "replaces_existing": occupied,
-        "counts": snap.meta.get("counts", {}),
+        "counts": _planned_counts(snap, method),
     }
     if not snap.file("explicit.txt").is_file() and not snap.file("environment.yml").is_file():
         raise CorruptSnapshotError(
@@ -203,6 +212,7 @@ def _check_integrity(snap, args) -> None:
 
 def _choose_snapshot(store, args):
     from ..exceptions import SnapshotNotFoundError
+    from ..store import newest
 
     if args.snapshot:
         return store.get(args.snapshot)
@@ -214,6 +224,17 @@ def _choose_snapshot(store, args):
     snaps = store.for_env(name=args.env, prefix=wanted)
     if not snaps:
         raise SnapshotNotFoundError(args.env)
+    if newest(snaps) is None:
+        from ..exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"'{args.env}' has only snapshots imported from bundles, and an env of this "
+            "machine is at the path they name: envguard does not take them for its latest.\n"
+            "  To restore one anyway, give its id: conda envguard restore --snapshot "
+            f"{shlex.quote(snaps[-1].id)} -n NEW_NAME"
+        )
+    own = [s for s in snaps if not s.meta.get("imported")]
+    snaps = own or snaps
     if args.at:
         moment = parse_time(args.at)
         # A snapshot records the state an env had *until* it was taken (just before a change):
@@ -228,7 +249,7 @@ def _choose_snapshot(store, args):
                 f"conda envguard list -n {args.env}"
             )
         return later[0]
-    return snaps[-1]
+    return newest(snaps)
 
 
 def parse_time(text: str) -> datetime:
@@ -258,6 +279,20 @@ def _planned_method(snap, target: Path) -> str:
     if trash_entry_for(snap, target) is not None:
         return "trash"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
+
+
+def _planned_counts(snap, method: str) -> dict:
+    """What the plan says gets installed: the lock's own lines when the lock is used (a
+    snapshot's counts are its own claim, and one from a bundle may understate them)."""
+    from ..restore import lock_specs
+
+    counts = dict(snap.meta.get("counts") or {})
+    if method == "explicit":
+        try:
+            counts["conda"] = len(lock_specs(snap))
+        except OSError:
+            pass  # the restore falls back to environment.yml and says so
+    return counts
 
 
 def _plan_text(plan: dict) -> str:

@@ -35,6 +35,11 @@ def execute(args: Namespace) -> int:
         f"Trigger   {meta.get('trigger', '')}: {meta.get('command', '')}",
         f"conda     {meta.get('conda_version', '?')} on {meta.get('platform', '?')}",
         f"Files     {snap.path}",
+        *(
+            ["Imported  from another machine (restore it by its id)"]
+            if meta.get("imported")
+            else []
+        ),
         "",
         table(
             [
