@@ -95,6 +95,7 @@ def test_restore_from_the_lock_works_offline_from_the_package_cache(
 # --- the trash ------------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_restore_takes_the_env_from_the_trash_when_it_holds_it(make_env, conda_run, conda_dirs):
     prefix = make_env("E", "bigpkg", "beta")
     before = tree(prefix)
@@ -145,6 +146,7 @@ def _spoil(case: str, snapshot_dir: Path) -> str:
     return f"the lock is for {meta['platform']}"
 
 
+@pytest.mark.core
 @pytest.mark.parametrize(
     "case", ["empty-lock", "garbage-lock", "lock-of-a-gone-package", "other-platform"]
 )
@@ -220,6 +222,7 @@ def test_restore_refuses_an_occupied_place_unless_forced(source, make_env, conda
 # --- elsewhere: -n NEW, -p PATH --------------------------------------------------------------
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("source", ["trash", "lock"])
 @pytest.mark.parametrize("where", ["new-name", "path"])
 def test_restore_elsewhere(where, source, make_env, conda_run, conda_dirs, tmp_path):
@@ -277,6 +280,7 @@ def test_restore_from_the_trash_to_another_filesystem(
 # --- --dry-run, --snapshot -------------------------------------------------------------------
 
 
+@pytest.mark.core
 @pytest.mark.parametrize("source", ["trash", "lock"])
 def test_restore_dry_run_changes_nothing(source, make_env, conda_run, conda_dirs):
     prefix = make_env("E", "beta")
@@ -344,6 +348,7 @@ def test_restore_of_something_unknown_is_a_clear_error(args, make_env, conda_run
 # --- pip packages -----------------------------------------------------------------------------
 
 
+@pytest.mark.core
 def test_pip_packages_not_restored_are_reported_with_the_command(make_env, conda_run, conda_dirs):
     prefix = make_env("P", "python")
     add_pip_package(prefix, "my-pip-pkg", "1.2.3")
