@@ -146,7 +146,6 @@ def _spoil(case: str, snapshot_dir: Path) -> str:
     return f"the lock is for {meta['platform']}"
 
 
-@pytest.mark.core
 @pytest.mark.parametrize(
     "case", ["empty-lock", "garbage-lock", "lock-of-a-gone-package", "other-platform"]
 )
@@ -280,7 +279,6 @@ def test_restore_from_the_trash_to_another_filesystem(
 # --- --dry-run, --snapshot -------------------------------------------------------------------
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("source", ["trash", "lock"])
 def test_restore_dry_run_changes_nothing(source, make_env, conda_run, conda_dirs):
     prefix = make_env("E", "beta")
@@ -348,7 +346,6 @@ def test_restore_of_something_unknown_is_a_clear_error(args, make_env, conda_run
 # --- pip packages -----------------------------------------------------------------------------
 
 
-@pytest.mark.core
 def test_pip_packages_not_restored_are_reported_with_the_command(make_env, conda_run, conda_dirs):
     prefix = make_env("P", "python")
     add_pip_package(prefix, "my-pip-pkg", "1.2.3")
