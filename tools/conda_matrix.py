@@ -6,37 +6,42 @@ conda is not on PyPI, so each line comes as a wheel built from conda's public so
 per release line, in DIR; default: $ENVGUARD_CONDA_WHEELS, else ../shared/conda beside the
 checkout). For each Python it first makes one venv with the requirements of every conda wheel
 and this checkout with its test extra; each line then gets a venv of its own that sees those
-(a .pth file) and holds only its conda wheel, and runs pytest: the tests marked `core` by
-default (`-m core`), the whole suite with --full. The newest release line also runs on Python
-3.10, 3.12 and 3.13 (and whichever of 3.10 to 3.13 runs this script), when such interpreters
-are found on PATH or under pyenv. It ends with a table of every conda line and Python x
-passed / failed / skipped and exits 1 if anything failed. Stdlib only: it runs before any
-conda exists.
+(a .pth file) and holds only its conda wheel, and runs pytest: the tests marked `core` but
+not `slow` by default, the whole suite with --full. The newest release line also runs on every
+other Python from 3.10 to 3.13 found on PATH or under pyenv (--pythons). It ends with a table
+of every conda line and Python x passed / failed / skipped and exits 1 if anything failed.
+Stdlib only: it runs before any conda exists.
 
-The `core` tests are chosen for what differs between conda lines: everything of
-conda_envguard/compat.py, where those differences live, and what goes through conda's own
-commands, arguments and records. Each compat.py function and the tests that show its path is
-taken on the lines it is for:
+The `core` tests (a marker, so that a line-specific test in any file can join) are chosen for
+what differs between conda lines: every path of conda_envguard/compat.py, where those
+differences live, and what goes through conda's own commands, arguments and records. Each
+compat.py function, the path each line takes, and the `core` tests that show it:
 
-    compat.py function                 conda lines: path       tests (all `core`)
-    health_check_fixers_supported      26.1+: fixer; before: none  test_compat (doctor --fix)
-    env_create_replaces_existing       26.7+: `create`; before: `env_create` (--yes decides)
-                                                               test_compat, test_guard
-                                                               (test_env_create_without_yes_...)
-    name_prefix_from_env_file          26.3+: conda's reader; before: envguard's
-                                                               test_compat, test_guard (-f)
-    command_as_newest_conda_names_it   env create as `env_create` before 26.7
-                                                               test_compat (trigger `create`)
-    record_creation_time               25.11+: written; before: none
-                                                               test_compat (restore from lock)
-    default_activation_prefix          25.9+: conda refuses; 25.7: removes it
-                                                               test_compat, test_trash (REFUSALS)
+    health_check_fixers_supported     26.1+ a fixer, before none   test_compat (doctor --fix,
+                                                                   doctor --list), test_history
+                                                                   (doctor without a snapshot)
+    env_create_replaces_existing      26.7+ arrives as `create`; before as `env_create`,
+                                      replacing only with --yes    test_compat, test_guard
+                                                                   (env create without --yes),
+                                                                   test_trash (env-create)
+    name_prefix_from_env_file         26.3+ conda's reader, before envguard's
+                                                                   test_compat, test_guard (-f)
+    command_as_newest_conda_names_it  `env_create` before 26.7 -> trigger `create`
+                                                                   test_compat (the trigger)
+    record_creation_time              25.11+ written, before none  test_compat (lock restore)
+    default_activation_prefix         25.9+ conda refuses that env, 25.7 removes it
+                                                                   test_compat, test_trash
+                                                                   (the REFUSALS cases)
 
 Line differences outside compat.py, also `core`: conda's error hints (26.7+; test_history's
 hint tests) and the history file conda 25.11 to 26.5 delete on a rolled-back install
-(test_history's rollback test); the lock restored by envguard's own linker equals the env
-`conda create --file LOCK` makes (test_linker); locks and hostile input (test_locks,
-test_hostile), whose parsers and commands are conda's.
+(test_history's rollback test). Beside them: the guard on every destructive command
+(test_guard), snapshots, trash and undo, restore from the trash and the lock, the YAML fallback
+through `conda env create` with a private channel (test_snapshot, test_trash, test_restore),
+the CLI (test_cli), the env envguard's linker restores equals the one `conda create --file`
+makes (test_linker), locks and hostile input (test_locks, test_hostile: conda's parsers and
+commands). The stress and kill tests (also `slow`) try envguard's own locks and steps, the
+same on every line: the whole suite runs them.
 """
 
 from __future__ import annotations
@@ -258,6 +263,9 @@ def _junit_counts(path: Path) -> dict:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
         return counts
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is not None and suite.get("time"):
+        counts["seconds"] = float(suite.get("time"))
     for case in root.iter("testcase"):
         name = f"{case.get('classname', '')}::{case.get('name', '')}"
         if case.find("failure") is not None:
@@ -385,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
     print(table(done + jobs))
     for minor in missing:
         print(f"python {minor}: no interpreter found (on PATH or under pyenv): not run")
-    made = ", ".join(f"python {v} {s:.0f} s" for v, s in deps.seconds.items())
-    print(f"shared requirements venvs: {made}")
+    if deps.seconds:
+        made = ", ".join(f"python {v} {s:.0f} s" for v, s in deps.seconds.items())
+        print(f"venvs of the shared requirements: {made}")
     failed = [job for job in done + jobs if job.result.get("status") != "passed"]
     for job in failed:
         print(f"\n{job.label}: {job.result.get('status')}; log: {job.result.get('log')}")
