@@ -37,11 +37,11 @@ def env_create_replaces_existing(command: str, args) -> bool:
 def name_prefix_from_env_file(path: str) -> tuple[str | None, str | None]:
     """The `name:` and `prefix:` of an environment file, as `conda env create` reads them.
 
-    conda 26.7+ has `get_name_prefix_from_env_file`; before, envguard reads the YAML itself.
+    conda 26.3+ has `get_name_prefix_from_env_file`; before, envguard reads the YAML itself.
     """
     try:
         from conda.cli.common import get_name_prefix_from_env_file
-    except ImportError:  # conda before 26.7
+    except ImportError:  # conda before 26.3
         pass
     else:
         return get_name_prefix_from_env_file(path)

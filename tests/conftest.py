@@ -407,40 +407,31 @@ def make_env(
 
 
 @pytest.fixture
-def machine_condarc(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Path]]:
+def machine_condarc(
+    conda_dirs: CondaDirs, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[str], Path]]:
     """`machine_condarc(yaml_text) -> path`: a machine-wide `.condarc` that conda reads for
     every user, in conda's root prefix (`$CONDA_ROOT/condarc.d/`, where an admin of a
     Miniforge install puts a policy), for in-process and child conda alike.
 
-    The file has a name of its own per test and is removed after it, with the directory
-    when the test made it. Skips where conda's root prefix is not writable."""
+    `$CONDA_ROOT` is a directory of the test's own (conda takes the variable when it is set,
+    and sets it to its own prefix only when it is not): a policy written into the real root
+    prefix would reach every other conda of that installation meanwhile, those of tests
+    running at the same time (pytest-xdist) included."""
     from conda.base.context import reset_context
 
-    root = Path(sys.prefix)
+    root = conda_dirs.root / "conda-root"
     directory = root / "condarc.d"
-    if not os.access(root, os.W_OK) or (directory.exists() and not os.access(directory, os.W_OK)):
-        pytest.skip(f"conda's root prefix {root} is not writable: no machine-wide file to test")
-    made_dir = not directory.exists()
     written: list[Path] = []
 
     def write(text: str) -> Path:
-        directory.mkdir(exist_ok=True)
-        path = directory / f"envguard-test-{os.getpid()}-{len(written)}-{time.time_ns()}.yml"
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"envguard-test-{len(written)}.yml"
         written.append(path)
         path.write_text(text)
         reset_context()
         return path
 
-    # conda sets CONDA_ROOT at import; the isolation drops it for each test: set it back
     monkeypatch.setenv("CONDA_ROOT", str(root))
     reset_context()
-    try:
-        yield write
-    finally:
-        for path in written:
-            path.unlink(missing_ok=True)
-        if made_dir:
-            try:
-                directory.rmdir()
-            except OSError:
-                pass
+    yield write

@@ -29,6 +29,8 @@ from support.checks import (
 
 from conda_envguard.exceptions import ProtectedEnvironmentError
 
+pytestmark = pytest.mark.core  # every conda line runs these (tools/conda_matrix.py)
+
 REASON = "paper results"
 
 

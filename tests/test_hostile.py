@@ -22,7 +22,7 @@ from support.figures import record
 from conda_envguard.cli.main import configure_parser
 from conda_envguard.saving import save_and_set_aside
 
-pytestmark = pytest.mark.usefixtures("no_background_expiry")
+pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
 
 HOSTILE = {
     "long": "x" * 300,

@@ -206,6 +206,8 @@ def _real_conda_state() -> dict[str, object]:
 
 def test_real_home_is_untouched(conda_cli, conda_run, channel_args, conda_dirs):
     assert Path(os.environ["HOME"]) == conda_dirs.home != REAL_HOME
+    # under pytest-xdist too, where a worker starts with the main process's scratch HOME
+    assert "envguard-tests-" not in str(REAL_HOME), f"{REAL_HOME} is a test session's"
     before = _real_conda_state()
 
     conda_cli("create", "-n", "in", "--yes", *channel_args, "gamma")

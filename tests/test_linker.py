@@ -25,7 +25,7 @@ from conda_envguard.testing.channel import (
     fake_python,
 )
 
-pytestmark = pytest.mark.usefixtures("no_background_expiry")
+pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
 
 POST_LINK = b'#!/bin/sh\necho "$PKG_NAME linked" > "$PREFIX/share/post-link-ran.txt"\n'
 
@@ -134,7 +134,6 @@ def lock_then_remove(conda_run, tmp_path, name: str) -> Path:
     return lock
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("link", LINK_SETTINGS)
 def test_a_restore_makes_the_env_conda_makes(link, kinds_channel, conda_run, conda_dirs, tmp_path):
     env = LINK_SETTINGS[link]
@@ -223,7 +222,6 @@ def test_without_a_package_cache_conda_downloads_the_packages_first(
     assert files(conda_dirs.envs / "E") == before
 
 
-@pytest.mark.slow
 def test_a_noarch_python_package_with_entry_points_restores_as_conda_makes_it(
     conda_run, conda_dirs, tmp_path
 ):

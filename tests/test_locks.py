@@ -18,7 +18,7 @@ import pytest
 from support.checks import clean_error, ok, tree
 from support.figures import record
 
-pytestmark = pytest.mark.usefixtures("no_background_expiry")
+pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
 
 SHORT_WAIT = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
 
@@ -204,6 +204,11 @@ def test_stress_random_verbs_on_three_envs_lose_nothing(
     seconds = float(os.environ.get("ENVGUARD_STRESS_SECONDS", "40"))
     for env in ENVS:
         make_env(env, "alpha")
+    # The channel's index and its alpha package in this test's (new, empty) package cache,
+    # fetched by one process first: the workers' creates then read the cached index
+    # (--use-index-cache) and their restores find the package, so no two processes write
+    # conda's caches at once (conda/conda#13037, not what this test is about).
+    ok(conda_run("create", "-n", "warm", *channel_args, "alpha", "--download-only", "-y"))
     runs: list[tuple[tuple[str, ...], subprocess.CompletedProcess]] = []
     deadline = time.monotonic() + seconds
 

@@ -1,15 +1,47 @@
 """Run envguard's tests against every conda release line, each in its own venv.
 
-    python tools/conda_matrix.py [--wheels DIR] [--jobs N] [--full | --tests PATH ...]
+    python tools/conda_matrix.py [--wheels DIR] [--jobs N] [--full | --tests ARG ...]
 
 conda is not on PyPI, so each line comes as a wheel built from conda's public source (one
 per release line, in DIR; default: $ENVGUARD_CONDA_WHEELS, else ../shared/conda beside the
-checkout). For every wheel this makes a venv, installs the wheel and this checkout with its
-test extra, and runs pytest: the core tests (guard, snapshots, trash and undo, restore, the
-CLI; those marked slow are left to the full suite) by default, the whole suite with --full.
-The newest release line also runs on the oldest and newest Pythons the project supports, when
-such interpreters can be found. It ends with a table of conda version x Python x passed /
-failed / skipped, and exits 1 if anything failed. Stdlib only: it runs before any conda exists.
+checkout). For each Python it first makes one venv with the requirements of every conda wheel
+and this checkout with its test extra; each line then gets a venv of its own that sees those
+(a .pth file) and holds only its conda wheel, and runs pytest: the tests marked `core` but
+not `slow` by default, the whole suite with --full. The newest release line also runs on every
+other Python from 3.10 to 3.13 found on PATH or under pyenv (--pythons). It ends with a table
+of every conda line and Python x passed / failed / skipped and exits 1 if anything failed.
+Stdlib only: it runs before any conda exists.
+
+The `core` tests (a marker, so that a line-specific test in any file can join) are chosen for
+what differs between conda lines: every path of conda_envguard/compat.py, where those
+differences live, and what goes through conda's own commands, arguments and records. Each
+compat.py function, the path each line takes, and the `core` tests that show it:
+
+    health_check_fixers_supported     26.1+ a fixer, before none   test_compat (doctor --fix,
+                                                                   doctor --list), test_history
+                                                                   (doctor without a snapshot)
+    env_create_replaces_existing      26.7+ arrives as `create`; before as `env_create`,
+                                      replacing only with --yes    test_compat, test_guard
+                                                                   (env create without --yes),
+                                                                   test_trash (env-create)
+    name_prefix_from_env_file         26.3+ conda's reader, before envguard's
+                                                                   test_compat, test_guard (-f)
+    command_as_newest_conda_names_it  `env_create` before 26.7 -> trigger `create`
+                                                                   test_compat (the trigger)
+    record_creation_time              25.11+ written, before none  test_compat (lock restore)
+    default_activation_prefix         25.9+ conda refuses that env, 25.7 removes it
+                                                                   test_compat, test_trash
+                                                                   (the REFUSALS cases)
+
+Line differences outside compat.py, also `core`: conda's error hints (26.7+; test_history's
+hint tests) and the history file conda 25.11 to 26.5 delete on a rolled-back install
+(test_history's rollback test). Beside them: the guard on every destructive command
+(test_guard), snapshots, trash and undo, restore from the trash and the lock, the YAML fallback
+through `conda env create` with a private channel (test_snapshot, test_trash, test_restore),
+the CLI (test_cli), the env envguard's linker restores equals the one `conda create --file`
+makes (test_linker), locks and hostile input (test_locks, test_hostile: conda's parsers and
+commands). The stress and kill tests (also `slow`) try envguard's own locks and steps, the
+same on every line: the whole suite runs them.
 """
 
 from __future__ import annotations
@@ -22,25 +54,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CORE_TESTS = (
-    "tests/test_guard.py",
-    "tests/test_snapshot.py",
-    "tests/test_trash.py",
-    "tests/test_restore.py",
-    "tests/test_cli.py",
-    # The tests marked slow (SIGKILL at many points, big envs) run in the full suite only.
-    "-m",
-    "not slow",
-)
-# The Pythons the newest conda line also runs on, beside the one running this script.
-EXTRA_PYTHONS = ("3.10", "3.13")
+# The stress and kill tests (marked slow) try envguard's own locks and steps: whole suite only.
+CORE_TESTS = ("-m", "core and not slow")
+# The Pythons the project supports: the newest conda line runs on each one found.
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 _WHEEL = re.compile(r"^conda-(?P<version>[0-9][^-]*)-py3-none-any\.whl$")
 
 
@@ -59,6 +85,17 @@ class Wheel:
     @property
     def is_release(self) -> bool:
         return ".dev" not in self.version and "+" not in self.version
+
+    def requirements(self) -> list[str]:
+        """The wheel's Requires-Dist lines (with their markers), as pip takes them."""
+        with zipfile.ZipFile(self.path) as whl:
+            name = next(n for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = whl.read(name).decode()
+        return [
+            line.split(":", 1)[1].strip()
+            for line in metadata.splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
 
 
 @dataclass
@@ -107,39 +144,112 @@ def find_python(minor: str) -> str | None:
     return None
 
 
-def run_job(job: Job, workdir: Path, log_dir: Path) -> dict:
-    started = time.monotonic()
-    venv = workdir / re.sub(r"[^A-Za-z0-9.]+", "-", job.label)
-    log = log_dir / f"{venv.name}.log"
-    junit = log_dir / f"{venv.name}.xml"
+def _environ() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
-    py = venv / "bin" / "python"
-    steps = [
-        [job.python, "-m", "venv", str(venv)],
-        [str(py), "-m", "pip", "install", "--quiet", str(job.wheel.path)],
-        [str(py), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[test]"],
-        # Its own --basetemp: pytest's clean-up of old numbered temp dirs races with the
-        # other run going on at the same time.
-        [str(py), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
-         f"--basetemp={workdir / (venv.name + '-tmp')}", *job.tests],
-    ]  # fmt: skip
-    with open(log, "w") as out:
+    return env
+
+
+def _run_steps(steps: list[list[str]], log: Path, mode: str = "w") -> bool:
+    """Run each step, its output into `log`; False at the first that fails."""
+    with open(log, mode) as out:
         for step in steps:
             out.write(f"$ {' '.join(step)}\n")
             out.flush()
             code = subprocess.call(
-                step, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=env,
+                step, stdout=out, stderr=subprocess.STDOUT, cwd=REPO, env=_environ(),
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
-            if code != 0 and step[2] != "pytest":
-                return {"status": "setup failed", "log": str(log), "seconds": _since(started)}
+            if code != 0:
+                return False
+    return True
+
+
+def _site_packages(python: Path) -> str:
+    return subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+
+
+class SharedDeps:
+    """One venv per Python with what every line needs but conda itself: the requirements of
+    all the conda wheels and this checkout with its test extra. Made once, on first use."""
+
+    def __init__(self, wheels: list[Wheel], workdir: Path, log_dir: Path) -> None:
+        self.requirements = sorted({r for w in wheels for r in w.requirements()})
+        self.workdir, self.log_dir = workdir, log_dir
+        self._made: dict[str, tuple[str | None, float]] = {}
+        self.seconds: dict[str, float] = {}  # Python version -> time to make its venv
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def site_packages(self, python: str, python_version: str) -> tuple[str | None, float]:
+        """(its site-packages, or None when it could not be made; the seconds it took)"""
+        with self._guard:
+            lock = self._locks.setdefault(python, threading.Lock())
+        with lock:
+            if python not in self._made:
+                self._made[python] = self._make(python, python_version)
+                self.seconds[python_version] = self._made[python][1]
+            return self._made[python]
+
+    def _make(self, python: str, python_version: str) -> tuple[str | None, float]:
+        started = time.monotonic()
+        venv = self.workdir / f"deps-python-{python_version}"
+        py = venv / "bin" / "python"
+        steps = [
+            [python, "-m", "venv", str(venv)],
+            [str(py), "-m", "pip", "install", "--quiet", *self.requirements,
+             "-e", f"{REPO}[test]"],
+        ]  # fmt: skip
+        ok = _run_steps(steps, self.log_dir / f"{venv.name}.log")
+        return (_site_packages(py) if ok else None), _since(started)
+
+
+def run_job(job: Job, deps: SharedDeps, workdir: Path, log_dir: Path) -> dict:
+    started = time.monotonic()
+    venv = workdir / re.sub(r"[^A-Za-z0-9.]+", "-", job.label)
+    log = log_dir / f"{venv.name}.log"
+    junit = log_dir / f"{venv.name}.xml"
+    shared, _ = deps.site_packages(job.python, job.python_version)
+    if shared is None:
+        return {"status": "setup failed", "log": str(log), "seconds": _since(started)}
+    py = venv / "bin" / "python"
+    ok = _run_steps([[job.python, "-m", "venv", "--without-pip", str(venv)]], log)
+    if ok:
+        # The shared requirements (pip among them) after the venv's own site-packages, which
+        # holds only this line's conda.
+        Path(_site_packages(py), "_conda_matrix_deps.pth").write_text(
+            f"import site; site.addsitedir({shared!r})\n"
+        )
+        ok = _run_steps(
+            [
+                [str(py), "-m", "pip", "install", "--quiet", "--no-deps", str(job.wheel.path)],
+                # this line's own requirements are all met by the shared ones
+                [str(py), "-m", "pip", "check"],
+            ],
+            log,
+            mode="a",
+        )
+    if not ok:
+        return {"status": "setup failed", "log": str(log), "seconds": _since(started)}
+    setup = _since(started)
+    # Its own --basetemp: pytest's clean-up of old numbered temp dirs races with the other
+    # runs going on at the same time.
+    _run_steps(
+        [[str(py), "-m", "pytest", "-p", "no:cacheprovider", "-q", f"--junitxml={junit}",
+          f"--basetemp={workdir / (venv.name + '-tmp')}", *job.tests]],
+        log,
+        mode="a",
+    )  # fmt: skip
     counts = _junit_counts(junit)
-    counts.update(seconds=_since(started), log=str(log))
+    counts.update(seconds=_since(started), setup_seconds=setup, log=str(log))
     counts["status"] = "passed" if not (counts["failed"] or counts["errors"]) else "failed"
     if counts["passed"] == 0:
         counts["status"] = "no tests ran"
     shutil.rmtree(venv, ignore_errors=True)
+    shutil.rmtree(workdir / (venv.name + "-tmp"), ignore_errors=True)
     return counts
 
 
@@ -153,6 +263,9 @@ def _junit_counts(path: Path) -> dict:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
         return counts
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    if suite is not None and suite.get("time"):
+        counts["seconds"] = float(suite.get("time"))
     for case in root.iter("testcase"):
         name = f"{case.get('classname', '')}::{case.get('name', '')}"
         if case.find("failure") is not None:
@@ -171,7 +284,7 @@ def _junit_counts(path: Path) -> dict:
 def table(jobs: list[Job]) -> str:
     headers = ["conda", "python", "tests", "passed", "failed", "skipped", "time", "result"]
     rows = []
-    for job in jobs:
+    for job in sorted(jobs, key=lambda j: (j.wheel.key, j.python_version.split("."))):
         r = job.result
         rows.append(
             [
@@ -181,7 +294,7 @@ def table(jobs: list[Job]) -> str:
                 str(r.get("passed", "-")),
                 str(r.get("failed", 0) + r.get("errors", 0)),
                 str(r.get("skipped", "-")),
-                f"{r.get('seconds', 0):.0f} s",
+                f"{r['seconds']:.0f} s" if "seconds" in r else "-",
                 r.get("status", "?"),
             ]
         )
@@ -197,6 +310,7 @@ def default_wheels_dir() -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--wheels", type=Path, default=default_wheels_dir(), help="conda wheels")
     parser.add_argument(
@@ -206,8 +320,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-tested",
         metavar="VERSION",
-        help="a conda line whose full suite already ran on this Python: only its extra Pythons",
+        help="a conda line whose full suite already ran on this Python: only its other Pythons",
     )
+    parser.add_argument(
+        "--tested-junit",
+        type=Path,
+        metavar="XML",
+        help="that full run's JUnit XML: its counts join the table",
+    )
+    parser.add_argument(
+        "--pythons", nargs="+", default=list(PYTHONS), metavar="X.Y",
+        help="the Pythons the newest line runs on (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--full", action="store_true", help="the whole suite on every line")
     parser.add_argument("--tests", nargs="+", default=list(CORE_TESTS), help="pytest arguments")
     parser.add_argument("--jobs", type=int, default=2, help="venvs tested at once (default 2)")
@@ -225,19 +349,22 @@ def main(argv: list[str] | None = None) -> int:
     if not wheels:
         print(f"no conda wheels in {args.wheels}", file=sys.stderr)
         return 1
+    newest = releases[-1] if releases else wheels[-1]
     if args.only:
         wheels = [w for w in wheels if any(w.version.startswith(v) for v in args.only)]
     tests = () if args.full else tuple(args.tests)
     here = python_version(sys.executable) or "?"
-    jobs = [
-        Job(w, sys.executable, here, tests)
-        for w in wheels
-        if not (args.skip_tested and w.version == args.skip_tested)
-    ]
-    newest = releases[-1] if releases else wheels[-1]
+    jobs = [Job(w, sys.executable, here, tests) for w in wheels if w.version != args.skip_tested]
+    done = []
+    if args.skip_tested and args.tested_junit:
+        tested = next((w for w in find_wheels(args.wheels) if w.version == args.skip_tested), None)
+        if tested is not None:
+            done.append(Job(tested, sys.executable, here, (), _junit_counts(args.tested_junit)))
+            r = done[-1].result
+            r["status"] = "failed" if r["failed"] or r["errors"] or not r["passed"] else "passed"
     missing = []
     if newest in wheels:
-        for minor in EXTRA_PYTHONS:
+        for minor in args.pythons:
             if here.startswith(minor + "."):
                 continue
             python = find_python(minor)
@@ -249,21 +376,27 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="conda-matrix-logs-"))
     print(f"{len(jobs)} runs, {args.jobs} at a time; logs in {log_dir}", flush=True)
     with tempfile.TemporaryDirectory(prefix="conda-matrix-") as workdir:
+        deps = SharedDeps(find_wheels(args.wheels), Path(workdir), log_dir)
 
         def one(job: Job) -> Job:
-            job.result = run_job(job, Path(workdir), log_dir)
+            job.result = run_job(job, deps, Path(workdir), log_dir)
             print(f"  {job.label}: {job.result['status']} ({job.result['seconds']:.0f} s)",
                   flush=True)  # fmt: skip
             return job
 
+        # The other Pythons first: their shared venvs are made while the first lines run.
+        order = sorted(jobs, key=lambda j: j.python == sys.executable)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            list(pool.map(one, jobs))
+            list(pool.map(one, order))
 
     print()
-    print(table(jobs))
+    print(table(done + jobs))
     for minor in missing:
         print(f"python {minor}: no interpreter found (on PATH or under pyenv): not run")
-    failed = [job for job in jobs if job.result.get("status") != "passed"]
+    if deps.seconds:
+        made = ", ".join(f"python {v} {s:.0f} s" for v, s in deps.seconds.items())
+        print(f"venvs of the shared requirements: {made}")
+    failed = [job for job in done + jobs if job.result.get("status") != "passed"]
     for job in failed:
         print(f"\n{job.label}: {job.result.get('status')}; log: {job.result.get('log')}")
         for name in job.result.get("failures", [])[:30]:
@@ -271,10 +404,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(
             json.dumps(
-                [{"conda": j.wheel.version, "python": j.python_version, **j.result} for j in jobs],
+                [
+                    {"conda": j.wheel.version, "python": j.python_version, **j.result}
+                    for j in done + jobs
+                ],
                 indent=2,
             )
         )
+    print(f"compatibility matrix: {_since(started):.0f} s")
     return 1 if failed else 0
 
 

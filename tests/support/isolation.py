@@ -29,7 +29,9 @@ __all__ = [
 ]
 
 # The user's home as it was when this module was first imported: import it before moving HOME.
-REAL_HOME = Path.home()
+# pytest-xdist's workers inherit the moved HOME from the main process: the variable below,
+# which isolation does not drop, carries the real one to them.
+REAL_HOME = Path(os.environ.setdefault("ENVGUARD_TESTS_REAL_HOME", str(Path.home())))
 
 # Inherited variables that would steer conda towards the real user's set-up or an active env,
 # or envguard towards the user's Jupyter kernelspecs (JUPYTER_DATA_DIR, JUPYTER_PATH). Unset,

@@ -1,0 +1,135 @@
+"""Each function of conda_envguard/compat.py takes, on the conda running the tests, the path
+its docstring names for that conda line, and the feature behind it works there.
+
+conda's version is the independent witness: compat.py looks at what conda provides, these
+tests at the version number. The compatibility matrix runs them (marked `core`) on every
+conda line, so each branch is taken on the lines it is for (tools/conda_matrix.py maps each
+function to its tests).
+"""
+
+from __future__ import annotations
+
+import re
+from argparse import Namespace
+
+import conda
+import pytest
+from support.checks import env_packages, listed_snapshots, ok, take_snapshot
+
+from conda_envguard import compat
+
+pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
+
+CONDA = tuple(int(n) for n in re.findall(r"\d+", conda.__version__)[:2])
+
+
+def since(major: int, minor: int) -> bool:
+    """Is the running conda this line or newer? (26.9.0.dev56 counts as 26.9.)"""
+    return (major, minor) <= CONDA
+
+
+def test_doctor_fix_snapshots_from_conda_26_1(cli, conda_cli, make_env, monkeypatch, tmp_path):
+    from conda.plugins.types import CondaHealthCheck
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)  # conda's check would go online
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    assert compat.health_check_fixers_supported() is since(26, 1)
+    assert ("fixer" in CondaHealthCheck.__dataclass_fields__) is since(26, 1)
+    prefix = make_env("doc", "gamma")
+
+    if not since(26, 1):  # no fixer: the check alone, as before
+        out, _ = cli("doctor", "-n", "doc")
+        assert "envguard has no snapshot of this environment" in out
+        return
+    out, _ = cli("doctor", "--list")
+    assert "envguard snapshots: Snapshot this environment (fix: Take a snapshot)" in out
+    out, _ = cli("doctor", "-n", "doc", "envguard snapshots", "--fix", "-y")
+    assert "Saved snapshot" in out
+    [snap] = [s for s in listed_snapshots(conda_cli) if s["prefix"] == str(prefix)]
+    assert snap["trigger"] == "doctor"
+
+
+def test_env_create_arrives_as_create_from_conda_26_7(
+    cli, conda_cli, make_env, channel, monkeypatch, tmp_path
+):
+    """Before 26.7 `conda env create` reaches the plugin as `env_create` (and replaces an env
+    only with --yes); from 26.7 as `create`. Either way the snapshot's trigger is `create`."""
+    seen: list[str] = []
+    original = compat.command_as_newest_conda_names_it
+
+    def spy(command: str) -> str:
+        seen.append(command)
+        return original(command)
+
+    monkeypatch.setattr(compat, "command_as_newest_conda_names_it", spy)
+    prefix = make_env("work", "alpha", "gamma")
+    env_file = tmp_path / "work.yml"
+    env_file.write_text(
+        f"name: work\nchannels:\n  - {channel.url}\ndependencies:\n  - beta\n", encoding="utf-8"
+    )
+
+    cli("env", "create", "-f", str(env_file), "--yes")
+
+    assert seen == ["create" if since(26, 7) else "env_create"]
+    [snap] = [s for s in listed_snapshots(conda_cli) if s["prefix"] == str(prefix)]
+    assert snap["trigger"] == "create"
+    assert env_packages(prefix) == {"alpha": "2.0", "beta": "1.0"}  # replaced, not changed
+    # the branch for the older name: only --yes makes it a replacement
+    assert compat.env_create_replaces_existing("env_create", Namespace(yes=True))
+    assert not compat.env_create_replaces_existing("env_create", Namespace(yes=False))
+    assert compat.env_create_replaces_existing("create", Namespace(yes=False))
+
+
+def test_env_file_name_and_prefix_are_read_as_conda_reads_them(tmp_path):
+    import conda.cli.common
+
+    has_reader = hasattr(conda.cli.common, "get_name_prefix_from_env_file")
+    assert has_reader is since(26, 3)
+    named = tmp_path / "named.yml"
+    named.write_text("name: proj\ndependencies:\n  - alpha\n", encoding="utf-8")
+    placed = tmp_path / "placed.yml"
+    placed.write_text(f"prefix: {tmp_path / 'p'}\ndependencies: []\n", encoding="utf-8")
+
+    assert compat.name_prefix_from_env_file(str(named)) == ("proj", None)
+    assert compat.name_prefix_from_env_file(str(placed)) == (None, str(tmp_path / "p"))
+
+
+def test_an_env_restored_from_the_lock_records_its_creation_from_conda_25_11(
+    cli, make_env, conda_run
+):
+    from conda.core.prefix_data import PrefixData
+
+    assert hasattr(PrefixData, "set_creation_time") is since(25, 11)
+    prefix = make_env("born", "alpha", "gamma")
+    # as conda before 25.11 makes an env: the snapshot has no creation time to put back
+    (prefix / "conda-meta" / "created_at").unlink(missing_ok=True)
+    take_snapshot(cli, "-n", "born")
+    ok(conda_run("env", "remove", "-n", "born", "-y"))
+    ok(conda_run("envguard", "purge", "born", "-y"))
+
+    restored = ok(conda_run("envguard", "restore", "born", "-y"))
+
+    assert "(explicit)" in restored.stdout + restored.stderr  # from the lock, by the linker
+    assert env_packages(prefix) == {"alpha": "2.0", "gamma": "1.0"}
+    if since(25, 11):
+        from conda.base.constants import PREFIX_CREATION_TIMESTAMP_FILE
+
+        assert (prefix / PREFIX_CREATION_TIMESTAMP_FILE).is_file()
+    else:  # nothing to write it with: conda's own create records none either
+        assert not (prefix / "conda-meta" / "created_at").exists()
+
+
+def test_the_default_activation_env_is_known_from_conda_25_9(monkeypatch, make_env):
+    from conda.base.context import context, reset_context
+
+    prefix = make_env("act", "gamma")
+    monkeypatch.setenv("CONDA_DEFAULT_ACTIVATION_ENV", str(prefix))
+    reset_context()
+
+    found = compat.default_activation_prefix()
+
+    if since(25, 9):
+        assert str(found) == str(prefix)
+    else:  # 25.7 has no such setting: conda removes that env like any other
+        assert found is None
+        assert not hasattr(type(context), "default_activation_prefix")
