@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
@@ -52,13 +53,23 @@ def _env_name(text: str) -> str:
     return text
 
 
+# The longest path the system takes (PATH_MAX, 4096 on Linux): older conda lines (seen on 25.7
+# to 26.3) crash with "File name too long" on a longer one while they resolve the prefix.
+_PATH_MAX = 4096
+
+
 def _env_path(text: str) -> str:
     from argparse import ArgumentTypeError
 
-    if "\0" in text or any(
-        len(part.encode(errors="surrogateescape")) > 255 for part in text.split("/")
+    encoded = text.encode(errors="surrogateescape")
+    if (
+        "\0" in text
+        or len(os.path.abspath(encoded)) >= _PATH_MAX
+        or any(len(part) > 255 for part in encoded.split(b"/"))
     ):
-        raise ArgumentTypeError("not a possible path (a NUL, or a name over 255 bytes)")
+        raise ArgumentTypeError(
+            "not a possible path (a NUL, a name over 255 bytes, or 4096 bytes in all)"
+        )
     return text
 
 
