@@ -5,8 +5,9 @@ on every command:
 
 * At import of this file, before anything imports conda: `HOME` moves to a scratch directory,
   inherited `CONDA_*`/`CONDARC`/XDG variables are dropped and the isolation variables set
-  (`support.isolation`). conda computes `user_rc_path` (`~/.condarc`) when its context module
-  is imported, so this must come first; `pytest_plugins` below is loaded after this code runs.
+  (`envguard_testsupport.isolation`). conda computes `user_rc_path` (`~/.condarc`) when its
+  context module is imported, so this must come first; `pytest_plugins` below is loaded after
+  this code runs.
 * Per test (`conda_dirs`, autouse): a fresh `HOME`, package cache, envs dir and envguard store
   through conda's context-aware `monkeypatch` (it resets conda's context on undo), and
   `reset_context()` so in-process conda sees them at once. `python -m conda` children inherit
@@ -31,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 # Under pytest's default "prepend" import mode this directory is on sys.path already; under
-# "importlib" it is not, and `support` must import either way.
+# "importlib" it is not, and `envguard_testsupport` must import either way.
 if str(Path(__file__).parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).parent))
 
-from support.isolation import (
+from envguard_testsupport.isolation import (
     conda_environ,
     is_inherited_conda_var,
     isolation_vars,
@@ -43,7 +44,7 @@ from support.isolation import (
     real_registries,
     run_conda,
 )
-from support.token_server import TokenChannelServer
+from envguard_testsupport.token_server import TokenChannelServer
 
 from conda_envguard.testing.channel import Pkg, build_channel, channel_url, fake_pip, fake_python
 
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
     from conda.testing.fixtures import CondaCLIFixture
 
 # The shared checks assert: pytest explains their failures as it does a test's own asserts.
-pytest.register_assert_rewrite("support.checks")
+pytest.register_assert_rewrite("envguard_testsupport.checks")
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="envguard-tests-"))
 # conda before 25.9 adds the 'defaults' channel (on the internet) to every solve unless some

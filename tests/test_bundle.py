@@ -14,7 +14,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from support.checks import assert_same_tree, clean_error, conda_list, ok, tree
+from envguard_testsupport.checks import assert_same_tree, clean_error, conda_list, ok, tree
 
 from conda_envguard.testing.channel import channel_url
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.checks import assert_same_tree, clean_error, ok, snapshots_of, tree
+from envguard_testsupport.checks import assert_same_tree, clean_error, ok, snapshots_of, tree
 
 DAY = 86400
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support.checks import env_packages, set_created, take_snapshot
+from envguard_testsupport.checks import env_packages, set_created, take_snapshot
 
 pytestmark = pytest.mark.core  # every conda line runs these (tools/conda_matrix.py)
 

@@ -14,7 +14,7 @@ from argparse import Namespace
 
 import conda
 import pytest
-from support.checks import env_packages, listed_snapshots, ok, take_snapshot
+from envguard_testsupport.checks import env_packages, listed_snapshots, ok, take_snapshot
 
 from conda_envguard import compat
 

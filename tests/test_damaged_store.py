@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from conda import CondaError
-from support.checks import take_snapshot, tree_state
-from support.figures import record
+from envguard_testsupport.checks import take_snapshot, tree_state
+from envguard_testsupport.figures import record
 
 from conda_envguard.saving import save_and_set_aside
 

@@ -11,7 +11,13 @@ import json
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, conda_list, ok, snapshots_of, trashed_envs_on_disk
+from envguard_testsupport.checks import (
+    clean_error,
+    conda_list,
+    ok,
+    snapshots_of,
+    trashed_envs_on_disk,
+)
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

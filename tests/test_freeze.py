@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, env_packages, ok
+from envguard_testsupport.checks import clean_error, env_packages, ok
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, conda_list, ok
+from envguard_testsupport.checks import clean_error, conda_list, ok
 
 from conda_envguard.testing.channel import PLATFORM_SUBDIR
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.checks import (
+from envguard_testsupport.checks import (
     TRASH_DIRNAME,
     conda_records,
     listed_snapshots,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from support.checks import clean_error, ok
+from envguard_testsupport.checks import clean_error, ok
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

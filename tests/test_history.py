@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support.checks import env_packages, set_created, take_snapshot
+from envguard_testsupport.checks import env_packages, set_created, take_snapshot
 
 from conda_envguard.testing.channel import Pkg, build_channel, channel_url
 

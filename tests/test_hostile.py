@@ -16,8 +16,8 @@ import re
 
 import pytest
 from conda import CondaError
-from support.checks import take_snapshot
-from support.figures import record
+from envguard_testsupport.checks import take_snapshot
+from envguard_testsupport.figures import record
 
 from conda_envguard.cli.main import configure_parser
 from conda_envguard.saving import save_and_set_aside

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.isolation import REAL_HOME, read_registry, real_registries
+from envguard_testsupport.isolation import REAL_HOME, read_registry, real_registries
 
 from conda_envguard.testing.channel import PLATFORM_SUBDIR, Pkg, add_pip_package, build_channel
 

@@ -8,7 +8,7 @@ import json
 import os
 
 import pytest
-from support.checks import clean_error, env_packages, ok, take_snapshot
+from envguard_testsupport.checks import clean_error, env_packages, ok, take_snapshot
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

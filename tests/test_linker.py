@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.checks import conda_list, ok, remove, snapshots_of, tree
+from envguard_testsupport.checks import conda_list, ok, remove, snapshots_of, tree
 
 from conda_envguard.testing.channel import (
     PREFIX_PLACEHOLDER,

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, ok, tree
-from support.figures import record
+from envguard_testsupport.checks import clean_error, ok, tree
+from envguard_testsupport.figures import record
 
 pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
 

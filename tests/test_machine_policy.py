@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, ok, tree_state
+from envguard_testsupport.checks import clean_error, ok, tree_state
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

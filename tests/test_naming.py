@@ -9,7 +9,7 @@ import getpass
 import os
 
 import pytest
-from support.checks import clean_error, ok
+from envguard_testsupport.checks import clean_error, ok
 
 from conda_envguard.exceptions import NameRuleError
 

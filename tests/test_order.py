@@ -8,7 +8,7 @@ import shutil
 import time
 
 import pytest
-from support.checks import snapshots_of
+from envguard_testsupport.checks import snapshots_of
 
 from conda_envguard.saving import save_and_set_aside
 

@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.checks import assert_same_tree, conda_list, ok, remove, tree
+from envguard_testsupport.checks import assert_same_tree, conda_list, ok, remove, tree
 
 from conda_envguard.testing.channel import Pkg, build_channel, channel_url
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.checks import (
+from envguard_testsupport.checks import (
     assert_same_tree,
     clean_error,
     conda_list,

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.checks import ok, remove
+from envguard_testsupport.checks import ok, remove
 
 from conda_envguard.redact import SECRET
 

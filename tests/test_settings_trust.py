@@ -13,7 +13,7 @@ import json
 import os
 
 import pytest
-from support.checks import clean_error, ok, snapshot_entries, tree_state
+from envguard_testsupport.checks import clean_error, ok, snapshot_entries, tree_state
 
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 

@@ -23,7 +23,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
-from support.checks import conda_records, listed_snapshots, snapshot_entries, tree_state
+from envguard_testsupport.checks import (
+    conda_records,
+    listed_snapshots,
+    snapshot_entries,
+    tree_state,
+)
 
 from conda_envguard.testing.channel import add_pip_package
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from support.checks import (
+from envguard_testsupport.checks import (
     TRASH_DIRNAME,
     assert_same_tree,
     clean_error,

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.checks import (
+from envguard_testsupport.checks import (
     TRASH_DIRNAME,
     assert_same_tree,
     ok,

@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from envguard_testsupport.checks import clean_error, ok
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.checks import clean_error, ok
 from test_bundle import second_machine
 
 from conda_envguard.integrity import write_manifest

@@ -20,7 +20,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from support.checks import clean_error, ok, tree
+from envguard_testsupport.checks import clean_error, ok, tree
 
 from conda_envguard.integrity import MANIFEST, write_manifest
 from conda_envguard.testing.channel import Pkg, build_channel, channel_url

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from support.checks import (
+from envguard_testsupport.checks import (
     TRASH_DIRNAME,
     assert_same_tree,
     clean_error,

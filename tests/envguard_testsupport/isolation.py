@@ -1,6 +1,6 @@
 """An environment for conda that cannot see or touch the real user's conda set-up.
 
-Stdlib only, like the rest of `support`, so scripts outside pytest can use it too.
+Stdlib only, like the rest of `envguard_testsupport`, so scripts outside pytest can use it too.
 
 conda finds its configuration, package cache, envs and env registry through `HOME` (`~/.condarc`,
 `~/.conda/...`), the XDG variables, and `CONDA_*` variables; it also takes the active env from

@@ -2,7 +2,7 @@
 
 A test calls `record(name, count)`; with `ENVGUARD_FIGURES=FILE` set, each figure is appended
 to FILE as a JSON line (`{"figure": name, "count": n}`), and it is always printed (`-s` shows it).
-Stdlib only, like the rest of `support`.
+Stdlib only, like the rest of `envguard_testsupport`.
 """
 
 from __future__ import annotations

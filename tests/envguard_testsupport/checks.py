@@ -1,9 +1,9 @@
 """What the tests compare: trees of files, how a conda run ended, what conda and envguard report.
 
-Stdlib only, like the rest of `support`. The helpers that run conda take the suite's runners as
-their first argument: `conda_run` (a `python -m conda` child, see conftest's `CondaRun`),
-`conda_cli` (conda in-process, from `conda.testing.fixtures`) or `cli` (conftest's in-process
-runner that asserts success and parses `--json`).
+Stdlib only, like the rest of `envguard_testsupport`. The helpers that run conda take the
+suite's runners as their first argument: `conda_run` (a `python -m conda` child, see conftest's
+`CondaRun`), `conda_cli` (conda in-process, from `conda.testing.fixtures`) or `cli` (conftest's
+in-process runner that asserts success and parses `--json`).
 """
 
 from __future__ import annotations
