@@ -398,7 +398,7 @@ def _snapshot_or_stop(prefix: Path, name: str, command: str, contents=None):
 def _move_to_trash(prefix: Path, name: str, snapshot, action: str, contents) -> None:
     from .settings import trash_days, unowned_files
     from .store import new_id
-    from .trash import Trash, human_size, make_shell
+    from .trash import Trash, make_shell
 
     days = trash_days()
     if days <= 0:
@@ -412,19 +412,12 @@ def _move_to_trash(prefix: Path, name: str, snapshot, action: str, contents) -> 
         at_risk = contents.files.at_risk if contents is not None else []
         if at_risk and unowned_files() != "ignore":
             # they were let go to the trash, which cannot take them: conda would delete them
-            from .exceptions import UnownedFilesError
-            from .unowned import SHOWN
+            from .unowned import files_at_risk_error
 
-            raise UnownedFilesError(
-                action,
-                name,
-                str(prefix),
-                len(at_risk),
-                human_size(sum(u.size for u in at_risk)),
-                [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
-                _command_line(with_conda=False),
-                trash_on=True,
-                no_trash_because=f"{e.strerror or e}",
+            command = _command_line(with_conda=False)
+            why = f"{e.strerror or e}"
+            raise files_at_risk_error(
+                action, name, prefix, at_risk, command, trash_on=True, no_trash_because=why
             ) from e
         _warn(
             f"envguard: {prefix} can't be moved to the trash ({e.strerror or e}); conda removes "

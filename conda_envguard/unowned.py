@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .envfiles import Contents, read_contents
+
+if TYPE_CHECKING:
+    from .exceptions import UnownedFilesError
 
 SHOWN = 5  # paths an error names; `conda envguard show` lists them all
 
@@ -19,9 +23,7 @@ SHOWN = 5  # paths an error names; `conda envguard show` lists them all
 def check_before_destroy(prefix: Path, name: str, action: str, command: str) -> Contents:
     """Read the env at `prefix` (for its snapshot too) and stop the command when it would
     delete files the setting does not let go. `command` is the command line without `conda`."""
-    from .exceptions import UnownedFilesError
     from .settings import trash_days, unowned_files
-    from .trash import human_size
 
     contents = read_contents(prefix)
     at_risk = contents.files.at_risk
@@ -39,7 +41,17 @@ def check_before_destroy(prefix: Path, name: str, action: str, command: str) -> 
                 file=sys.stderr,
             )
         return contents
-    raise UnownedFilesError(
+    raise files_at_risk_error(action, name, prefix, at_risk, command, trash_on=trash_days() > 0)
+
+
+def files_at_risk_error(
+    action: str, name: str, prefix: Path, at_risk: list, command: str, **why
+) -> UnownedFilesError:
+    """The error that stops `command` before it deletes `at_risk` with the env at `prefix`."""
+    from .exceptions import UnownedFilesError
+    from .trash import human_size
+
+    return UnownedFilesError(
         action,
         name,
         str(prefix),
@@ -47,7 +59,7 @@ def check_before_destroy(prefix: Path, name: str, action: str, command: str) -> 
         human_size(sum(u.size for u in at_risk)),
         [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
         command,
-        trash_on=trash_days() > 0,
+        **why,
     )
 
 
