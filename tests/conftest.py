@@ -436,3 +436,23 @@ def machine_condarc(
     monkeypatch.setenv("CONDA_ROOT", str(root))
     reset_context()
     yield write
+
+
+# --- a team's git history ------------------------------------------------------------------
+
+
+@pytest.fixture
+def server(tmp_path) -> Path:
+    """A bare repository: the team's git server."""
+    bare = tmp_path / "server.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
+    return bare
+
+
+@pytest.fixture
+def history(tmp_path, server, monkeypatch) -> Path:
+    """The first machine's clone of the server, set as envguard_git."""
+    repo = tmp_path / "history"
+    subprocess.run(["git", "clone", "-q", str(server), str(repo)], check=True, capture_output=True)
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(repo))
+    return repo

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from envguard_testsupport.checks import clean_error, conda_list, ok
+from envguard_testsupport.checks import clean_error, conda_list, git, ok
 
 from conda_envguard.testing.channel import PLATFORM_SUBDIR
 
@@ -24,12 +24,6 @@ pytestmark = [
     pytest.mark.usefixtures("no_background_expiry"),
     pytest.mark.skipif(shutil.which("git") is None, reason="needs the git command"),
 ]
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout
 
 
 def pinned(records: list[dict]) -> set[tuple[str, str, str]]:
@@ -49,23 +43,6 @@ def second_machine(root: Path) -> dict[str, str]:
 def commits(repo: Path) -> list[str]:
     """Subjects of the commits on HEAD, newest first."""
     return git(repo, "log", "--format=%s").splitlines()
-
-
-@pytest.fixture
-def server(tmp_path) -> Path:
-    """A bare repository: the team's git server."""
-    bare = tmp_path / "server.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    return bare
-
-
-@pytest.fixture
-def history(tmp_path, server, monkeypatch) -> Path:
-    """The first machine's clone of the server, set as envguard_git."""
-    repo = tmp_path / "history"
-    subprocess.run(["git", "clone", "-q", str(server), str(repo)], check=True, capture_output=True)
-    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(repo))
-    return repo
 
 
 def folder_of(repo: Path, prefix: Path, rev: str = "HEAD") -> str:

@@ -20,6 +20,7 @@ from envguard_testsupport.checks import (
     TRASH_DIRNAME,
     assert_same_tree,
     clean_error,
+    git,
     ok,
     snapshots_of,
     trashed_envs_on_disk,
@@ -35,28 +36,7 @@ AUTHOR = ("-c", "user.name=mallory", "-c", "user.email=mallory@example.com")
 OTHER_UID = 12345
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
 # --- the git history ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def server(tmp_path) -> Path:
-    bare = tmp_path / "server.git"
-    subprocess.run(["git", "init", "-q", "--bare", str(bare)], check=True)
-    return bare
-
-
-@pytest.fixture
-def history(tmp_path, server, monkeypatch) -> Path:
-    repo = tmp_path / "history"
-    subprocess.run(["git", "clone", "-q", str(server), str(repo)], check=True, capture_output=True)
-    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(repo))
-    return repo
 
 
 @pytest.fixture

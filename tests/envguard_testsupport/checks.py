@@ -246,3 +246,10 @@ def set_created(store: Path, snap_id: str, when: datetime) -> None:
         data = json.loads(manifest.read_text())
         data["files"]["snapshot.json"] = hashlib.sha256(path.read_bytes()).hexdigest()
         manifest.write_text(json.dumps(data))
+
+
+def git(repo: Path, *args: str) -> str:
+    """`git -C REPO ARGS`, which must succeed: its output."""
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    ).stdout
