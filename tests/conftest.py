@@ -72,6 +72,30 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_ROOT, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the per-line set (envguard_testsupport/core_set.py) `core`. An entry naming no
+    collected test of a file that was collected stops the session: nothing drops out unseen."""
+    from envguard_testsupport.core_set import CORE_SET
+
+    matched: set[str] = set()
+    files: set[str] = set()
+    for item in items:
+        file = Path(item.path).name
+        files.add(file)
+        for key in (f"{file}::{item.name}", f"{file}::{getattr(item, 'originalname', '')}"):
+            if key in CORE_SET:
+                item.add_marker(pytest.mark.core)
+                matched.add(key)
+    if any("::" in arg for arg in config.args):
+        return  # single tests asked for: the rest of their files was never collected
+    missing = [key for key in CORE_SET if key.split("::")[0] in files and key not in matched]
+    if missing:
+        raise pytest.UsageError(
+            "envguard_testsupport/core_set.py names tests that do not exist: " + ", ".join(missing)
+        )
+
+
 # --- the user's own registry ---------------------------------------------------------------
 
 

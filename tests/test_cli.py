@@ -16,8 +16,6 @@ from pathlib import Path
 import pytest
 from envguard_testsupport.checks import env_packages, set_created, take_snapshot
 
-pytestmark = pytest.mark.core  # every conda line runs these (tools/conda_matrix.py)
-
 VERBS = (
     "list", "show", "status", "snapshot", "restore", "undo",
     "diff", "protect", "unprotect", "trash", "purge", "prune",

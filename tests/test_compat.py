@@ -9,8 +9,10 @@ function to its tests).
 
 from __future__ import annotations
 
+import os
 import re
 from argparse import Namespace
+from pathlib import Path
 
 import conda
 import pytest
@@ -18,7 +20,7 @@ from envguard_testsupport.checks import env_packages, listed_snapshots, ok, take
 
 from conda_envguard import compat
 
-pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 CONDA = tuple(int(n) for n in re.findall(r"\d+", conda.__version__)[:2])
 
@@ -133,3 +135,38 @@ def test_the_default_activation_env_is_known_from_conda_25_9(monkeypatch, make_e
     else:  # 25.7 has no such setting: conda removes that env like any other
         assert found is None
         assert not hasattr(type(context), "default_activation_prefix")
+
+
+def test_the_private_conda_attributes_envguard_reads_are_there(
+    conda_cli, make_env, monkeypatch, tmp_path
+):
+    """conda shows a plugin no public way to a command's arguments, its configuration by file,
+    or an added package cache; compat.py reads each from a private attribute, the same from
+    25.7 to main. On this line each holds what envguard expects."""
+    from conda.base.context import context, reset_context
+    from conda.exceptions import DryRunExit
+
+    from conda_envguard import sources
+
+    # the configuration as each place spelled it: a file, then the variables
+    condarc = Path(os.environ["HOME"]) / ".condarc"
+    condarc.write_text("plugins:\n  envguard_protect:\n    - 'keep-*'\n", encoding="utf-8")
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_PROTECT", "lab-*")
+    reset_context()
+    assert (str(condarc), ["keep-*"]) in sources.values_by_source("envguard_protect")
+    assert ("envvars", "lab-*") in sources.values_by_source("envguard_protect")
+
+    # the arguments of the guarded command running now
+    seen = []
+    real = compat.command_arguments
+    monkeypatch.setattr(compat, "command_arguments", lambda: seen.append(real()) or seen[-1])
+    make_env("spied", "gamma")
+    with pytest.raises(DryRunExit):
+        conda_cli("remove", "-n", "spied", "--all", "--dry-run")
+    assert seen and seen[0].name == "spied" and seen[0].all is True
+
+    # a second package cache, in this process only
+    extra = str(tmp_path / "kept")
+    with compat.extra_package_cache(extra):
+        assert context.pkgs_dirs[-1] == extra
+    assert extra not in context.pkgs_dirs

@@ -29,8 +29,6 @@ from envguard_testsupport.checks import (
 
 from conda_envguard.exceptions import ProtectedEnvironmentError
 
-pytestmark = pytest.mark.core  # every conda line runs these (tools/conda_matrix.py)
-
 REASON = "paper results"
 
 

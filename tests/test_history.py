@@ -257,7 +257,6 @@ def broken_channel(tmp_path_factory) -> str:
     return channel_url(build_channel(tmp_path_factory.mktemp("broken-channel"), [pkg]))
 
 
-@pytest.mark.core
 def test_a_rolled_back_install_leaves_no_false_state(
     cli, make_env, channel, broken_channel, conda_dirs
 ):
@@ -651,7 +650,6 @@ def doctor(cli, monkeypatch, tmp_path):
     return run
 
 
-@pytest.mark.core
 def test_doctor_without_a_snapshot(doctor, make_env):
     prefix = make_env("nosnap", "gamma")
 
@@ -744,7 +742,6 @@ needs_error_hints = pytest.mark.skipif(
 )
 
 
-@pytest.mark.core
 @needs_error_hints
 def test_conda_error_on_a_removed_env_points_at_undo_then_restore(
     cli, conda_run, make_env, conda_dirs
@@ -771,7 +768,6 @@ def test_conda_error_on_a_removed_env_points_at_undo_then_restore(
     assert env_packages(prefix) == {"gamma": "1.0"}
 
 
-@pytest.mark.core
 @needs_error_hints
 def test_conda_error_hint_by_prefix_and_in_json(cli, conda_run, make_env):
     prefix = make_env("lost2", "gamma")
@@ -785,7 +781,6 @@ def test_conda_error_hint_by_prefix_and_in_json(cli, conda_run, make_env):
     assert any("conda envguard undo lost2" in t for t in texts)
 
 
-@pytest.mark.core
 @needs_error_hints
 def test_no_envguard_hint_for_an_env_it_never_saw(conda_run):
     result = conda_run("list", "-n", "never-existed")

@@ -22,7 +22,7 @@ from envguard_testsupport.figures import record
 from conda_envguard.cli.main import configure_parser
 from conda_envguard.saving import save_and_set_aside
 
-pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 HOSTILE = {
     "long": "x" * 300,

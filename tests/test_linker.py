@@ -25,7 +25,7 @@ from conda_envguard.testing.channel import (
     fake_python,
 )
 
-pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 POST_LINK = b'#!/bin/sh\necho "$PKG_NAME linked" > "$PREFIX/share/post-link-ran.txt"\n'
 

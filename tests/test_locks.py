@@ -18,7 +18,7 @@ import pytest
 from envguard_testsupport.checks import clean_error, ok, tree
 from envguard_testsupport.figures import record
 
-pytestmark = [pytest.mark.usefixtures("no_background_expiry"), pytest.mark.core]
+pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 SHORT_WAIT = {"CONDA_PLUGINS_ENVGUARD_LOCK_TIMEOUT": "2"}
 

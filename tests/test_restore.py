@@ -102,7 +102,6 @@ def test_restore_from_the_lock_works_offline_from_the_package_cache(
 # --- the trash ------------------------------------------------------------------------------
 
 
-@pytest.mark.core
 def test_restore_takes_the_env_from_the_trash_when_it_holds_it(make_env, conda_run, conda_dirs):
     prefix = make_env("E", "bigpkg", "beta")
     before = tree(prefix)
@@ -246,7 +245,6 @@ def test_restore_refuses_an_occupied_place_unless_forced(source, make_env, conda
 # --- elsewhere: -n NEW, -p PATH --------------------------------------------------------------
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("source", ["trash", "lock"])
 @pytest.mark.parametrize("where", ["new-name", "path"])
 def test_restore_elsewhere(where, source, make_env, conda_run, conda_dirs, tmp_path):

@@ -82,7 +82,6 @@ def pip_snapshot(pip_env, conda_cli) -> Path:
 # --- what a snapshot holds ----------------------------------------------------------------------
 
 
-@pytest.mark.core
 def test_environment_yml_pins_everything(pip_env, pip_snapshot, conda_cli, channel):
     text = (pip_snapshot / "environment.yml").read_text()
     data = yaml.safe_load(text)
@@ -102,7 +101,6 @@ def test_environment_yml_pins_everything(pip_env, pip_snapshot, conda_cli, chann
     assert sorted(pip_section) == sorted(f"{n}=={v}" for n, v in PIP_PACKAGES.items())
 
 
-@pytest.mark.core
 def test_no_pip_section_without_pip_packages(make_env, conda_cli):
     make_env("condaonly", "python", "gamma")
 
@@ -116,7 +114,6 @@ def test_no_pip_section_without_pip_packages(make_env, conda_cli):
     assert {p.name for p in snap.iterdir()} - {"env-files"} == SNAPSHOT_FILES
 
 
-@pytest.mark.core
 def test_explicit_lock_has_url_and_sha256_of_every_conda_package(pip_env, pip_snapshot, channel):
     lines = (pip_snapshot / "explicit.txt").read_text().splitlines()
     body = [line for line in lines if line and not line.startswith("#")]
@@ -134,7 +131,6 @@ def test_explicit_lock_has_url_and_sha256_of_every_conda_package(pip_env, pip_sn
     assert names == {"alpha", "beta", "pip", "python"}
 
 
-@pytest.mark.core
 def test_explicit_lock_recreates_the_env_offline(pip_env, pip_snapshot, conda_run, conda_cli):
     new = pip_env.parent / "recreated"
 
@@ -151,14 +147,12 @@ def test_explicit_lock_recreates_the_env_offline(pip_env, pip_snapshot, conda_ru
     assert files_under(new, "share") == files_under(pip_env, "share")
 
 
-@pytest.mark.core
 def test_pip_txt_lists_pip_packages(pip_snapshot):
     lines = (pip_snapshot / "pip.txt").read_text().splitlines()
 
     assert lines == sorted(f"{n}=={v}" for n, v in PIP_PACKAGES.items())
 
 
-@pytest.mark.core
 def test_history_is_copied(pip_env, pip_snapshot):
     history = (pip_snapshot / "history").read_bytes()
 
@@ -173,7 +167,6 @@ def _assert_created_now(created: str, start: datetime, end: datetime) -> None:
     assert start - timedelta(seconds=1) <= when <= end + timedelta(seconds=1)
 
 
-@pytest.mark.core
 def test_metadata_of_a_manual_snapshot(pip_env, conda_cli):
     import conda
     from conda.base.context import context
@@ -202,7 +195,6 @@ def test_metadata_of_a_manual_snapshot(pip_env, conda_cli):
     } == {k: meta[k] for k in ("id", "env_name", "prefix", "created", "trigger", "counts")}
 
 
-@pytest.mark.core
 def test_metadata_of_a_snapshot_taken_by_removal(pip_env, conda_run, conda_dirs):
     start = datetime.now(timezone.utc)
     conda_run("env", "remove", "-n", "withpip", "-y", check=True)
@@ -235,7 +227,6 @@ def _leaks(store: Path, secrets: list[str]) -> list[str]:
     return leaks
 
 
-@pytest.mark.core
 def test_no_credentials_in_the_store(token_channel, conda_run, conda_dirs):
     conda_run("create", "-n", "private", "--override-channels", "-c", token_channel.url, "beta",
               "-y", check=True)  # fmt: skip
@@ -258,7 +249,6 @@ def test_no_credentials_in_the_store(token_channel, conda_run, conda_dirs):
         assert "/t/<TOKEN>/chan" in (snap / "history").read_text()
 
 
-@pytest.mark.core
 def test_no_credentials_in_the_store_from_the_command_line(
     token_channel, make_env, conda_run, conda_dirs
 ):
@@ -320,7 +310,6 @@ def full_store(tmpfs, tmp_path) -> Path:
     ],
     ids=["env-remove", "remove-all", "create-over"],
 )
-@pytest.mark.core
 def test_full_disk_stops_the_command(argv, full_store, make_env, conda_run, conda_dirs, channel):
     prefix = make_env("victim", "alpha", "gamma")
     before = tree_state(prefix, with_root=False)
@@ -365,7 +354,6 @@ def test_a_snapshot_bug_is_not_reported_as_a_disk_problem(make_env, conda_run):
     assert tree_state(prefix, with_root=False) == before
 
 
-@pytest.mark.core
 def test_require_snapshot_false_is_a_one_shot_override(full_store, make_env, conda_run):
     first = make_env("broken", "alpha")
     second = make_env("broken-too", "alpha")
@@ -516,7 +504,6 @@ def test_snapshot_all(make_env, conda_cli, conda_dirs):
     assert all(s["trigger"] == "manual" for s in ours)
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("lock_usable", [True, False], ids=["lock", "yaml-fallback"])
 def test_restore_from_a_private_channel_uses_the_configured_credentials(
     lock_usable, token_channel, conda_run, conda_dirs

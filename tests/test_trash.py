@@ -73,7 +73,6 @@ def big_env(make_env, conda_dirs):
 # --- remove, then undo ---------------------------------------------------------------------
 
 
-@pytest.mark.core
 @pytest.mark.parametrize(
     "command",
     [("env", "remove", "-n", "E", "-y"), ("remove", "-n", "E", "--all", "-y")],
@@ -133,7 +132,6 @@ def test_the_trash_lists_a_removed_env_with_its_size_and_expiry(big_env, conda_r
     assert "conda envguard undo" in listing and "conda envguard purge" in listing
 
 
-@pytest.mark.core
 def test_env_outside_the_envs_dirs_is_trashed_beside_it_and_undone_by_path(
     conda_run, conda_dirs, channel_args, tmp_path
 ):
@@ -196,7 +194,6 @@ def _overwrite(kind: str, conda_run, make_env, channel, tmp_path: Path) -> None:
         ok(conda_run("rename", "-n", "O", "E", "--yes"))
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("kind", ["create", "env-create", "rename"])
 def test_overwritten_env_goes_to_the_trash_and_comes_back(
     kind, make_env, conda_run, conda_dirs, channel, tmp_path
@@ -251,7 +248,6 @@ INCOMPLETE = {
 }
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("case", INCOMPLETE, ids=list(INCOMPLETE))
 def test_a_command_that_does_not_complete_loses_nothing(
     case, big_env, make_env, conda_run, conda_dirs, channel_args
@@ -341,7 +337,6 @@ def _conda_refuses_default_activation_env() -> bool:
     return hasattr(type(context), "default_activation_prefix")  # conda 25.9+
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
 def test_conda_refusing_to_remove_loses_nothing(case, big_env, conda_run, conda_dirs):
     before = tree(big_env, with_root=True)
@@ -353,7 +348,6 @@ def test_conda_refusing_to_remove_loses_nothing(case, big_env, conda_run, conda_
     assert_trash_empty(conda_run, conda_dirs)
 
 
-@pytest.mark.core
 @pytest.mark.parametrize("case", REFUSALS, ids=list(REFUSALS))
 def test_an_env_conda_refuses_to_remove_is_left_to_conda(case, make_env, conda_run, conda_dirs):
     """README: "Envs conda itself refuses to remove (base, the active env, the default
@@ -813,7 +807,6 @@ def test_expired_entries_are_purged_in_the_background_once_a_day(
 # --- the trash is out of conda's sight -------------------------------------------------------
 
 
-@pytest.mark.core
 def test_trashed_envs_never_show_and_their_name_is_free(
     make_env, conda_run, conda_dirs, channel_args
 ):
