@@ -12,36 +12,26 @@ other Python from 3.10 to 3.13 found on PATH or under pyenv (--pythons). It ends
 of every conda line and Python x passed / failed / skipped and exits 1 if anything failed.
 Stdlib only: it runs before any conda exists.
 
-The `core` tests (a marker, so that a line-specific test in any file can join) are chosen for
-what differs between conda lines: every path of conda_envguard/compat.py, where those
-differences live, and what goes through conda's own commands, arguments and records. Each
-compat.py function, the path each line takes, and the `core` tests that show it:
+The `core` tests are the per-line set written down in tests/envguard_testsupport/core_set.py,
+each with what it shows on a line: every path of conda_envguard/compat.py, where the
+differences between lines live, and envguard meeting conda's own commands, arguments, records
+and errors (the guard on every destructive command, snapshots, the trash and undo, restores
+through conda's transaction and `conda env create`, the CLI in conda's parser, conda's error
+hints), one case per path through conda. envguard's own logic, the same on every line, runs
+once, in the whole suite on the newest release. Each compat.py function, the path each line
+takes, and its test in tests/test_compat.py (which asserts the path by conda's version):
 
-    health_check_fixers_supported     26.1+ a fixer, before none   test_compat (doctor --fix,
-                                                                   doctor --list), test_history
-                                                                   (doctor without a snapshot)
+    health_check_fixers_supported     26.1+ a fixer, before none   test_doctor_fix_...
     env_create_replaces_existing      26.7+ arrives as `create`; before as `env_create`,
-                                      replacing only with --yes    test_compat, test_guard
-                                                                   (env create without --yes),
-                                                                   test_trash (env-create)
+    command_as_newest_conda_names_it  replacing only with --yes    test_env_create_arrives_...
     name_prefix_from_env_file         26.3+ conda's reader, before envguard's
-                                                                   test_compat, test_guard (-f)
-    command_as_newest_conda_names_it  `env_create` before 26.7 -> trigger `create`
-                                                                   test_compat (the trigger)
-    record_creation_time              25.11+ written, before none  test_compat (lock restore)
+                                                                   test_env_file_name_...
+    record_creation_time              25.11+ written, before none  test_an_env_restored_...
     default_activation_prefix         25.9+ conda refuses that env, 25.7 removes it
-                                                                   test_compat, test_trash
-                                                                   (the REFUSALS cases)
-
-Line differences outside compat.py, also `core`: conda's error hints (26.7+; test_history's
-hint tests) and the history file conda 25.11 to 26.5 delete on a rolled-back install
-(test_history's rollback test). Beside them: the guard on every destructive command
-(test_guard), snapshots, trash and undo, restore from the trash and the lock, the YAML fallback
-through `conda env create` with a private channel (test_snapshot, test_trash, test_restore),
-the CLI (test_cli), the env envguard's linker restores equals the one `conda create --file`
-makes (test_linker), locks and hostile input (test_locks, test_hostile: conda's parsers and
-commands). The stress and kill tests (also `slow`) try envguard's own locks and steps, the
-same on every line: the whole suite runs them.
+                                                                   test_the_default_activation_...
+    command_arguments, configuration_by_source, raw_value, extra_package_cache
+                                      private attributes, the same on every line
+                                                                   test_the_private_conda_...
 """
 
 from __future__ import annotations
@@ -200,6 +190,8 @@ class SharedDeps:
         py = venv / "bin" / "python"
         steps = [
             [python, "-m", "venv", str(venv)],
+            # with `wheel`, pip caches what it builds (pycosat) instead of building it each time
+            [str(py), "-m", "pip", "install", "--quiet", "wheel"],
             [str(py), "-m", "pip", "install", "--quiet", *self.requirements,
              "-e", f"{REPO}[test]"],
         ]  # fmt: skip
@@ -258,7 +250,7 @@ def _since(started: float) -> float:
 
 
 def _junit_counts(path: Path) -> dict:
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "failures": []}
+    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "failures": [], "compat": 0}
     try:
         root = ET.parse(path).getroot()
     except (OSError, ET.ParseError):
@@ -278,11 +270,13 @@ def _junit_counts(path: Path) -> dict:
             counts["skipped"] += 1
         else:
             counts["passed"] += 1
+            counts["compat"] += "test_compat" in name  # a compat.py path shown on this line
     return counts
 
 
 def table(jobs: list[Job]) -> str:
-    headers = ["conda", "python", "tests", "passed", "failed", "skipped", "time", "result"]
+    headers = ["conda", "python", "tests", "passed", "failed", "skipped", "compat.py", "time",
+               "result"]  # fmt: skip
     rows = []
     for job in sorted(jobs, key=lambda j: (j.wheel.key, j.python_version.split("."))):
         r = job.result
@@ -294,6 +288,7 @@ def table(jobs: list[Job]) -> str:
                 str(r.get("passed", "-")),
                 str(r.get("failed", 0) + r.get("errors", 0)),
                 str(r.get("skipped", "-")),
+                f"{r.get('compat', 0)} paths",
                 f"{r['seconds']:.0f} s" if "seconds" in r else "-",
                 r.get("status", "?"),
             ]
