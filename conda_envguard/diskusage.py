@@ -262,7 +262,9 @@ def _cache_row(scanner: Scanner, cache: str) -> Row:
     (conda.cli.main_clean): an archive with one link; an extracted package whose files all
     have one link; the index cache (`cache/`) and conda's logs (`.logs/`), whole. conda
     reports the first two as the sum of their files' sizes; on disk they free their blocks."""
-    from conda.base.constants import CONDA_LOGS_DIR, CONDA_PACKAGE_EXTENSIONS, PARTIAL_EXTENSION
+    from conda.base.constants import CONDA_LOGS_DIR
+
+    from .compat import cleaned_as_archive
 
     if scanner.progress:
         scanner.progress(f"package cache {cache}", 0)
@@ -281,9 +283,7 @@ def _cache_row(scanner: Scanner, cache: str) -> Row:
         usage = scanner.scan(child.path)
         total.add(usage)
         is_dir = child.is_dir(follow_symlinks=False)
-        if not is_dir and child.name.removesuffix(PARTIAL_EXTENSION).endswith(
-            CONDA_PACKAGE_EXTENSIONS
-        ):
+        if not is_dir and cleaned_as_archive(child.name):
             if usage.single_links:
                 freed += usage.frees
                 conda_says += usage.path_bytes
