@@ -64,6 +64,7 @@ def execute(args: Namespace) -> int:
             local_time(r.details["last_change"]) if r.details.get("last_change") else "",
             flags(r),
             "#" * round(BAR * (r.frees or 0) / widest),
+            r.path,
         ]
         for r in rows
     ]
@@ -76,9 +77,11 @@ def execute(args: Namespace) -> int:
             "",
             f"{human_size(scanner.on_disk)} on disk",
             "",
+            "",
         ]
     )
-    text = table(lines, ["WHAT", "FREES", "SIZE", "FILES", "LAST CHANGE", "NOTES", ""])
+    headers = ["WHAT", "FREES", "SIZE", "FILES", "LAST CHANGE", "NOTES", "", "PATH"]
+    text = table(lines, headers)
     text += (
         "\n\nFREES: what removing it would free now: an env (conda remove), a trash entry "
         "(conda envguard purge ID),\n  kept packages no snapshot needs (prune, purge), the "
