@@ -59,6 +59,7 @@ def execute(args: Namespace) -> int:
         [
             label[r.kind] + r.name,
             "-" if r.frees is None else human_size(r.frees),
+            human_size(r.usage.on_disk),
             human_size(r.usage.size),
             r.usage.files,
             local_time(r.details["last_change"]) if r.details.get("last_change") else "",
@@ -72,22 +73,24 @@ def execute(args: Namespace) -> int:
         [
             "total",
             human_size(freed),
+            human_size(scanner.on_disk),
             human_size(scanner.size),
             totals["files"],
             "",
-            f"{human_size(scanner.on_disk)} on disk",
+            "",
             "",
             "",
         ]
     )
-    headers = ["WHAT", "FREES", "SIZE", "FILES", "LAST CHANGE", "NOTES", "", "PATH"]
+    headers = ["WHAT", "FREES", "ON DISK", "SIZE", "FILES", "LAST CHANGE", "NOTES", "", "PATH"]
     text = table(lines, headers)
     text += (
         "\n\nFREES: what removing it would free now: an env (conda remove), a trash entry "
         "(conda envguard purge ID),\n  kept packages no snapshot needs (prune, purge), the "
         "package cache (conda clean --all). Files\n  also linked from the package cache or "
         "another env free nothing and are not counted.\n"
-        "SIZE: each file once (du -sb); the total counts a file shared by several rows once."
+        "ON DISK: blocks, each file once (du -B1); SIZE: the files' own sizes (du -sb). In "
+        "the totals,\n  a file shared by several rows counts once."
     )
     if any(r.usage.unreadable for r in rows):
         text += "\nSome directories could not be read: their files are not counted."
