@@ -32,6 +32,9 @@ compat.py function, the path each line takes, and the `core` tests that show it:
     default_activation_prefix         25.9+ conda refuses that env, 25.7 removes it
                                                                    test_compat, test_trash
                                                                    (the REFUSALS cases)
+    cleaned_as_archive                26.1+ the package extractors after `.partial`; before, the
+                                      fixed extensions and `.part`
+                                                                   test_compat, test_disk (du)
 
 Line differences outside compat.py, also `core`: conda's error hints (26.7+; test_history's
 hint tests) and the history file conda 25.11 to 26.5 delete on a rolled-back install
