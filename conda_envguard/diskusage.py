@@ -212,7 +212,7 @@ def survey(progress: Callable[[str, int], None] | None = None) -> tuple[list[Row
     )
     usage = scanner.scan(store, "envguard's store")
     rows.append(Row("store", "envguard store", store, usage, None, "conda envguard prune"))
-    rows += [_cache_row(scanner, cache) for cache in caches]
+    rows += [row for cache in caches if (row := _cache_row(scanner, cache))]
     return rows, scanner
 
 
@@ -257,7 +257,7 @@ def _package_caches() -> list[str]:
     ]
 
 
-def _cache_row(scanner: Scanner, cache: str) -> Row:
+def _cache_row(scanner: Scanner, cache: str) -> Row | None:
     """A package cache, and what `conda clean --all` would free in it, by conda's own rules
     (conda.cli.main_clean): an archive with one link; an extracted package whose files all
     have one link; the index cache (`cache/`) and conda's logs (`.logs/`), whole. conda
@@ -269,7 +269,10 @@ def _cache_row(scanner: Scanner, cache: str) -> Row:
     if scanner.progress:
         scanner.progress(f"package cache {cache}", 0)
     total = Usage()
-    own = os.lstat(cache)
+    try:
+        own = os.lstat(cache)
+    except OSError:
+        return None  # gone since conda listed it: nothing to free there
     total.size, total.on_disk = own.st_size, own.st_blocks * 512
     scanner.size += own.st_size
     scanner.on_disk += own.st_blocks * 512

@@ -185,6 +185,7 @@ def test_disk_text_lists_biggest_first_with_bars_and_progress(make_env, conda_ru
     assert "temporary" in small_line
     assert any(line.startswith("total ") for line in lines)
     assert f"scanning {'large'}" in result.stderr  # progress, on stderr only
+    assert "scanning" not in conda_run("envguard", "disk", "-q").stderr
     quiet = conda_run("envguard", "disk", "--json")
     assert "scanning" not in quiet.stderr
     data = json.loads(quiet.stdout)
