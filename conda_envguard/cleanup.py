@@ -3,7 +3,9 @@
 A temporary env is one whose name matches `envguard_temporary` (default `*-tmp`). It may go
 when it has been unchanged for more than the given number of days, no process runs from it
 (a process whose executable or working directory is inside it, where /proc shows that) and
-it holds no files that `envguard_unowned_files` keeps from going.
+it holds no files that `envguard_unowned_files` keeps from going. With `--unchanged-for`,
+envs of any name unchanged for longer are taken too, under the same rules (protected and
+frozen envs, envs a process runs from, always stay).
 "Unchanged" is judged by its own log, `conda-meta/history`, which conda rewrites on every
 change; an env that `undo` brought back after a clean counts as changed at that clean.
 The removal itself is any removal's: see `guard.remove_env`.
@@ -11,7 +13,6 @@ The removal itself is any removal's: see `guard.remove_env`.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import time
 from dataclasses import dataclass
@@ -25,8 +26,9 @@ class Candidate:
     prefix: Path
     name: str
     changed: float  # when conda last changed the env (seconds since the epoch)
-    size_bytes: int | None = None
+    size_bytes: int | None = None  # what removing it frees (diskusage.frees), once measured
     keep: str | None = None  # why it stays, or None: it may go
+    limit: float = 0  # days unchanged after which it may go
 
     def to_json(self) -> dict:
         from datetime import datetime, timezone
@@ -38,27 +40,23 @@ class Candidate:
                 timespec="seconds"
             ),
             "size_bytes": self.size_bytes,
+            "unchanged_days": round((time.time() - self.changed) / DAY, 1),
             "kept_because": self.keep,
         }
 
 
-def is_temporary(name: str, patterns: tuple[str, ...]) -> bool:
-    base = os.path.basename(name)  # an env outside the envs dirs is named by its path
-    return any(fnmatch.fnmatchcase(base, pattern) for pattern in patterns)
-
-
-def last_change(prefix: Path) -> float:
-    return (prefix / "conda-meta" / "history").stat().st_mtime
-
-
-def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]:
-    """Every temporary env, each with the reason it stays, if any; those that may go have
-    their size measured."""
+def survey(
+    patterns: tuple[str, ...], unused_for_days: float, unchanged_for_days: float | None = None
+) -> list[Candidate]:
+    """Every temporary env, and with `unchanged_for_days` every env of any name unchanged for
+    longer, each with the reason it stays, if any; those that may go have what removing them
+    frees measured."""
     from conda.base.context import context
 
-    from .envs import known_prefixes, name_of
+    from .diskusage import frees
+    from .envs import known_prefixes, last_change, name_of
+    from .naming import is_temporary
     from .policy import protection_of
-    from .trash import disk_usage
 
     now = time.time()
     cleaned = _last_cleaned()
@@ -66,7 +64,10 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
     for path in known_prefixes():
         prefix = Path(path)
         name = name_of(prefix)
-        if name == "base" or not is_temporary(name, patterns):
+        if name == "base":
+            continue
+        temporary = is_temporary(name, patterns)
+        if not temporary and unchanged_for_days is None:
             continue
         try:
             changed = last_change(prefix)
@@ -74,7 +75,13 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
             continue
         # an env a clean removed and `undo` brought back counts from that clean on
         changed = max(changed, cleaned.get(os.path.normpath(prefix), 0))
-        found.append(Candidate(prefix, name, changed))
+        limit = unused_for_days if temporary else unchanged_for_days
+        if unchanged_for_days is not None:
+            limit = min(limit, unchanged_for_days)
+        idle_days = (now - changed) / DAY
+        if not temporary and idle_days <= limit:
+            continue  # a recent env of any name is none of clean's business: not listed
+        found.append(Candidate(prefix, name, changed, limit=limit))
     users = processes_inside([c.prefix for c in found])
     active = os.path.normpath(context.active_prefix or "")
     for candidate in found:
@@ -83,14 +90,14 @@ def survey(patterns: tuple[str, ...], unused_for_days: float) -> list[Candidate]
             candidate.keep = f"protected by {protection.rule}"
         elif os.path.normpath(candidate.prefix) == active:
             candidate.keep = "it is the active environment"
-        elif idle_days <= unused_for_days:
+        elif idle_days <= candidate.limit:
             candidate.keep = f"changed {_days(idle_days)} ago"
         elif candidate.prefix in users:
             candidate.keep = f"in use by {users[candidate.prefix]}"
         elif own := _own_files(candidate.prefix):
             candidate.keep = own
         else:
-            candidate.size_bytes = disk_usage(candidate.prefix)
+            candidate.size_bytes = frees(candidate.prefix)
     return found
 
 

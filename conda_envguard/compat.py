@@ -148,3 +148,19 @@ def extra_package_cache(pkgs_dir: str):
         else:
             cache.pop(key, None)
         PackageCacheData._cache_.pop(pkgs_dir, None)  # conda's per-directory cache of it
+
+
+def cleaned_as_archive(file_name: str) -> bool:
+    """Does `conda clean --tarballs` (and `--all`) count this file of a package cache as a
+    package archive? conda 26.1+ asks the package extractors (plugins may add extensions),
+    after taking off a download's `.partial`; before, the fixed `.tar.bz2`/`.conda` and
+    their `.part` downloads."""
+    from conda.base import constants
+
+    partial = getattr(constants, "PARTIAL_EXTENSION", None)
+    if partial is None:  # conda before 26.1
+        names = (*constants.CONDA_PACKAGE_EXTENSIONS, *constants.CONDA_PACKAGE_PARTS)
+        return file_name.endswith(names)
+    from conda.base.context import context
+
+    return bool(context.plugin_manager.has_package_extension(file_name.removesuffix(partial)))

@@ -13,7 +13,7 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
     """Health check: a recent snapshot; no kernel pointing at a removed env; the trash's size."""
     from .settings import stale_days
     from .store import Store
-    from .trash import Trash, disk_usage, human_size
+    from .trash import Trash
 
     latest = Store().latest(prefix=prefix)
     limit = stale_days()
@@ -52,12 +52,53 @@ def snapshot_check(prefix: str, verbose: bool) -> None:
 
     entries = Trash().entries()
     if entries:
-        sizes = (disk_usage(e.env_dir) if e.size_bytes is None else e.size_bytes for e in entries)
-        held = sum(sizes)
+        _trash_check(entries)
+
+
+def _trash_check(entries) -> None:
+    """What the trash holds; a warning when that is more than envguard_trash_warn_percent of
+    the free space on its disk (the trash sits beside the envs: one figure per filesystem)."""
+    import os
+
+    from .diskusage import frees
+    from .settings import problems, trash_warn_percent
+    from .trash import human_size
+
+    held: dict[int, list] = {}  # filesystem -> [bytes purging frees, a path on it]
+    for entry in entries:
+        try:
+            device = os.stat(entry.location).st_dev
+        except OSError:
+            continue
+        found = held.setdefault(device, [0, entry.location])
+        found[0] += frees(entry.location)
+    total = sum(size for size, _ in held.values())
+    percent = trash_warn_percent()
+    crowded = []
+    for size, path in held.values():
+        fs = os.statvfs(path)
+        free = fs.f_bavail * fs.f_frsize
+        if percent and size > free * percent / 100:
+            crowded.append((size, free, path))
+    if not crowded:
         print(
-            f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), {human_size(held)}. "
-            "See: conda envguard trash; free: conda envguard purge --all\n"
+            f"{OK_MARK} envguard's trash holds {len(entries)} removed env(s), "
+            f"{human_size(total)}. See: conda envguard trash; free: conda envguard purge --all\n"
         )
+        return
+    for size, free, path in crowded:
+        print(
+            f"{X_MARK} envguard's trash holds {human_size(size)} on the disk of "
+            f"{os.path.dirname(path)}, more than {percent}% of the {human_size(free)} still "
+            "free there (envguard_trash_warn_percent)."
+        )
+    unread = [p.text for p in problems() if p.setting == "envguard_trash_warn_percent"]
+    if unread:
+        print(f"  (read as {percent}%: {'; '.join(unread)})")
+    print(
+        "  See what each entry frees: conda envguard disk\n"
+        "  Free it for good (no undo after): conda envguard purge --all -y\n"
+    )
 
 
 def snapshot_fix(prefix: str, args, confirm) -> int:

@@ -12,6 +12,12 @@ def is_environment(prefix: str | os.PathLike) -> bool:
     return os.path.isfile(os.path.join(prefix, "conda-meta", "history"))
 
 
+def last_change(prefix: str | os.PathLike) -> float:
+    """When conda last changed the env: the time of its own log, `conda-meta/history`, which
+    conda rewrites on every change."""
+    return os.stat(os.path.join(prefix, "conda-meta", "history")).st_mtime
+
+
 def name_of(prefix: str | os.PathLike) -> str:
     """The name conda shows for `prefix`: 'base', the dir name inside an envs dir, or the path."""
     from conda.base.context import context

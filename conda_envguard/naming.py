@@ -14,6 +14,8 @@ name.
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -108,3 +110,9 @@ def check_new_name(name: str) -> None:
         print(
             f"  A name that says what the env is, like '{good}', helps everyone.", file=sys.stderr
         )
+
+
+def is_temporary(name: str, patterns: tuple[str, ...]) -> bool:
+    """Does the env `name` match one of `envguard_temporary`'s patterns?"""
+    base = os.path.basename(name)  # an env outside the envs dirs is named by its path
+    return any(fnmatch.fnmatchcase(base, pattern) for pattern in patterns)

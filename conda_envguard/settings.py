@@ -20,6 +20,7 @@ NAME_CHECKS = ("off", "warn", "block")  # weakest to strictest
 UNOWNED_CHOICES = ("block", "trash", "ignore")
 DEFAULT_KEEP_PACKAGES_MB = 10240
 DEFAULT_LOCK_TIMEOUT = 60
+DEFAULT_TRASH_WARN_PERCENT = 25
 
 
 def declare_settings():
@@ -121,6 +122,12 @@ def declare_settings():
         "(or on the snapshot store) before it stops with a 'busy' error.",
         parameter=PrimitiveParameter(DEFAULT_LOCK_TIMEOUT, element_type=int),
     )
+    yield CondaSetting(
+        name="envguard_trash_warn_percent",
+        description="conda doctor warns when envguard's trash holds more than this percentage "
+        "of the free space left on its disk (0: never).",
+        parameter=PrimitiveParameter(DEFAULT_TRASH_WARN_PERCENT, element_type=int),
+    )
 
 
 def _get(name: str, default):
@@ -153,6 +160,7 @@ KINDS = {
     "envguard_git": "str",
     "envguard_keep_packages_mb": "int",
     "envguard_lock_timeout": "int",
+    "envguard_trash_warn_percent": "int",
 }
 _BOOLEANS = {"true", "false", "yes", "no", "on", "off", "y", "n", "1", "0"}
 
@@ -331,3 +339,13 @@ def keep_packages_bytes() -> int:
 
 def lock_timeout() -> float:
     return max(0.0, float(_get("envguard_lock_timeout", DEFAULT_LOCK_TIMEOUT)))
+
+
+def trash_warn_percent() -> int:
+    """envguard_trash_warn_percent. A value that cannot be read as 0 or more reads as the
+    default: a typo never switches the warning off (`problems()` names it)."""
+    try:
+        value = int(_get("envguard_trash_warn_percent", DEFAULT_TRASH_WARN_PERCENT))
+    except (TypeError, ValueError):
+        return DEFAULT_TRASH_WARN_PERCENT
+    return value if value >= 0 else DEFAULT_TRASH_WARN_PERCENT

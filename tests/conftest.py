@@ -83,7 +83,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         file = Path(item.path).name
         files.add(file)
-        for key in (f"{file}::{item.name}", f"{file}::{getattr(item, 'originalname', '')}"):
+        name = getattr(item, "originalname", item.name)
+        for key in (file, f"{file}::{item.name}", f"{file}::{name}"):
             if key in CORE_SET:
                 item.add_marker(pytest.mark.core)
                 matched.add(key)

@@ -9,6 +9,7 @@ function to its tests).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from argparse import Namespace
@@ -170,3 +171,20 @@ def test_the_private_conda_attributes_envguard_reads_are_there(
     with compat.extra_package_cache(extra):
         assert context.pkgs_dirs[-1] == extra
     assert extra not in context.pkgs_dirs
+
+
+def test_the_archives_conda_clean_counts_change_at_conda_26_1(conda_run, conda_dirs):
+    names = ["a-1-0.tar.bz2", "b-1-0.conda", "c-1-0.conda.part", "d-1-0.conda.partial", "urls.txt"]
+    conda_dirs.pkgs.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (conda_dirs.pkgs / name).write_bytes(b"x")
+
+    counted = {name for name in names if compat.cleaned_as_archive(name)}
+
+    # conda's own list is the witness
+    clean = json.loads(ok(conda_run("clean", "--tarballs", "--dry-run", "--json")).stdout)
+    assert counted == set(clean["tarballs"]["pkg_sizes"][str(conda_dirs.pkgs)])
+    if since(26, 1):  # a download's `.partial`, and what the package extractors read
+        assert counted == {"a-1-0.tar.bz2", "b-1-0.conda", "d-1-0.conda.partial"}
+    else:  # the fixed extensions and their `.part`
+        assert counted == {"a-1-0.tar.bz2", "b-1-0.conda", "c-1-0.conda.part"}

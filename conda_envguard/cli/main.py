@@ -16,6 +16,7 @@ VERBS = (
     "protect",
     "unprotect",
     "trash",
+    "disk",
     "purge",
     "prune",
     "clean",

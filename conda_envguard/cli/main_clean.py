@@ -8,6 +8,8 @@ from argparse import Namespace
 def configure_parser(verbs) -> None:
     from conda.cli.helpers import add_output_and_prompt_options
 
+    from .common import days
+
     p = verbs.add_parser(
         "clean",
         help="Remove temporary environments unchanged for a while.",
@@ -16,9 +18,10 @@ def configure_parser(verbs) -> None:
         "that no process runs from. Each is removed as any removal is: protected envs are "
         "never touched, nor envs holding files no package installed (envguard_unowned_files), "
         "and each is snapshotted and moved to the trash first, so 'conda envguard undo' "
-        "brings it back.",
+        "brings it back. With --unchanged-for, envs of any name unchanged for longer go too.",
         epilog="Examples:\n  conda envguard clean --dry-run\n  conda envguard clean -y\n"
-        "  conda envguard clean --unused-for 14 -y",
+        "  conda envguard clean --unused-for 14 -y\n"
+        "  conda envguard clean --unchanged-for 180 --dry-run",
     )
     p.add_argument(
         "--unused-for",
@@ -26,6 +29,14 @@ def configure_parser(verbs) -> None:
         metavar="DAYS",
         help="Remove envs unchanged for more than DAYS days (default: the "
         "envguard_temporary_days setting, 7).",
+    )
+    p.add_argument(
+        "--unchanged-for",
+        type=days,
+        metavar="DAYS",
+        help="Also remove envs of any name unchanged for more than DAYS days (by their "
+        "conda-meta/history). Protected and frozen envs, and envs a process runs from, "
+        "always stay.",
     )
     add_output_and_prompt_options(p)
 
@@ -42,12 +53,14 @@ def execute(args: Namespace) -> int:
     if days < 0:
         raise ArgumentError("--unused-for takes a number of days, 0 or more.")
     patterns = temporary_patterns()
-    found = survey(patterns, days)
+    stale = args.unchanged_for
+    found = survey(patterns, days, stale)
     doomed = [c for c in found if c.keep is None]
     kept = [c for c in found if c.keep is not None]
     result = {
         "temporary_patterns": list(patterns),
         "unused_for_days": days,
+        "unchanged_for_days": stale,
         "removed": [c.to_json() for c in doomed],
         "kept": [c.to_json() for c in kept],
     }
@@ -58,36 +71,60 @@ def execute(args: Namespace) -> int:
             if kept
             else ""
         )
-        emit(
-            {**result, "removed": []},
-            f"Nothing to clean: no temporary env ({', '.join(patterns) or 'none set'}) "
-            f"unchanged for more than {days:g} days{also}.",
-        )
+        envs = f"temporary env ({', '.join(patterns) or 'none set'})"
+        if stale is not None:
+            envs = f"{envs} unchanged for more than {days:g} days, nor any env unchanged "
+            envs += f"for more than {stale:g} days"
+        else:
+            envs += f" unchanged for more than {days:g} days"
+        emit({**result, "removed": []}, f"Nothing to clean: no {envs}{also}.")
         return 0
-    listing = "\n".join(f"  {c.name}  ({human_size(c.size_bytes)})  {c.prefix}" for c in doomed)
+    listing = "\n".join(
+        f"  {c.name}  (frees {human_size(c.size_bytes)}, unchanged "
+        f"{c.to_json()['unchanged_days']:g} days)  {c.prefix}"
+        for c in doomed
+    )
+    total = sum(c.size_bytes or 0 for c in doomed)
+    listing += f"\n  In all {human_size(total)}: the space {_when_freed()}"
     how = (
         "snapshot, then into the trash: conda envguard undo brings one back"
         if trash_days() > 0
         else "snapshot, then deleted, as envguard's trash is off: conda envguard restore "
         "rebuilds one"
     )
-    plan = (
-        f"Remove {len(doomed)} temporary env(s) unchanged for more than {days:g} days "
-        f"({how}):\n{listing}{kept_text}"
-    )
+    which = f"temporary env(s) unchanged for more than {days:g} days"
+    if stale is not None:
+        which = f"env(s): temporary ones unchanged for more than {days:g} days, any unchanged "
+        which += f"for more than {stale:g} days"
+    plan = f"Remove {len(doomed)} {which} ({how}):\n{listing}{kept_text}"
     if not plan_and_confirm(result, plan, f"Would remove:\n{listing}{kept_text}"):
         return 0
     removed, trashed, failed = _remove_all(doomed, say)
     result["removed"] = [c.to_json() for c in removed]
     result["failed"] = failed
     total = sum(c.size_bytes or 0 for c in removed)  # only what really went
-    text = f"Cleaned {len(removed)} temporary env(s), {human_size(total)}."
+    kind = "temporary env(s)" if stale is None else "env(s)"
+    text = f"Cleaned {len(removed)} {kind}, {human_size(total)}: the space {_when_freed()}"
     if trashed:
         from ..envs import cli_arg
 
         text += f" Bring one back with: conda envguard undo {cli_arg(trashed[0].prefix, False)}"
     emit(result, text)
     return 1 if failed else 0
+
+
+def _when_freed() -> str:
+    """When the space of envs set aside comes back: the trash holds it until purge or expiry."""
+    from ..settings import trash_days
+
+    days = trash_days()
+    if days == 0:
+        return "is freed now (envguard's trash is off)."
+    return (
+        "comes back when the trash lets them go: now with conda envguard purge NAME (or "
+        f"--all), or by itself when their trash entry expires in {days} day(s) "
+        "(envguard_trash_days)."
+    )
 
 
 def _remove_all(doomed, say) -> tuple[list, list, list[dict]]:
