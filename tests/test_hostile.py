@@ -242,3 +242,18 @@ def test_a_sample_as_the_user_runs_it(store_with_content, conda_run):
     record("  of which conda itself crashed on, before envguard runs", condas)
     assert not failures, "\n".join(failures)
     assert (store_with_content.envs / "demo" / "conda-meta" / "history").is_file()
+
+
+def test_every_verb_refuses_a_path_too_long_for_the_system(
+    store_with_content, conda_cli, conda_run
+):
+    """conda 25.7 to 26.3 crash ("File name too long") on a -p longer than the system's longest
+    path; envguard's verbs refuse such values while parsing. The per-line set runs this part of
+    the hostile matrix on every conda line (the whole matrix runs on the newest)."""
+    calls = [c for c in generated_calls() if c[0].endswith((" long", " very-long"))]
+
+    failures, condas = _run_in_process(conda_cli, conda_run, calls)
+
+    assert len(calls) > 2 * len(_verbs())
+    assert not failures, "\n".join(failures)
+    assert not condas, "\n".join(condas)

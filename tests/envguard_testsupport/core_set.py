@@ -100,6 +100,9 @@ CORE_SET: dict[str, str] = {
     "test_cli.py::test_the_undo_command_printed_for_a_removed_env_brings_that_env_back[--]": (
         "conda's argument parser"
     ),
+    "test_hostile.py::test_every_verb_refuses_a_path_too_long_for_the_system": (
+        "conda 25.7-26.3 crash on a -p past the system's longest path"
+    ),
     # conda's error hints (26.7+) and the history conda 25.11-26.5 deletes on a rollback
     "test_history.py::test_a_rolled_back_install_leaves_no_false_state": "history by line",
     "test_history.py::test_conda_error_hint_by_prefix_and_in_json": "conda_error_hints",
