@@ -51,15 +51,16 @@ def execute(args: Namespace) -> int:
             {"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)}
         )
     text = "\n".join(f"Saved snapshot {t['id']} of '{t['env_name']}'." for t in taken)
-    committed = None
-    if taken:  # committed before this returns: `snapshot --all && git push` pushes them
-        try:
-            committed = commit_queued(store)
-        except EnvGuardError:
-            say(text)  # saved all the same: only their commit failed
-            raise
-        if committed:
-            text += f"\nCommitted {len(committed)} snapshot(s) to the git history."
+    # Committed before this returns (`snapshot --all && git push` pushes them), with what is
+    # still queued and, for a history set up since, every env's latest snapshot.
+    try:
+        committed = commit_queued(store)
+    except EnvGuardError:
+        say(text)  # saved all the same: only their commit failed
+        raise
+    if committed:
+        done = f"Committed {len(committed)} snapshot(s) to the git history."
+        text = f"{text}\n{done}" if text else done
     result = {"taken": taken, "skipped": skipped}
     if committed is not None:  # with a git history: the ids committed (not unchanged ones)
         result["committed"] = committed

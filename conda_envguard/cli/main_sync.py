@@ -32,17 +32,26 @@ def execute(args: Namespace) -> int:
             "No git history is set up: envguard_git is empty.\n"
             "  Set one with: conda config --set plugins.envguard_git ~/envs-history"
         )
+    store = Store()
     try:
-        result = sync(Store().root, repo)
+        result = sync(store.root, repo)
     except GitError as e:
         raise GitSyncError(str(repo), str(e)) from e
+    result["not_committed"] = _not_committed(store)
     count = len(result["committed"])
     if count:
         lines = [f"Committed {count} snapshot(s) to {repo}."]
-    elif result["held"] or result["dropped"]:
+    elif result["held"] or result["dropped"] or result["not_committed"]:
         lines = [f"Committed nothing new to {repo}."]
     else:
-        lines = [f"{repo} has every snapshot already (or they changed nothing)."]
+        lines = [f"{repo} holds the latest snapshot of every env."]
+    if missing := result["not_committed"]:
+        lines.append(
+            f"  {len(missing)} env(s) are not in the history as they are now (only snapshots "
+            "are committed):"
+        )
+        lines += [f"    {m['env_name']} ({m['prefix']}): {m['reason']}" for m in missing]
+        lines.append("  Commit them with: conda envguard snapshot --all && conda envguard sync")
     if result["held"]:
         lines.append(
             f"  {len(result['held'])} queued snapshot(s) could not be committed; they are held "
@@ -61,3 +70,17 @@ def execute(args: Namespace) -> int:
         lines.append(f"  Pushed to {result['remote']}.")
     emit(result, "\n".join(lines))
     return 0
+
+
+def _not_committed(store) -> list[dict]:
+    """The envs whose present state no snapshot holds, so no commit either: with none, or
+    changed since their latest."""
+    from ..envs import known_prefixes, name_of
+
+    out = []
+    for prefix in known_prefixes():
+        if store.is_unchanged(prefix):
+            continue
+        reason = "changed since its latest snapshot" if store.recorded(prefix) else "no snapshot"
+        out.append({"env_name": name_of(prefix), "prefix": str(prefix), "reason": reason})
+    return out
