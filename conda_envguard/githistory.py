@@ -388,6 +388,34 @@ def _requeue_held(store_root: Path) -> list[dict]:
 
 
 # -- sync --------------------------------------------------------------------------------------
+def pending(store_root: Path, repo: Path) -> dict:
+    """What `sync` would do, found without writing anything: the snapshots it would try to
+    commit (queued, held, and each env's latest for a history not seeded yet), the remote."""
+    from .store import Store
+
+    store_root = Path(store_root)
+    ids = {p.name for p in _listed(store_root / QUEUE)} | {h["id"] for h in held(store_root)}
+    if _read(store_root / SEEDED) != str(Path(repo).absolute()):
+        latest = {}
+        for snap in Store(store_root).all():
+            if not snap.meta.get("imported"):
+                latest[os.path.normpath(snap.prefix)] = snap.id
+        ids |= set(latest.values())
+    remote = None
+    if (repo / ".git").exists():
+        remotes = git(repo, "remote").stdout.split()
+        remote = ("origin" if "origin" in remotes else remotes[0]) if remotes else None
+    existing = [i for i in sorted(ids) if os.path.lexists(store_root / "snapshots" / i)]
+    return {"commit": existing, "remote": remote}
+
+
+def _listed(directory: Path) -> list[Path]:
+    try:
+        return [p for p in directory.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
 def sync(store_root: Path, repo: Path) -> dict:
     """Commit what is queued (held snapshots tried again), then (when the repo has a remote)
     rebase onto it and push."""

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json
+    from conda.cli.helpers import add_output_and_prompt_options
 
     p = verbs.add_parser(
         "sync",
@@ -16,12 +16,14 @@ def configure_parser(verbs) -> None:
         epilog="Example:\n  conda config --set plugins.envguard_git ~/envs-history\n"
         "  conda envguard sync",
     )
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..exceptions import EnvGuardError, GitSyncError
-    from ..githistory import HELD, GitError, sync
+    from ..githistory import HELD, GitError, held, pending, sync
     from ..settings import git_dir
     from ..store import Store
     from .common import emit
@@ -33,6 +35,27 @@ def execute(args: Namespace) -> int:
             "  Set one with: conda config --set plugins.envguard_git ~/envs-history"
         )
     store = Store()
+    if context.dry_run:
+        try:
+            plan = pending(store.root, repo)
+        except GitError as e:
+            raise GitSyncError(str(repo), str(e)) from e
+        result = {
+            "repo": str(repo),
+            "committed": plan["commit"],
+            "held": held(store.root),
+            "dropped": [],
+            "remote": plan["remote"],
+            "pushed": False,
+            "not_committed": _not_committed(store),
+        }
+        then = f", then rebase onto {plan['remote']} and push" if plan["remote"] else ""
+        emit(
+            result,
+            f"Would commit {len(plan['commit'])} snapshot(s) to {repo} (those that change its "
+            f"files){then}. Nothing was changed.",
+        )
+        return 0
     try:
         result = sync(store.root, repo)
     except GitError as e:

@@ -171,7 +171,7 @@ def listed_envs(conda_run) -> list[str]:
 
 def snapshots_of(conda_run, name: str) -> list[dict]:
     """What `conda envguard list -n NAME --json` lists."""
-    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
+    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)["snapshots"]
 
 
 def remove(conda_run, name: str, purge: bool = False) -> subprocess.CompletedProcess:
