@@ -459,7 +459,9 @@ def test_unchanged_env_is_skipped_unless_forced(pip_env, conda_cli, conda_run):
     out, _, _ = conda_cli("envguard", "snapshot", "-n", "withpip", "--json")
     assert json.loads(out) == {
         "taken": [],
-        "skipped": [{"env_name": "withpip", "prefix": str(pip_env)}],
+        "skipped": [{"env_name": "withpip", "prefix": str(pip_env), "reason": "unchanged"}],
+        "committed": None,
+        "dry_run": False,
     }
     assert [s["id"] for s in listed_snapshots(conda_cli)] == [first["id"]]
 

@@ -186,7 +186,7 @@ def listed_snapshots(conda_cli) -> list[dict]:
     """What `conda envguard list --json` lists, in-process."""
     out, err, code = conda_cli("envguard", "list", "--json")
     assert code == 0, err
-    return json.loads(out)
+    return json.loads(out)["snapshots"]
 
 
 def conda_records(conda_cli, prefix: Path) -> list[dict]:
