@@ -205,12 +205,12 @@ def test_turning_git_on_later_commits_every_env_s_latest_snapshot(roots, cli, mo
         {"env_name": "fresh", "prefix": str(a / "envs" / "fresh"), "reason": "no snapshot"}
     ]
     out, _ = cli("envguard", "sync")
-    assert "holds the latest snapshot of every env" not in out
+    assert "Nothing new to commit" not in out
     assert "fresh (" in out and "conda envguard snapshot --all && conda envguard sync" in out
 
     cli("envguard", "snapshot", "--all")
     out, _ = cli("envguard", "sync")
-    assert "holds the latest snapshot of every env" in out
+    assert "Nothing new to commit" in out
 
 
 def test_turning_git_on_later_commits_at_the_next_snapshot_too(roots, cli, monkeypatch):

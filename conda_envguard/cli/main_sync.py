@@ -67,7 +67,10 @@ def execute(args: Namespace) -> int:
     elif result["held"] or result["dropped"] or result["not_committed"]:
         lines = [f"Committed nothing new to {repo}."]
     else:
-        lines = [f"{repo} holds the latest snapshot of every env."]
+        lines = [
+            f"Nothing new to commit to {repo}: every queued snapshot is in it, and no env "
+            "changed since its latest snapshot."
+        ]
     if missing := result["not_committed"]:
         lines.append(
             f"  {len(missing)} env(s) are not in the history as they are now (only snapshots "
