@@ -193,7 +193,7 @@ def install(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
 
 def _snapshot_count(sb: Sandbox, env: str) -> int:
     """How many snapshots of `env` the store holds (to check what was measured)."""
-    return len(json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout))
+    return len(json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout)["snapshots"])
 
 
 # -- 3. snapshot vs export --------------------------------------------------------------------

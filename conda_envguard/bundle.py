@@ -142,8 +142,10 @@ _PACKAGE_SUFFIXES = (".tar.bz2", ".conda")
 _HEX = frozenset("0123456789abcdef")
 
 
-def import_bundle(path: Path, store_root: Path) -> dict:
-    """Add the bundle's snapshot (and packages) to the store. Raises BundleError.
+def import_bundle(path: Path, store_root: Path, dry_run: bool = False) -> dict:
+    """Add the bundle's snapshot (and packages) to the store. Raises BundleError. `status`:
+    "imported", or "already_present" (the same snapshot was there: only packages added).
+    `dry_run`: read the manifest and the snapshot's metadata only, and write nothing.
 
     Everything in a bundle is checked before it is used: its member names and kinds, its
     manifest and snapshot metadata against the schema envguard writes. A refused bundle
@@ -174,10 +176,18 @@ def import_bundle(path: Path, store_root: Path) -> dict:
             ) from e  # fmt: skip
         snap_id, packages_listed = _check_manifest(manifest, path)
         store = Store(store_root)
-        store.ensure()
         final = store.snapshots_dir / snap_id
         incoming = _read_snapshot(tar, members, path)
         _check_meta(incoming[META], snap_id, path)
+        if dry_run:
+            present = (final / META).exists()
+            return {
+                "snapshot": snap_id,
+                "status": "already_present" if present else "imported",
+                "packages": len(packages_listed),
+                "env_name": manifest.get("env_name") or "",
+            }
+        store.ensure()
         added: list[Path] = []
         try:
             if (final / META).exists():
@@ -188,7 +198,7 @@ def import_bundle(path: Path, store_root: Path) -> dict:
                         "envguard will not overwrite it.",
                         f"See it with: conda envguard show {snap_id}",
                     )
-                status = "already in the store"
+                status = "already_present"
                 _import_packages(tar, members, packages_listed, store_root, path, added, incoming)
             else:
                 status = "imported"

@@ -37,12 +37,14 @@ QUEUE = "git-queue"
 HELD = "git-held"
 ERROR = "git-error"
 ENV_META = "envguard-env.json"
+SEEDED = "git-seeded"
+PUSH_TRIES = 5
 _LOCK = "envguard-commit.lock"
 _FALLBACK_AUTHOR = ("conda-envguard", "envguard@localhost")
 
 
 class GitError(Exception):
-    """git failed; the message is git's own last words."""
+    """git failed; the message is git's own words, all of them."""
 
 
 class _Unreadable(Exception):
@@ -79,10 +81,17 @@ def git(
     except (OSError, subprocess.TimeoutExpired) as e:
         raise GitError(f"git {args[0]}: {e}") from e
     if check and result.returncode != 0:
-        said = result.stderr or result.stdout
-        words = (said.decode(errors="replace") if raw else said).strip().splitlines()
-        raise GitError(f"git {args[0]}: {words[-1] if words else f'exit {result.returncode}'}")
+        raise GitError(f"git {args[0]}: {said(result)}")
     return result
+
+
+def said(result: subprocess.CompletedProcess) -> str:
+    """Everything git wrote about a failure (its first line alone, or its last, often misses
+    the cause), one line each, indented under the first."""
+    out = result.stderr or result.stdout
+    text = out.decode(errors="replace") if isinstance(out, bytes) else out
+    lines = [line.rstrip() for line in text.strip().splitlines() if line.strip()]
+    return "\n    ".join(lines) if lines else f"exit {result.returncode}"
 
 
 def ensure_repo(repo: Path) -> list[str]:
@@ -164,6 +173,7 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         author = ensure_repo(repo)
         committed = []
         with _locked(repo):
+            seeding = _seed(store_root, repo)
             snaps = []
             for marker in sorted(queue.glob("*")) if queue.is_dir() else []:
                 if marker.name.startswith("."):
@@ -183,6 +193,8 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
                     _hold(store_root, snap.id, str(e))
                     continue
                 (queue / snap.id).unlink(missing_ok=True)
+            if seeding:
+                (store_root / SEEDED).write_text(seeding)
     except Exception as e:  # git, the repo's disk, or a bug: recorded, and the queue stays
         reason = str(e) if isinstance(e, (GitError, OSError)) else f"{type(e).__name__}: {e}"
         try:
@@ -192,6 +204,28 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         raise GitError(reason) from e
     error.unlink(missing_ok=True)
     return committed
+
+
+def _seed(store_root: Path, repo: Path) -> str | None:
+    """A history set (or changed) after envs had snapshots: queue each env's latest one, so
+    the history holds every env's latest state, not only what changes from now on. Returns
+    what to record in `<store>/git-seeded` once they are committed (None: seeded already)."""
+    from .store import Store
+
+    seeded = str(Path(repo).absolute())
+    if _read(store_root / SEEDED) == seeded:
+        return None
+    latest: dict[str, str] = {}
+    for snap in Store(store_root).all():  # oldest first: the last one of a prefix stays
+        if not snap.meta.get("imported"):  # another machine's env is not this one's to commit
+            latest[os.path.normpath(snap.prefix)] = snap.id
+    if not latest:
+        return None  # nothing to seed yet (a store not even made, maybe): seeded by its queue
+    queue = store_root / QUEUE
+    queue.mkdir(mode=0o700, exist_ok=True)
+    for snap_id in latest.values():
+        (queue / snap_id).touch()
+    return seeded
 
 
 def env_dirname(name: str) -> str:
@@ -354,6 +388,34 @@ def _requeue_held(store_root: Path) -> list[dict]:
 
 
 # -- sync --------------------------------------------------------------------------------------
+def pending(store_root: Path, repo: Path) -> dict:
+    """What `sync` would do, found without writing anything: the snapshots it would try to
+    commit (queued, held, and each env's latest for a history not seeded yet), the remote."""
+    from .store import Store
+
+    store_root = Path(store_root)
+    ids = {p.name for p in _listed(store_root / QUEUE)} | {h["id"] for h in held(store_root)}
+    if _read(store_root / SEEDED) != str(Path(repo).absolute()):
+        latest = {}
+        for snap in Store(store_root).all():
+            if not snap.meta.get("imported"):
+                latest[os.path.normpath(snap.prefix)] = snap.id
+        ids |= set(latest.values())
+    remote = None
+    if (repo / ".git").exists():
+        remotes = git(repo, "remote").stdout.split()
+        remote = ("origin" if "origin" in remotes else remotes[0]) if remotes else None
+    existing = [i for i in sorted(ids) if os.path.lexists(store_root / "snapshots" / i)]
+    return {"commit": existing, "remote": remote}
+
+
+def _listed(directory: Path) -> list[Path]:
+    try:
+        return [p for p in directory.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
 def sync(store_root: Path, repo: Path) -> dict:
     """Commit what is queued (held snapshots tried again), then (when the repo has a remote)
     rebase onto it and push."""
@@ -375,26 +437,59 @@ def sync(store_root: Path, repo: Path) -> dict:
     result["remote"] = remote
     branch = git(repo, "symbolic-ref", "--short", "HEAD").stdout.strip()
     with _locked(repo):
-        git(repo, "fetch", "-q", remote)
-        upstream = f"{remote}/{branch}"
-        if git(repo, "rev-parse", "--verify", "-q", upstream, check=False).returncode == 0:
-            has_head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
-            if has_head.returncode != 0:
-                git(repo, "reset", "-q", "--hard", upstream)  # nothing here yet: take theirs
-            elif (rebase := git(repo, *author, "rebase", "-q", upstream, check=False)).returncode:
-                both = git(repo, "diff", "--name-only", "--diff-filter=U", check=False).stdout
-                git(repo, "rebase", "--abort", check=False)
-                if both.split():
-                    raise GitError(
-                        f"git rebase: the history on {remote} changed the same env files "
-                        f"({', '.join(both.split())}); merge it by hand in {repo}"
-                    )
-                words = (rebase.stderr or rebase.stdout).strip().splitlines()
-                raise GitError(f"git rebase onto {upstream}: {words[0] if words else 'failed'}")
-        if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode == 0:
-            git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}")
-            result["pushed"] = True
+        # Another machine may push between our fetch and our push: then fetch, rebase and
+        # push again. Folders are per host and prefix, so a rebase conflicts only when two
+        # clones wrote the same env's folder.
+        for attempt in range(1, PUSH_TRIES + 1):
+            _rebase_onto(repo, remote, branch, author)
+            if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+                break  # nothing to push
+            push = git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}", check=False)
+            if push.returncode == 0:
+                result["pushed"] = True
+                break
+            if attempt == PUSH_TRIES or not _moved(repo, remote, branch):
+                raise GitError(f"git push: {said(push)}")
     return result
+
+
+def _moved(repo: Path, remote: str, branch: str) -> bool:
+    """Has `remote`'s branch moved past what we have (someone pushed meanwhile)?"""
+    before = git(repo, "rev-parse", "-q", "--verify", f"{remote}/{branch}", check=False)
+    git(repo, "fetch", "-q", remote)
+    after = git(repo, "rev-parse", "-q", "--verify", f"{remote}/{branch}", check=False)
+    return after.stdout.strip() != before.stdout.strip()
+
+
+def _rebase_onto(repo: Path, remote: str, branch: str, author: list[str]) -> None:
+    """Fetch `remote` and put our commits on top of its `branch`; a conflict is undone and
+    reported with the commands that resolve it."""
+    git(repo, "fetch", "-q", remote)
+    upstream = f"{remote}/{branch}"
+    if git(repo, "rev-parse", "--verify", "-q", upstream, check=False).returncode:
+        return  # the remote has no such branch yet: the push makes it
+    if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
+        git(repo, "reset", "-q", "--hard", upstream)  # nothing here yet: take theirs
+        return
+    rebase = git(repo, *author, "rebase", "-q", upstream, check=False)
+    if not rebase.returncode:
+        return
+    both = git(repo, "diff", "--name-only", "--diff-filter=U", check=False).stdout.split()
+    git(repo, "rebase", "--abort", check=False)
+    if not both:
+        raise GitError(f"git rebase onto {upstream}: {said(rebase)}")
+    raise GitError(
+        f"the history on {remote} changed the same env files as this machine "
+        f"({', '.join(both)}), so envguard cannot put its commits on top; nothing was "
+        "pushed, and the history here is as it was before this sync.\n"
+        "  Keep this machine's version of those files:\n"
+        f"    git -C {repo} rebase -X theirs {upstream}\n"
+        "  or merge them by hand:\n"
+        f"    git -C {repo} rebase {upstream}    (stops at the conflict)\n"
+        f"    edit the files, then: git -C {repo} add FILES && "
+        f"git -C {repo} rebase --continue\n"
+        "  then push: conda envguard sync"
+    )
 
 
 # -- restore from the repo --------------------------------------------------------------------
@@ -578,12 +673,17 @@ def _choose(repo: Path, commit: str, rev: str, env: str, host: str | None) -> di
     if len(mine) == 1:
         return mine[0]
     listed = "\n".join(f"    {_described(repo, commit, c)}" for c in candidates)
-    hosts = sorted({c["host"] for c in candidates if c.get("host")})
-    example = f"--host {hosts[0]}" if hosts else "--host HOST"
+    hosts = [c.get("host") for c in candidates]
+    by_folder = f"conda envguard restore {candidates[0]['folder']} --from-git"
+    if None in hosts or len(set(hosts)) < len(hosts):  # a host alone would not choose
+        hint = f"Choose one by its folder: {by_folder}"
+    else:
+        hint = (
+            f"Choose one by its machine: conda envguard restore {env} --from-git "
+            f"--host {sorted(hosts)[0]}\n  or by its folder: {by_folder}"
+        )
     raise GitHistoryError(
-        f"{repo} holds {len(candidates)} envs named '{env}' at {rev}:\n{listed}",
-        f"Choose one by its machine: conda envguard restore {env} --from-git {example}\n"
-        f"  or by its folder: conda envguard restore {candidates[0]['folder']} --from-git",
+        f"{repo} holds {len(candidates)} envs named '{env}' at {rev}:\n{listed}", hint
     )
 
 

@@ -73,6 +73,7 @@ def test_an_exported_bundle_restores_offline_on_another_machine(
         "status": "imported",
         "packages": 3,
         "env_name": "E",
+        "dry_run": False,
     }
     target = tmp_path / "machine2" / "envs" / "E"
     assert report["prefix"] == str(target)
@@ -128,7 +129,7 @@ def test_a_package_that_does_not_match_its_lock_is_refused(exported_env, conda_r
     clean_error(result, "beta-1.0-0.tar.bz2", "does not match its lock's checksum")
     kept = tmp_path / "machine2" / "store" / "packages"
     assert not list(kept.glob("*/beta-1.0-0.tar.bz2"))
-    listed = json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)
+    listed = json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
     assert listed == []  # nothing of a bundle that failed its check
 
 
@@ -163,14 +164,19 @@ def test_export_of_an_env_snapshots_it_first_when_changed_or_never_snapshotted(
         ok(conda_run("envguard", "export", "E", "-o", tmp_path / "1", "--json")).stdout
     )
 
-    (snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)
+    (snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)[
+        "snapshots"
+    ]
     assert first["snapshot"] == snap["id"] and snap["trigger"] == "export"
     # unchanged since: the same snapshot travels, and no new one is taken
     again = json.loads(
         ok(conda_run("envguard", "export", "E", "-o", tmp_path / "2", "--json")).stdout
     )
     assert again["snapshot"] == snap["id"]
-    assert len(json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)) == 1
+    assert (
+        len(json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)["snapshots"])
+        == 1
+    )
     # changed since (behind conda's history snapshot's back): the env as it is now travels
     ok(conda_run("install", "-n", "E", "-y", *args, "gamma"))
     latest = json.loads(
@@ -184,7 +190,10 @@ def test_export_of_an_env_snapshots_it_first_when_changed_or_never_snapshotted(
 
 def snapshots_ids(conda_run, name: str) -> list[str]:
     return [
-        s["id"] for s in json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
+        s["id"]
+        for s in json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)[
+            "snapshots"
+        ]
     ]
 
 
@@ -212,5 +221,5 @@ def test_a_bundle_naming_an_unsafe_package_is_refused(exported_env, conda_run, t
     result = conda_run("envguard", "import", crafted, env=other)
 
     clean_error(result, "unsafe package", "escape.tar.bz2")
-    listed = json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)
+    listed = json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
     assert listed == []

@@ -172,7 +172,7 @@ def test_no_snapshot_no_removal(make_env, conda_run, conda_dirs, tmp_path):
 def test_json_when_there_is_nothing_to_clean(conda_run):
     data = json.loads(ok(conda_run("envguard", "clean", "--json")).stdout)
     assert data["removed"] == [] and data["temporary_patterns"] == ["*-tmp"]
-    assert data["unused_for_days"] == 7
+    assert data["unused_for_days"] == 7.0 and isinstance(data["unused_for_days"], float)
 
 
 def test_the_active_env_stays(make_env, conda_run):

@@ -137,7 +137,7 @@ def listed(cli, make_env, conda_dirs):
 
 
 def test_list_json(cli, listed, conda_dirs):
-    data = cli.json("envguard", "list")
+    data = cli.json("envguard", "list")["snapshots"]
 
     assert [s["id"] for s in data] == listed  # newest last
     for item, (name, age) in zip(data, (("one", 3), ("two", 2), ("one", 1)), strict=True):
@@ -159,13 +159,13 @@ def test_list_is_newest_last_within_one_second(cli, make_env):
     make_env("quick", "gamma")
     taken = [take_snapshot(cli, "-n", "quick") for _ in range(8)]
 
-    assert [s["id"] for s in cli.json("envguard", "list")] == taken
+    assert [s["id"] for s in cli.json("envguard", "list")["snapshots"]] == taken
 
 
 def test_list_filters_by_env(cli, listed, conda_dirs):
-    by_name = cli.json("envguard", "list", "-n", "one")
-    by_prefix = cli.json("envguard", "list", "-n", str(conda_dirs.envs / "two"))
-    none = cli.json("envguard", "list", "-n", "three")
+    by_name = cli.json("envguard", "list", "-n", "one")["snapshots"]
+    by_prefix = cli.json("envguard", "list", "-n", str(conda_dirs.envs / "two"))["snapshots"]
+    none = cli.json("envguard", "list", "-n", "three")["snapshots"]
     out, _ = cli("envguard", "list", "-n", "three")
 
     assert [s["id"] for s in by_name] == [listed[0], listed[2]]
@@ -206,7 +206,7 @@ def test_list_of_an_empty_store(cli, conda_dirs):
     assert "No snapshots yet" in out
     assert "conda envguard snapshot" in out
     assert bare == out
-    assert cli.json("envguard", "list") == []
+    assert cli.json("envguard", "list")["snapshots"] == []
     assert not conda_dirs.store.exists() or not any((conda_dirs.store / "snapshots").glob("*"))
 
 
@@ -351,6 +351,7 @@ def test_protect_and_unprotect_json(cli, make_env, conda_dirs, monkeypatch):
         "marker_removed": True,
         "protected": False,
         "protection": None,
+        "dry_run": False,
     }
     assert not marker.exists()
     assert cli.json("envguard", "unprotect", "-n", "guarded")["marker_removed"] is False
@@ -400,7 +401,7 @@ def test_protect_works_on_envs_with_hostile_names(cli, make_env, conda_dirs, nam
     data = cli.json("envguard", "protect", "-p", str(prefix))
     status = cli.json("envguard", "status")
     snap = take_snapshot(cli, "-p", str(prefix))
-    listed = cli.json("envguard", "list", "-n", str(prefix))
+    listed = cli.json("envguard", "list", "-n", str(prefix))["snapshots"]
 
     assert data["prefix"] == str(prefix) and data["env_name"] == name
     assert (prefix / "conda-meta" / "envguard-protected").is_file()

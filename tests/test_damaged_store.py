@@ -153,7 +153,7 @@ def test_a_damaged_store_is_survived(damage, cli, make_env, conda_dirs, conda_cl
 
     code, text = _run(conda_cli, "envguard", "list")
     assert code == 0, text
-    listed = json.loads(_run(conda_cli, "envguard", "list", "--json")[1])
+    listed = json.loads(_run(conda_cli, "envguard", "list", "--json")[1])["snapshots"]
     assert all(Path(snap["path"]).parent == conda_dirs.store / "snapshots" for snap in listed)
     if of_snapshot and damage not in ("manifest.json-truncated", "manifest.json-garbage"):
         damaged_ok = damage.startswith(("explicit", "environment", "packages", "history"))

@@ -64,7 +64,9 @@ def test_snapshots_land_in_git_and_sync_pushes_them(
     args = env_templates.channel.args
     ok(conda_run("create", "-n", "E", "-y", *args, "alpha=1.0"))
     installed = ok(conda_run("install", "-n", "E", "-y", *args, "gamma"))
-    (snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)
+    (snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)[
+        "snapshots"
+    ]
 
     synced = json.loads(ok(conda_run("envguard", "sync", "--json")).stdout)
 
@@ -403,10 +405,13 @@ def test_a_damaged_queued_snapshot_is_held_not_lost(
         failed = conda_run("envguard", "snapshot", "-n", env, env=broken)
         assert failed.returncode == 1 and "GitSyncError" in failed.stderr, failed.stderr
         assert "still queued for git" in failed.stderr
-    (e_snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)
+    (e_snap,) = json.loads(ok(conda_run("envguard", "list", "-n", "E", "--json")).stdout)[
+        "snapshots"
+    ]
     queue = conda_dirs.store / "git-queue"
     assert sorted(p.name for p in queue.iterdir()) == sorted(
-        s["id"] for s in json.loads(ok(conda_run("envguard", "list", "--json")).stdout)
+        s["id"]
+        for s in json.loads(ok(conda_run("envguard", "list", "--json")).stdout)["snapshots"]
     )
     (conda_dirs.store / "snapshots" / e_snap["id"] / "snapshot.json").write_text("garbage")
 

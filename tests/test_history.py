@@ -339,7 +339,8 @@ def test_diff_two_snapshots(cli, two_states):
 
     data = cli.json("envguard", "diff", a, b)
 
-    assert (data["a"], data["b"]) == (a, b)
+    assert (data["a"]["id"], data["b"]["id"]) == (a, b)
+    assert data["a"]["kind"] == data["b"]["kind"] == "snapshot"
     _check_diff(data)
     backwards = cli.json("envguard", "diff", b, a)
     assert _names(backwards["added"]) == [("gamma", "1.0")]
@@ -352,7 +353,7 @@ def test_diff_with_the_live_env(cli, two_states, conda_dirs):
 
     data = cli.json("envguard", "diff", a)
 
-    assert str(conda_dirs.envs / "d") in data["b"]
+    assert data["b"] == {"kind": "live", "id": None, "prefix": str(conda_dirs.envs / "d")}
     _check_diff(data)
     same = cli.json("envguard", "diff", b)
     assert same["added"] == same["removed"] == same["changed"] == []

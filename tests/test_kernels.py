@@ -18,7 +18,9 @@ def test_env_local_kernelspec_of_another_env_follows_its_env(make_env, conda_run
     assert removed.returncode == 0, removed.stderr
 
     assert not kernel_dir.exists()  # Jupyter in `lab` no longer offers a dead kernel
-    snapshots = json.loads(conda_run("envguard", "list", "-n", "work", "--json").stdout)
+    snapshots = json.loads(conda_run("envguard", "list", "-n", "work", "--json").stdout)[
+        "snapshots"
+    ]
     shown = json.loads(conda_run("envguard", "show", snapshots[-1]["id"], "--json").stdout)
     assert [k["name"] for k in shown["kernels"]] == ["work"]
 
@@ -36,7 +38,9 @@ def test_an_envs_own_kernelspecs_stay_inside_it(make_env, conda_run):
 
     assert conda_run("env", "remove", "-n", "work", "-y").returncode == 0
     # not recorded as a kernel to take out of Jupyter: it moves with the env, as a file of it
-    snapshots = json.loads(conda_run("envguard", "list", "-n", "work", "--json").stdout)
+    snapshots = json.loads(conda_run("envguard", "list", "-n", "work", "--json").stdout)[
+        "snapshots"
+    ]
     shown = json.loads(conda_run("envguard", "show", snapshots[-1]["id"], "--json").stdout)
     assert shown["kernels"] == []
     assert conda_run("envguard", "undo", "work", "-y").returncode == 0

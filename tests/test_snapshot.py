@@ -327,7 +327,7 @@ def test_full_disk_stops_the_command(argv, full_store, make_env, conda_run, cond
     assert snapshot_entries(full_store) == []  # not even a temporary dir left behind
     assert not (conda_dirs.envs / ".envguard-trash").exists()
     listing = conda_run("envguard", "list", "--json", env=on_full_disk, check=True)
-    assert json.loads(listing.stdout) == []
+    assert json.loads(listing.stdout)["snapshots"] == []
 
 
 def test_a_snapshot_bug_is_not_reported_as_a_disk_problem(make_env, conda_run):
@@ -398,14 +398,16 @@ def test_killed_snapshot_never_lists_as_good(make_env, conda_run, conda_dirs):
     if not tmp[0].exists():
         pytest.fail("the snapshot completed before SIGKILL: the env is too small to catch it")
 
-    assert conda_run("envguard", "list", "--json", check=True).stdout.strip() == "[]"
+    assert (
+        json.loads(conda_run("envguard", "list", "--json", check=True).stdout)["snapshots"] == []
+    )
     snap_id = tmp[0].name.removeprefix(".tmp-")
     shown = conda_run("envguard", "show", snap_id)
     assert shown.returncode != 0 and "Traceback" not in shown.stderr
     assert f"no snapshot matching '{snap_id}'" in shown.stderr
     # the killed attempt does not count: the next snapshot is taken, not skipped as unchanged
     conda_run("envguard", "snapshot", "-n", "huge", check=True)
-    [good] = json.loads(conda_run("envguard", "list", "--json", check=True).stdout)
+    [good] = json.loads(conda_run("envguard", "list", "--json", check=True).stdout)["snapshots"]
     assert good["env_name"] == "huge" and good["counts"] == {"conda": 2, "pip": 1000}
 
 
@@ -445,7 +447,9 @@ def test_unchanged_env_is_skipped_unless_forced(pip_env, conda_cli, conda_run):
     out, _, _ = conda_cli("envguard", "snapshot", "-n", "withpip", "--json")
     assert json.loads(out) == {
         "taken": [],
-        "skipped": [{"env_name": "withpip", "prefix": str(pip_env)}],
+        "skipped": [{"env_name": "withpip", "prefix": str(pip_env), "reason": "unchanged"}],
+        "committed": None,
+        "dry_run": False,
     }
     assert [s["id"] for s in listed_snapshots(conda_cli)] == [first["id"]]
 

@@ -135,6 +135,14 @@ DRY_RUNS = {
     "conda create NEW": ("create", "-n", "N", "gamma"),
     "conda create over E": ("create", "-n", "E", "gamma"),
     "conda rename": ("rename", "-n", "E", "E3"),
+    "snapshot --all --force": ("envguard", "snapshot", "--all", "--force"),
+    "protect": ("envguard", "protect", "-n", "E", "--reason", "r"),
+    "unprotect": ("envguard", "unprotect", "-n", "E"),
+    "freeze": ("envguard", "freeze", "-n", "E", "--reason", "r"),
+    "unfreeze": ("envguard", "unfreeze", "-n", "E"),
+    "export": ("envguard", "export", "E", "-o", "{home}/E.envguard", "--with-packages"),
+    "import": ("envguard", "import", "{home}/E-copy.envguard"),
+    "sync": ("envguard", "sync"),
 }
 
 
@@ -147,6 +155,15 @@ def test_every_dry_run_writes_and_deletes_nothing(case, scene, conda_run, channe
     if args[:2] == ("envguard", "undo") and "--force" in args:
         # an env occupies R's place, so --force has something to replace
         shutil.copytree(scene.envs / "E", scene.envs / "R", symlinks=True)
+    args = tuple(str(a).replace("{home}", str(scene.home)) for a in args)
+    env = {}
+    if args[:2] == ("envguard", "import"):  # a bundle of another store's snapshot
+        other = {"CONDA_PLUGINS_ENVGUARD_STORE": str(scene.root / "other-store")}
+        ok(conda_run("envguard", "snapshot", "-n", "E", "--force", env=other))
+        ok(conda_run("envguard", "export", "E", "-o", args[2], env=other))
+    if args[:2] == ("envguard", "sync"):  # a history set up after E's snapshots: all to commit
+        subprocess.run(["git", "init", "-q", str(scene.home / "history")], check=True)
+        env = {"CONDA_PLUGINS_ENVGUARD_GIT": str(scene.home / "history")}
     watched = {"envs": scene.envs, "store": scene.store, "home": scene.home}
 
     def state(name: str) -> dict:
@@ -162,9 +179,11 @@ def test_every_dry_run_writes_and_deletes_nothing(case, scene, conda_run, channe
 
     before = {name: state(name) for name in watched}
 
-    result = conda_run(*args, "--dry-run", "-y")
+    result = conda_run(*args, "--dry-run", "-y", env=env)
 
     assert "Traceback" not in result.stderr, result.stderr
+    if args[0] == "envguard":  # a dry run the verb knows, not a refusal of the option
+        assert result.returncode == 0, result.stderr
     for name in watched:
         after = state(name)
         changed = sorted(

@@ -140,7 +140,10 @@ def test_kernel_records_that_name_paths_are_refused_at_import(bundle, conda_run,
     )
 
     clean_error(conda_run("envguard", "import", crafted, env=other), "kernel record")
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
+        == []
+    )
     assert not list((machine / "store").glob("packages/*"))
 
 
@@ -274,7 +277,10 @@ def test_a_malformed_bundle_is_refused_cleanly_and_leaves_nothing(
 
     clean_error(conda_run("envguard", "import", crafted, env=other), phrase)
 
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
+        == []
+    )
     assert not [p.name for p in (machine / "store" / "packages").glob("*")]
 
 
@@ -291,7 +297,10 @@ def test_a_small_bundle_that_expands_to_a_huge_snapshot_file_is_refused_before_r
     other = second_machine(tmp_path / "machine2")
 
     clean_error(conda_run("envguard", "import", crafted, env=other), "larger than envguard")
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
+        == []
+    )
 
 
 def test_a_bundle_of_too_many_members_is_refused(bundle, conda_run, tmp_path):
@@ -307,7 +316,10 @@ def test_a_bundle_of_too_many_members_is_refused(bundle, conda_run, tmp_path):
     other = second_machine(tmp_path / "machine2")
 
     clean_error(conda_run("envguard", "import", crafted, env=other), f"more than {MAX_MEMBERS}")
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=other)).stdout)["snapshots"]
+        == []
+    )
 
 
 def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
@@ -319,7 +331,9 @@ def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
     other = second_machine(machine)
     ok(conda_run("create", "-n", "x", "-y", *channel.args, "alpha", env=other))
     ok(conda_run("envguard", "snapshot", "-n", "x", env=other))
-    (own,) = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)
+    (own,) = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)[
+        "snapshots"
+    ]
 
     def hijack(meta: dict) -> None:
         meta.update(env_name="x", prefix=str(machine / "envs" / "x"), order=2**62)
@@ -329,7 +343,9 @@ def test_an_imported_snapshot_never_becomes_the_latest_of_a_local_env(
     )
     imported = json.loads(ok(conda_run("envguard", "import", crafted, "--json", env=other)).stdout)
 
-    listed = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)
+    listed = json.loads(ok(conda_run("envguard", "list", "-n", "x", "--json", env=other)).stdout)[
+        "snapshots"
+    ]
     assert [(s["id"], s["imported"]) for s in listed] == [
         (own["id"], False),
         (imported["snapshot"], True),

@@ -140,7 +140,10 @@ def test_a_bundle_claiming_the_genuine_md5_and_size_poisons_no_cache(
     assert_unrelated_create_gets_the_genuine_victim(conda_run, genuine, machine2)
     clean_error(imported, VICTIM, "repodata_record.json says md5", "Nothing was imported")
     assert store_leftovers(machine2) == []
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=machine2)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=machine2)).stdout)["snapshots"]
+        == []
+    )
 
 
 def test_a_restore_from_an_honest_impostor_leaves_the_shared_cache_as_it_was(
@@ -203,7 +206,10 @@ def test_a_package_whose_files_are_not_its_paths_json_is_refused_and_nothing_sta
         "Nothing was imported",
     )
     assert store_leftovers(machine2) == []
-    assert json.loads(ok(conda_run("envguard", "list", "--json", env=machine2)).stdout) == []
+    assert (
+        json.loads(ok(conda_run("envguard", "list", "--json", env=machine2)).stdout)["snapshots"]
+        == []
+    )
 
 
 def test_a_package_whose_index_names_another_is_refused(bundle, machine2, conda_run, tmp_path):

@@ -73,10 +73,18 @@ def _env_path(text: str) -> str:
     return text
 
 
-def emit(data, text: str | None = None) -> None:
-    """Print `data` as JSON under --json, else `text` (human output never goes into JSON)."""
+# Set by `main.execute`: does the running verb change things (it takes --dry-run)? Then its
+# JSON always says whether this run was a dry run.
+changes_things = False
+
+
+def emit(data: dict, text: str | None = None) -> None:
+    """Print `data` as JSON under --json, else `text` (human output never goes into JSON).
+    Every verb's JSON is an object; docs/json/VERB.schema.json says which keys it has."""
     from conda.base.context import context
 
+    if changes_things:
+        data = {**data, "dry_run": bool(context.dry_run)}
     if context.json:
         print(json.dumps(data, indent=2, default=str))
     elif text is not None:

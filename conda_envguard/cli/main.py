@@ -61,6 +61,9 @@ def execute(args: Namespace) -> int:
 
     if verb != "status":  # status lists them itself
         _unreadable_settings_checked(verb, args)
+    from . import common
+
+    common.changes_things = hasattr(args, "dry_run")
     try:
         return module.execute(args) or 0
     finally:

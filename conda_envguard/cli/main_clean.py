@@ -59,10 +59,11 @@ def execute(args: Namespace) -> int:
     kept = [c for c in found if c.keep is not None]
     result = {
         "temporary_patterns": list(patterns),
-        "unused_for_days": days,
+        "unused_for_days": float(days),  # a float whether set by option or setting
         "unchanged_for_days": stale,
         "removed": [c.to_json() for c in doomed],
         "kept": [c.to_json() for c in kept],
+        "failed": [],
     }
     kept_text = "".join(f"\n  kept {c.name}: {c.keep}" for c in kept)
     if not doomed:  # one line: what a cron job mails

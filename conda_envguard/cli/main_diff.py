@@ -34,11 +34,13 @@ def execute(args: Namespace) -> int:
     if args.b:
         new = store.get(args.b)
         new_label, new_packages = new.id, new.packages()
+        new_side = {"kind": "snapshot", "id": new.id, "prefix": new.prefix}
         new_settings = _saved_settings(new)
     else:
         if not is_environment(old.prefix):
             raise EnvironmentNotFoundError(old.prefix)
         new_label, new_packages = f"{old.prefix} (live)", live_packages(old.prefix)
+        new_side = {"kind": "live", "id": None, "prefix": old.prefix}
         new_settings = env_vars_and_pins(Path(old.prefix))
     changes = diff_packages(old.packages(), new_packages)
     # A snapshot older than envguard's copies of settings says nothing about them.
@@ -60,7 +62,10 @@ def execute(args: Namespace) -> int:
     lines += _settings_lines(settings) if settings else []
     if len(lines) == 2:
         lines.append("(no differences)")
-    emit({"a": old.id, "b": new_label, **changes, **settings}, "\n".join(lines))
+    old_side = {"kind": "snapshot", "id": old.id, "prefix": old.prefix}
+    # env_vars and pins are None when a snapshot predates envguard's copies of them
+    data = {"a": old_side, "b": new_side, **changes, "env_vars": None, "pins": None, **settings}
+    emit(data, "\n".join(lines))
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json
+    from conda.cli.helpers import add_output_and_prompt_options
 
     p = verbs.add_parser(
         "export",
@@ -26,10 +26,12 @@ def configure_parser(verbs) -> None:
         action="store_true",
         help="Include the package archives (from the package cache or envguard's kept ones).",
     )
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..bundle import export
     from ..exceptions import SnapshotNotFoundError
     from ..store import Store
@@ -43,6 +45,21 @@ def execute(args: Namespace) -> int:
         snap = _latest_of_env(store, args.what)
         if snap is None:
             raise
+    if isinstance(snap, str):  # a dry run, for an env it would snapshot first
+        emit(
+            {"snapshot": None, "env_name": snap, "file": args.output},
+            f"Would snapshot '{snap}' (changed since its last snapshot, or never taken), then "
+            f"write it to {args.output}. Nothing was changed.",
+        )
+        return 0
+    if context.dry_run:
+        packages = " and its packages" if args.with_packages else ""
+        emit(
+            {"snapshot": snap.id, "env_name": snap.env_name, "file": args.output},
+            f"Would write snapshot {snap.id} of '{snap.env_name}'{packages} to "
+            f"{args.output}. Nothing was changed.",
+        )
+        return 0
     result = export(snap, Path(args.output), args.with_packages, store.root)
     packages = f" and {result['packages']} package(s)" if args.with_packages else ""
     secrets = (
@@ -52,7 +69,7 @@ def execute(args: Namespace) -> int:
         else ""
     )
     emit(
-        result,
+        {**result, "env_name": snap.env_name},
         f"Wrote snapshot {result['snapshot']} of '{snap.env_name}'{packages} to "
         f"{result['file']} ({human_size(result['bytes'])}).{secrets}\n"
         f"  On the other machine: conda envguard import {Path(result['file']).name}",
@@ -63,8 +80,10 @@ def execute(args: Namespace) -> int:
 def _latest_of_env(store, what: str):
     """The latest snapshot of the env `what` names. A live env changed since its latest
     snapshot, or never snapshotted, is snapshotted first (as `snapshot` would): what is
-    exported is the env as it is now."""
+    exported is the env as it is now. Under --dry-run, the env's name instead of the snapshot
+    it would take."""
     from conda import CondaError
+    from conda.base.context import context
 
     from ..envs import is_environment, name_of, resolve
     from ..saving import save
@@ -78,6 +97,8 @@ def _latest_of_env(store, what: str):
         name = name_of(prefix)
         lock_env(prefix, name)
         if is_environment(prefix) and not store.is_unchanged(prefix):
+            if context.dry_run:
+                return name
             say(f"{name}: saving snapshot (changed since its last one, or never taken)...")
             return save(prefix, name, "export", "conda envguard export", store=store)
         return store.latest(prefix=str(prefix))

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json, add_parser_prefix
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
     p = verbs.add_parser(
         "freeze",
@@ -20,16 +20,27 @@ def configure_parser(verbs) -> None:
     )
     add_parser_prefix(p, prefix_required=True)
     p.add_argument("--reason", help="Why; shown to whoever tries to install into it.")
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..envs import cli_arg, name_of
-    from ..freeze import freeze
+    from ..freeze import freeze, stdlib_dir
     from .common import emit, target_prefix
 
     prefix = target_prefix(args)
     name = name_of(prefix)
+    if context.dry_run:
+        python = stdlib_dir(prefix) is not None
+        pip = " and pip's EXTERNALLY-MANAGED file" if python else ""
+        emit(
+            {"env_name": name, "prefix": str(prefix), "frozen": True, "python": python},
+            f"Would freeze '{name}': conda's frozen marker{pip}, where nobody else wrote one. "
+            "Nothing was changed.",
+        )
+        return 0
     try:
         done = freeze(prefix, args.reason)
     except OSError as e:

@@ -49,7 +49,7 @@ def execute(args: Namespace) -> int:
         text = f"No snapshots{where} yet. Take one with: conda envguard snapshot -n ENV"
     if damaged:
         text += "\n\n" + "\n".join(f"(damaged, skipped: {p})" for p in damaged)
-    emit([_summary(s) for s in snaps], text)
+    emit({"snapshots": [_summary(s) for s in snaps], "damaged": [str(p) for p in damaged]}, text)
     return 0
 
 

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json, add_parser_prefix
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
     p = verbs.add_parser(
         "protect",
@@ -17,12 +17,14 @@ def configure_parser(verbs) -> None:
     )
     add_parser_prefix(p, prefix_required=True)
     p.add_argument("--reason", help="Why it matters; shown in the error that stops a removal.")
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..envs import cli_arg, name_of
-    from ..policy import write_marker
+    from ..policy import MARKER, write_marker
     from .common import emit, target_prefix
 
     prefix = target_prefix(args)
@@ -33,11 +35,16 @@ def execute(args: Namespace) -> int:
             "base is always protected.",
         )
         return 0
+    if context.dry_run:
+        emit(
+            {"env_name": name, "prefix": str(prefix), "protected": True},
+            f"Would protect '{name}' (marker {prefix / MARKER}). Nothing was changed.",
+        )
+        return 0
     try:
         marker = write_marker(prefix, args.reason)
     except OSError as e:
         from ..exceptions import EnvGuardError
-        from ..policy import MARKER
 
         raise EnvGuardError(
             f"envguard could not write the protect marker {prefix / MARKER} "

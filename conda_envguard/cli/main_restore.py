@@ -177,7 +177,7 @@ def _execute(args: Namespace, snap=None) -> int:
     report = restore(snap, target)
     if from_store:  # `status` counts it as the env's latest snapshot, whatever prefix it names
         store.remember(target, snap)
-    emit(report.to_json(), _report_text(report))
+    emit({**plan, **report.to_json()}, _report_text(report))  # the plan's keys, as a dry run's
     return 0
 
 

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json, add_parser_prefix
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
     p = verbs.add_parser(
         "snapshot",
@@ -21,10 +21,12 @@ def configure_parser(verbs) -> None:
     p.add_argument(
         "--force", action="store_true", help="Snapshot even when nothing changed since the last."
     )
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..envs import is_environment, known_prefixes, name_of
     from ..exceptions import EnvGuardError
     from ..saving import commit_queued, save
@@ -38,10 +40,14 @@ def execute(args: Namespace) -> int:
         name = name_of(prefix)
         lock_env(prefix, name)
         if not is_environment(prefix):
+            skipped.append({"env_name": name, "prefix": str(prefix), "reason": "removed"})
             continue  # removed while this command waited for it
         if not args.force and store.is_unchanged(prefix):
-            skipped.append({"env_name": name, "prefix": str(prefix)})
+            skipped.append({"env_name": name, "prefix": str(prefix), "reason": "unchanged"})
             say(f"{name}: unchanged since its last snapshot (use --force to take one anyway)")
+            continue
+        if context.dry_run:  # listed as it would be taken, with no id
+            taken.append({"id": None, "env_name": name, "prefix": str(prefix), "path": None})
             continue
         say(f"{name}: saving snapshot...")
         snap = save(
@@ -50,18 +56,22 @@ def execute(args: Namespace) -> int:
         taken.append(
             {"id": snap.id, "env_name": name, "prefix": str(prefix), "path": str(snap.path)}
         )
+    if context.dry_run:
+        text = "\n".join(f"Would snapshot '{t['env_name']}'." for t in taken)
+        result = {"taken": taken, "skipped": skipped, "committed": None}
+        emit(result, text or "Nothing to snapshot.")
+        return 0
     text = "\n".join(f"Saved snapshot {t['id']} of '{t['env_name']}'." for t in taken)
-    committed = None
-    if taken:  # committed before this returns: `snapshot --all && git push` pushes them
-        try:
-            committed = commit_queued(store)
-        except EnvGuardError:
-            say(text)  # saved all the same: only their commit failed
-            raise
-        if committed:
-            text += f"\nCommitted {len(committed)} snapshot(s) to the git history."
-    result = {"taken": taken, "skipped": skipped}
-    if committed is not None:  # with a git history: the ids committed (not unchanged ones)
-        result["committed"] = committed
-    emit(result, text or None)
+    # Committed before this returns (`snapshot --all && git push` pushes them), with what is
+    # still queued and, for a history set up since, every env's latest snapshot.
+    try:
+        committed = commit_queued(store)
+    except EnvGuardError:
+        say(text)  # saved all the same: only their commit failed
+        raise
+    if committed:
+        done = f"Committed {len(committed)} snapshot(s) to the git history."
+        text = f"{text}\n{done}" if text else done
+    # committed: the ids committed to the git history (not unchanged ones); None without one
+    emit({"taken": taken, "skipped": skipped, "committed": committed}, text or None)
     return 0

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json
+    from conda.cli.helpers import add_output_and_prompt_options
 
     p = verbs.add_parser(
         "sync",
@@ -16,12 +16,14 @@ def configure_parser(verbs) -> None:
         epilog="Example:\n  conda config --set plugins.envguard_git ~/envs-history\n"
         "  conda envguard sync",
     )
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..exceptions import EnvGuardError, GitSyncError
-    from ..githistory import HELD, GitError, sync
+    from ..githistory import HELD, GitError, held, pending, sync
     from ..settings import git_dir
     from ..store import Store
     from .common import emit
@@ -32,17 +34,50 @@ def execute(args: Namespace) -> int:
             "No git history is set up: envguard_git is empty.\n"
             "  Set one with: conda config --set plugins.envguard_git ~/envs-history"
         )
+    store = Store()
+    if context.dry_run:
+        try:
+            plan = pending(store.root, repo)
+        except GitError as e:
+            raise GitSyncError(str(repo), str(e)) from e
+        result = {
+            "repo": str(repo),
+            "committed": plan["commit"],
+            "held": held(store.root),
+            "dropped": [],
+            "remote": plan["remote"],
+            "pushed": False,
+            "not_committed": _not_committed(store),
+        }
+        then = f", then rebase onto {plan['remote']} and push" if plan["remote"] else ""
+        emit(
+            result,
+            f"Would commit {len(plan['commit'])} snapshot(s) to {repo} (those that change its "
+            f"files){then}. Nothing was changed.",
+        )
+        return 0
     try:
-        result = sync(Store().root, repo)
+        result = sync(store.root, repo)
     except GitError as e:
         raise GitSyncError(str(repo), str(e)) from e
+    result["not_committed"] = _not_committed(store)
     count = len(result["committed"])
     if count:
         lines = [f"Committed {count} snapshot(s) to {repo}."]
-    elif result["held"] or result["dropped"]:
+    elif result["held"] or result["dropped"] or result["not_committed"]:
         lines = [f"Committed nothing new to {repo}."]
     else:
-        lines = [f"{repo} has every snapshot already (or they changed nothing)."]
+        lines = [
+            f"Nothing new to commit to {repo}: every queued snapshot is in it, and no env "
+            "changed since its latest snapshot."
+        ]
+    if missing := result["not_committed"]:
+        lines.append(
+            f"  {len(missing)} env(s) are not in the history as they are now (only snapshots "
+            "are committed):"
+        )
+        lines += [f"    {m['env_name']} ({m['prefix']}): {m['reason']}" for m in missing]
+        lines.append("  Commit them with: conda envguard snapshot --all && conda envguard sync")
     if result["held"]:
         lines.append(
             f"  {len(result['held'])} queued snapshot(s) could not be committed; they are held "
@@ -61,3 +96,17 @@ def execute(args: Namespace) -> int:
         lines.append(f"  Pushed to {result['remote']}.")
     emit(result, "\n".join(lines))
     return 0
+
+
+def _not_committed(store) -> list[dict]:
+    """The envs whose present state no snapshot holds, so no commit either: with none, or
+    changed since their latest."""
+    from ..envs import known_prefixes, name_of
+
+    out = []
+    for prefix in known_prefixes():
+        if store.is_unchanged(prefix):
+            continue
+        reason = "changed since its latest snapshot" if store.recorded(prefix) else "no snapshot"
+        out.append({"env_name": name_of(prefix), "prefix": str(prefix), "reason": reason})
+    return out

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json, add_parser_prefix
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
     p = verbs.add_parser(
         "unfreeze",
@@ -16,16 +16,28 @@ def configure_parser(verbs) -> None:
         "changed since) stays.",
     )
     add_parser_prefix(p, prefix_required=True)
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..envs import name_of
-    from ..freeze import RECORD, unfreeze
+    from ..freeze import RECORD, read_record, unfreeze
     from .common import emit, target_prefix
 
     prefix = target_prefix(args)
     name = name_of(prefix)
+    if context.dry_run:
+        ours = read_record(prefix) is not None
+        emit(
+            {"env_name": name, "prefix": str(prefix), "was_frozen_by_envguard": ours},
+            f"Would remove what 'conda envguard freeze' wrote in '{name}', and only that. "
+            "Nothing was changed."
+            if ours
+            else f"'{name}' was not frozen by 'conda envguard freeze'. Nothing was changed.",
+        )
+        return 0
     try:
         done = unfreeze(prefix)
     except OSError as e:

@@ -6,7 +6,7 @@ from argparse import Namespace
 
 
 def configure_parser(verbs) -> None:
-    from conda.cli.helpers import add_parser_json, add_parser_prefix
+    from conda.cli.helpers import add_output_and_prompt_options, add_parser_prefix
 
     p = verbs.add_parser(
         "unprotect",
@@ -15,21 +15,37 @@ def configure_parser(verbs) -> None:
         "envguard_protect in .condarc still apply: 'conda envguard status' shows them.",
     )
     add_parser_prefix(p, prefix_required=True)
-    add_parser_json(p)
+    add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
+    from conda.base.context import context
+
     from ..envs import name_of
-    from ..policy import protection_of, remove_marker
+    from ..policy import MARKER, protection_of, remove_marker
     from .common import emit, target_prefix
 
     prefix = target_prefix(args)
     name = name_of(prefix)
+    if context.dry_run:
+        has = (prefix / MARKER).exists()
+        emit(
+            {
+                "env_name": name,
+                "prefix": str(prefix),
+                "marker_removed": has,
+                "protected": None,  # known once the marker is gone
+                "protection": None,
+            },
+            f"Would remove {prefix / MARKER}. Nothing was changed."
+            if has
+            else f"'{name}' has no envguard protect marker. Nothing was changed.",
+        )
+        return 0
     try:
         removed = remove_marker(prefix)
     except OSError as e:
         from ..exceptions import EnvGuardError
-        from ..policy import MARKER
 
         raise EnvGuardError(
             f"envguard could not remove the protect marker {prefix / MARKER} "

@@ -171,7 +171,7 @@ def listed_envs(conda_run) -> list[str]:
 
 def snapshots_of(conda_run, name: str) -> list[dict]:
     """What `conda envguard list -n NAME --json` lists."""
-    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)
+    return json.loads(ok(conda_run("envguard", "list", "-n", name, "--json")).stdout)["snapshots"]
 
 
 def remove(conda_run, name: str, purge: bool = False) -> subprocess.CompletedProcess:
@@ -186,7 +186,7 @@ def listed_snapshots(conda_cli) -> list[dict]:
     """What `conda envguard list --json` lists, in-process."""
     out, err, code = conda_cli("envguard", "list", "--json")
     assert code == 0, err
-    return json.loads(out)
+    return json.loads(out)["snapshots"]
 
 
 def conda_records(conda_cli, prefix: Path) -> list[dict]:
