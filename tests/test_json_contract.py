@@ -71,6 +71,8 @@ def outputs(cli, make_env, conda_dirs) -> list[tuple[str, tuple[str, ...], objec
     make_env("old-tmp", "alpha")
     run("clean", "--unused-for", "0", "--dry-run")
     run("clean", "--unused-for", "0", "-y")
+    run("clean", "--unchanged-for", "0", "--dry-run")
+    run("disk")
     return ran
 
 
