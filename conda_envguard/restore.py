@@ -38,6 +38,7 @@ class RestoreReport:
     old_prefix: list[str] = field(default_factory=list)
     # secret variables (and files holding secrets) whose values this snapshot does not hold
     secrets_missing: list[str] = field(default_factory=list)
+    saved_first: str = ""  # in place: the snapshot of the live env taken before changing it
 
     @property
     def exact(self) -> bool:
@@ -77,6 +78,261 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
 
     note_back(target)
     return report
+
+
+# -- in place: the live env made to match the snapshot -----------------------------------------
+# Settings the roll-back never removes when the snapshot lacks them: a protection someone set
+# since stays (the comparison says so).
+_KEEP_PROTECTION = ("conda-meta/frozen", "conda-meta/envguard-protected")
+# Unowned files the roll-back removes when added since: activation scripts and variables.
+_ACTIVATION_DIRS = ("etc/conda/activate.d/", "etc/conda/deactivate.d/", "etc/conda/env_vars.d/")
+
+
+@dataclass
+class InPlacePlan:
+    """What an in-place restore changes in the live env."""
+
+    sync: object  # linker.LockSync
+    pip_remove: list[str]  # name==version now in the env
+    pip_install: list[str]  # name==version from the snapshot
+    put_back: list[str]  # settings and kept files written from the snapshot
+    remove_files: list[str]  # settings and activation files added since
+
+    def to_json(self) -> dict:
+        removed, added, changed = self.conda_changes()
+        return {
+            "conda": {"remove": removed, "add": added, "change": changed},
+            "pip": {"remove": self.pip_remove, "install": self.pip_install},
+            "files": {"put_back": self.put_back, "remove": self.remove_files},
+        }
+
+    def conda_changes(self) -> tuple[list[str], list[str], list[str]]:
+        from .linker import lock_line_key
+
+        old = {r.name: f"{r.name} {r.version} {r.build}" for r in self.sync.unlink}
+        new = {}
+        for line in self.sync.link:
+            name, version, build = lock_line_key(line)[0].rsplit("-", 2)
+            new[name] = f"{name} {version} {build}"
+        both = sorted(old.keys() & new.keys())
+        changed = [f"{old[n]} -> {new[n].split(' ', 1)[1]}" for n in both]
+        return (
+            [old[n] for n in sorted(old.keys() - new.keys())],
+            [new[n] for n in sorted(new.keys() - old.keys())],
+            changed,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self.sync.empty and not (
+            self.pip_remove or self.pip_install or self.put_back or self.remove_files
+        )
+
+
+def plan_in_place(snapshot: Snapshot, target: Path) -> InPlacePlan:
+    """What makes the live env at `target` match `snapshot`. Raises RestoreFailedError when
+    the snapshot has no lock this machine can use (in place needs the exact packages)."""
+    from .envfiles import differences, read_contents, read_listing, read_private
+    from .envstate import read_state
+    from .exceptions import RestoreFailedError
+    from .linker import plan_lock_sync
+
+    snapshot = snapshot.full()
+    specs = _usable_lock(snapshot)
+    if specs is None:
+        raise RestoreFailedError(
+            f"Snapshot {snapshot.id} has no lock for this machine's platform, and an in-place "
+            "restore installs exactly the snapshot's packages.\n"
+            f"  Rebuild it as a new env instead: conda envguard restore --snapshot "
+            f"{snapshot.id} -n NEW_NAME"
+        )
+    wanted = _pip_wanted(snapshot)
+    live = {_pip_name(n): f"{n}=={v}" for n, v in read_state(target).pip}
+    pip_remove = sorted(spec for key, spec in live.items() if wanted.get(key) != spec)
+    pip_install = sorted(spec for key, spec in wanted.items() if live.get(key) != spec)
+
+    put, remove = [], []
+    listing = read_listing(snapshot.path)
+    if listing is not None:
+        originals, _ = read_private(snapshot.path, listing, snapshot.secret_vars)
+        for line in differences(snapshot.path, listing, target, originals, snapshot.secret_vars):
+            relpath, _, how = line.rpartition(": ")
+            if how == "not in the snapshot":
+                if relpath not in _KEEP_PROTECTION:
+                    remove.append(relpath)
+            elif how != "its copy in the snapshot is unreadable":
+                put.append(relpath)
+        before = {u["path"] for u in listing.get("unowned", ())}
+        remove += [
+            u.path
+            for u in read_contents(target).files.unowned
+            if u.path.startswith(_ACTIVATION_DIRS) and u.path not in before and u.kept
+        ]
+    return InPlacePlan(plan_lock_sync(specs, target), pip_remove, pip_install, put, remove)
+
+
+def _usable_lock(snapshot: Snapshot) -> list[str] | None:
+    from conda.base.context import context
+
+    if snapshot.meta.get("platform") not in (None, context.subdir):
+        return None
+    try:
+        return lock_specs(snapshot) or None
+    except OSError:
+        return None
+
+
+def _pip_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pip_wanted(snapshot: Snapshot) -> dict[str, str]:
+    try:
+        lines = snapshot.file("pip.txt").read_text().splitlines()
+    except OSError:
+        return {}
+    return {_pip_name(ln.split("==")[0]): ln.strip() for ln in lines if "==" in ln}
+
+
+def restore_in_place(snapshot: Snapshot, target: Path, plan: InPlacePlan) -> RestoreReport:
+    """Make the live env at `target` match `snapshot` (see `plan_in_place`), after saving
+    it as a snapshot of its own so that this is undone the same way."""
+    from conda import CondaError
+
+    from .envs import name_of
+    from .exceptions import RestoreFailedError
+    from .linker import apply_lock_sync
+    from .pkgkeep import kept_packages_for
+    from .saving import save
+
+    snapshot = snapshot.full()
+    report = RestoreReport(snapshot.id, str(target), method="in place")
+    name = name_of(target)
+    try:
+        before = save(target, name, "restore --in-place", f"conda envguard restore {name} "
+                      f"--snapshot {snapshot.id} --in-place")  # fmt: skip
+    except (OSError, CondaError) as e:
+        raise RestoreFailedError(
+            f"envguard could not save {target} as it is now, so it changed nothing: a roll-back "
+            f"it could not undo is not one it makes.\n  Reason: {_first_line(e)}"
+        ) from e
+    report.saved_first = before.id
+    if not plan.sync.empty:
+        from conda.base.context import context
+
+        from .redact import with_credentials
+
+        link = [with_credentials(line, context.channels) for line in plan.sync.link]
+        plan.sync.link = link
+        try:
+            with kept_packages_for(link, report.notes):
+                apply_lock_sync(plan.sync, target)
+        except (CondaError, OSError) as e:
+            raise RestoreFailedError(
+                f"conda could not change the packages of {target} to those of snapshot "
+                f"{snapshot.id}.\n  conda said: {_first_line(e)}\n"
+                "  conda's transaction rolls back what it started; the env as it was is "
+                f"snapshot {before.id}:\n"
+                f"    conda envguard restore --snapshot {before.id} --in-place"
+            ) from e
+    _pip_in_place(target, plan, report)
+    _files_in_place(snapshot, target, plan, report)
+    compare(snapshot, target, report)
+    return report
+
+
+def _pip_in_place(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
+    """Uninstall what pip added since, as pip does (every file its RECORD lists, which conda
+    reads for us): no working pip needed, which a broken env may lack. Then install what the
+    snapshot had, with the env's own pip."""
+    from conda.core.prefix_data import PrefixData
+    from conda.gateways.disk.delete import rm_rf
+
+    from .redact import redact
+
+    if plan.pip_remove:
+        prefix_data = PrefixData(str(target), interoperability=True)
+        prefix_data.reload()
+        records = {
+            f"{_pip_name(r.name)}=={r.version}": r for r in prefix_data.get_python_packages()
+        }
+        for spec in plan.pip_remove:
+            name, _, version = spec.partition("==")
+            record = records.get(f"{_pip_name(name)}=={version}")
+            files = list(record.files) if record is not None else []
+            if not files:
+                report.notes.append(
+                    f"the pip package {spec} was not removed (no RECORD of its files): "
+                    f"{target / 'bin' / 'python'} -m pip uninstall -y {name}"
+                )
+                continue
+            for relpath in files:
+                path = os.path.normpath(target / relpath)
+                if path.startswith(str(target) + os.sep):
+                    rm_rf(path)
+            _remove_empty_dirs(target, files)
+    if plan.pip_install:
+        python = target / ("python.exe" if sys.platform == "win32" else "bin/python")
+        command = [str(python), "-m", "pip", "install", "--no-deps", *plan.pip_install]
+        result = (
+            subprocess.run(command, capture_output=True, text=True) if python.exists() else None
+        )
+        if result is None or result.returncode != 0:
+            why = "the env has no python" if result is None else redact(_last_line(result.stderr))
+            report.pip = f"failed: {why}"
+            report.notes.append(
+                "pip packages were not restored; when the env has python and pip, run:\n    "
+                + " ".join(command)
+            )
+            return
+    if plan.pip_remove or plan.pip_install:
+        report.pip = "installed"
+
+
+def _remove_empty_dirs(target: Path, files: list[str]) -> None:
+    """The directories a removed distribution leaves empty (its package, __pycache__)."""
+    dirs = {os.path.dirname(os.path.normpath(target / f)) for f in files}
+    for directory in sorted(dirs, key=len, reverse=True):
+        while directory.startswith(str(target) + os.sep):
+            cache = os.path.join(directory, "__pycache__")
+            if os.path.isdir(cache) and not os.path.islink(cache):
+                import shutil
+
+                shutil.rmtree(cache, ignore_errors=True)
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+            directory = os.path.dirname(directory)
+
+
+def _files_in_place(
+    snapshot: Snapshot, target: Path, plan: InPlacePlan, report: RestoreReport
+) -> None:
+    """Settings, activation scripts and markers: the snapshot's put back, those added since
+    removed (the snapshot saved first holds them)."""
+    from conda.gateways.disk.delete import rm_rf
+
+    from .envfiles import put_back, read_listing, read_private
+
+    listing = read_listing(snapshot.path)
+    settings = set(listing.get("settings", ())) if listing else set()
+    # A kept file is written back only where nothing is (see put_back): with the snapshot's
+    # packages back, no package owns these, and the snapshot saved first holds them.
+    replaced = [p for p in plan.put_back if p not in settings]
+    for relpath in [*plan.remove_files, *replaced]:
+        rm_rf(str(target / relpath))
+    if listing is not None and plan.put_back:
+        originals, why = read_private(snapshot.path, listing, snapshot.secret_vars)
+        if why:
+            report.notes.append(f"{why}: the secrets in them were not put back")
+        wanted = set(plan.put_back)
+        subset = {**listing, "modes": {p: m for p, m in listing["modes"].items() if p in wanted}}
+        report.restored_files = put_back(snapshot.path, subset, target, originals)
+    report.restored_files += [f"{p} (removed)" for p in plan.remove_files]
+    report.secrets_missing = _unset_masked_vars(target)
 
 
 def trash_entry_for(snapshot: Snapshot, target: Path):
