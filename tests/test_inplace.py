@@ -224,3 +224,22 @@ def test_activation_scripts_and_pins_come_back_in_place(cli, root):
     assert not (scripts / "added.sh").exists()
     assert not (root.base / "conda-meta" / "pinned").exists()
     shutil.rmtree(scripts.parent)
+
+
+def test_the_active_env_is_rolled_back_in_place_not_replaced(cli, make_env, monkeypatch):
+    from conda.base.context import reset_context
+
+    from conda_envguard.exceptions import EnvGuardError
+
+    prefix = make_env("work", "alpha")
+    moment = datetime.now(timezone.utc).isoformat()
+    channel = cli.json("list", "-n", "work")[0]["base_url"]
+    cli("install", "-n", "work", "--override-channels", "-c", channel, "gamma", "-y", "-q")
+    monkeypatch.setenv("CONDA_PREFIX", str(prefix))
+    reset_context()
+    excinfo = cli("envguard", "restore", "work", "--force", "-y", raises=EnvGuardError)
+    assert "is the active environment" in str(excinfo.value), excinfo.value
+    assert "--in-place" in str(excinfo.value)
+    report = cli.json("envguard", "restore", "work", "--at", moment, "--in-place", "-y")
+    assert report["exact"], report
+    assert [p["name"] for p in cli.json("list", "-n", "work")] == ["alpha"]
