@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .envs import register
-from .snapshot import Snapshot
+from .snapshot import PORTABLE, Snapshot
 
 
 @dataclass
@@ -30,6 +30,8 @@ class RestoreReport:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    # each changed package as "name: snapshot's version build -> this env's"
+    changed_how: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kernels: list[str] = field(default_factory=list)
     restored_files: list[str] = field(default_factory=list)  # settings and kept files put back
@@ -64,8 +66,12 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not _restore_from_lock(snapshot, target, report):
-            _restore_from_yaml(snapshot, target)
-            report.method = "environment.yml"
+            if other_platform(snapshot) and snapshot.file(PORTABLE).is_file():
+                _restore_from_portable(snapshot, target, report)
+                report.method = "portable specs"
+            else:
+                _restore_from_yaml(snapshot, target)
+                report.method = "environment.yml"
         _restore_pip(snapshot, target, report)
         _keep_history(snapshot, target, report)
         from .kernels import restore_from_snapshot
@@ -399,10 +405,11 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     from conda import CondaError
     from conda.base.context import context
 
-    if snapshot.meta.get("platform") not in (None, context.subdir):
+    if other_platform(snapshot):
+        fallback = "portable specs" if snapshot.file(PORTABLE).is_file() else "environment.yml"
         report.notes.append(
             f"the lock is for {snapshot.meta['platform']}, this is {context.subdir}: "
-            "used environment.yml"
+            f"rebuilt from its {fallback}"
         )
         return False
     try:
@@ -432,6 +439,94 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         raise
     report.method = "explicit"
     return True
+
+
+def other_platform(snapshot: Snapshot) -> bool:
+    """Is the snapshot's lock for another platform than this machine's?"""
+    from conda.base.context import context
+
+    return snapshot.meta.get("platform") not in (None, context.subdir)
+
+
+def portable_plan(snapshot: Snapshot) -> tuple[list[str], list[str], list[str]]:
+    """The channels, the specs to solve on this platform, and a note for each spec that could
+    not be pinned to the snapshot's version (this platform's channels lack it) or is left out
+    (they have no build of it at all). Raises RestoreFailedError for an unreadable file."""
+    import json
+
+    from conda.base.context import context
+    from conda.core.subdir_data import SubdirData
+    from conda.models.match_spec import MatchSpec
+
+    from .exceptions import RestoreFailedError
+
+    try:
+        data = json.loads(snapshot.file(PORTABLE).read_text())
+        channels = [str(c) for c in data["channels"]]
+        requested = [
+            (str(r["name"]), str(r["spec"]), str(r["version"])) for r in data["requested"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RestoreFailedError(
+            f"Snapshot {snapshot.id}'s {PORTABLE} cannot be read ({_first_line(e)}), and its "
+            f"lock is for {snapshot.meta.get('platform')}, not {context.subdir}."
+        ) from e
+    specs, notes = [], []
+    for name, spec, version in requested:
+        found = SubdirData.query_all(MatchSpec(name), channels, context.subdirs)
+        if not found:
+            notes.append(
+                f"{name}: the channels have no build of it for {context.subdir}: left out"
+            )
+        elif any(str(r.version) == version for r in found):
+            specs.append(f"{name}=={version}")
+        else:
+            notes.append(
+                f"{name}: version {version} has no build for {context.subdir}: solved as '{spec}'"
+            )
+            specs.append(spec)
+    return channels, specs, notes
+
+
+def _restore_from_portable(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    """Solve the snapshot's requested specs for this platform, at the snapshot's versions
+    where this platform has them, from the channels the env was built from."""
+    from conda.base.context import context
+
+    from .exceptions import RestoreFailedError
+    from .locks import for_child
+    from .redact import redact, with_credentials
+
+    channels, specs, notes = portable_plan(snapshot)
+    report.notes += notes
+    if not specs:
+        raise RestoreFailedError(
+            f"None of the packages snapshot {snapshot.id} asked for has a build for "
+            f"{context.subdir} in its channels ({', '.join(channels) or 'none'})."
+        )
+    cmd = [sys.executable, "-m", "conda", "create", "--yes", "-p", str(target)]
+    cmd += ["--override-channels"]
+    for channel in channels:
+        cmd += ["-c", with_credentials(channel, context.channels)]
+    cmd += specs
+    if context.quiet or context.json:
+        cmd.append("--quiet")
+    env = for_child({k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"})
+    result = subprocess.run(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE if context.json else None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        _clean_failed(target)
+        raise RestoreFailedError(
+            f"envguard could not rebuild {target} for {context.subdir} from snapshot "
+            f"{snapshot.id}'s portable specs ({' '.join(specs)}).\n"
+            f"  conda said: {redact((result.stderr or '').strip()[-2000:])}\n"
+            f"  The snapshot is unchanged; its files are in {snapshot.path}"
+        )
 
 
 def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
@@ -618,6 +713,11 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
+    report.changed_how = [
+        f"{c['name']}: {' '.join(c['old'].get(f, '') for f in c['fields'])} -> "
+        f"{' '.join(c['new'].get(f, '') for f in c['fields'])}"
+        for c in changes["changed"]
+    ]
     report.files_differ = _kernels_missing(snapshot, target)
     if snapshot.prefix and not same_path(snapshot.prefix, target):
         report.old_prefix = _naming_old_prefix(

@@ -381,6 +381,11 @@ def _planned_method(snap, target: Path) -> str:
 
     if trash_entry_for(snap, target) is not None:
         return "trash"
+    from ..restore import other_platform
+    from ..snapshot import PORTABLE
+
+    if other_platform(snap) and snap.file(PORTABLE).is_file():
+        return "portable specs"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
 
 
@@ -403,6 +408,8 @@ def _plan_text(plan: dict) -> str:
         "trash": "from the trash (one move, the env exactly as it was)",
         "explicit": "from its explicit lock (exact packages; the environment.yml if that fails)",
         "environment.yml": "from its environment.yml",
+        "portable specs": "from its portable specs, solved for this platform at the "
+        "snapshot's versions (its lock is for another platform)",
     }[plan["method"]]
     counts = plan["counts"]
     lines = [
@@ -436,7 +443,7 @@ def _report_text(report) -> str:
         for label, names in (
             ("missing", report.missing),
             ("not in the snapshot", report.extra),
-            ("different version or build", report.changed),
+            ("different version or build", report.changed_how or report.changed),
             ("settings and files", report.files_differ),
         ):
             if names:
