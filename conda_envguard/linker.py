@@ -293,11 +293,13 @@ def lock_line_key(line: str) -> tuple[str, str]:
     return name, digest.removeprefix("sha256:").removeprefix("md5:")
 
 
-def plan_lock_sync(specs: list[str], target: Path) -> LockSync:
+def plan_lock_sync(specs: list[str], target: Path, doomed: set[str] | None = None) -> LockSync:
     """Compare the live env at `target` with the lock lines `specs`: a package stays when the
-    env has that very file (same name, version and build, and same checksum when both say).
-    When python itself changes, every noarch python package is linked again (its files
-    move with python's version, as conda's solver would relink them)."""
+    env has that very file (same name, version and build, and same checksum when both say)
+    and keeps all its files (`doomed`: paths about to be deleted, e.g. those of a pip
+    package installed over a conda one). When python itself changes, every noarch python
+    package is linked again (its files move with python's version, as conda's solver would
+    relink them)."""
     from conda.core.prefix_data import PrefixData
 
     prefix_data = PrefixData(str(target))
@@ -307,7 +309,11 @@ def plan_lock_sync(specs: list[str], target: Path) -> LockSync:
     kept: set[str] = set()
     for stem, digest in keys:
         record = live.get(stem)
-        if record is not None and digest in ("", record.get("sha256"), record.get("md5")):
+        if (
+            record is not None
+            and digest in ("", record.get("sha256"), record.get("md5"))
+            and (not doomed or doomed.isdisjoint(record.files))
+        ):
             kept.add(stem)
     python_changes = any(
         stem not in kept

@@ -121,7 +121,10 @@ class InPlacePlan:
             name, version, build = lock_line_key(line)[0].rsplit("-", 2)
             new[name] = f"{name} {version} {build}"
         both = sorted(old.keys() & new.keys())
-        changed = [f"{old[n]} -> {new[n].split(' ', 1)[1]}" for n in both]
+        changed = [
+            f"{old[n]} -> {new[n].split(' ', 1)[1]}" if old[n] != new[n] else f"{old[n]} (again)"
+            for n in both
+        ]
         return (
             [old[n] for n in sorted(old.keys() - new.keys())],
             [new[n] for n in sorted(new.keys() - old.keys())],
@@ -174,7 +177,27 @@ def plan_in_place(snapshot: Snapshot, target: Path) -> InPlacePlan:
             for u in read_contents(target).files.unowned
             if u.path.startswith(_ACTIVATION_DIRS) and u.path not in before and u.kept
         ]
-    return InPlacePlan(plan_lock_sync(specs, target), pip_remove, pip_install, put, remove)
+    pip_files = _pip_files(target) if pip_remove else {}
+    doomed = {f for spec in pip_remove for f in pip_files.get(_pip_key(spec), ())}
+    sync = plan_lock_sync(specs, target, doomed)
+    return InPlacePlan(sync, pip_remove, pip_install, put, remove)
+
+
+def _pip_key(spec: str) -> str:
+    name, _, version = spec.partition("==")
+    return f"{_pip_name(name)}=={version}"
+
+
+def _pip_files(target: Path) -> dict[str, list[str]]:
+    """name==version -> the files its RECORD lists (as conda reads it), of each pip package."""
+    from conda.core.prefix_data import PrefixData
+
+    prefix_data = PrefixData(str(target), interoperability=True)
+    prefix_data.reload()
+    return {
+        f"{_pip_name(r.name)}=={r.version}": list(r.files)
+        for r in prefix_data.get_python_packages()
+    }
 
 
 def _usable_lock(snapshot: Snapshot) -> list[str] | None:
@@ -225,6 +248,8 @@ def restore_in_place(snapshot: Snapshot, target: Path, plan: InPlacePlan) -> Res
             f"it could not undo is not one it makes.\n  Reason: {_first_line(e)}"
         ) from e
     report.saved_first = before.id
+    # pip's removals first: files pip wrote over a conda package's come back with it below
+    _pip_remove(target, plan, report)
     if not plan.sync.empty:
         from conda.base.context import context
 
@@ -243,31 +268,22 @@ def restore_in_place(snapshot: Snapshot, target: Path, plan: InPlacePlan) -> Res
                 f"snapshot {before.id}:\n"
                 f"    conda envguard restore --snapshot {before.id} --in-place"
             ) from e
-    _pip_in_place(target, plan, report)
+    _pip_install(target, plan, report)
     _files_in_place(snapshot, target, plan, report)
     compare(snapshot, target, report)
     return report
 
 
-def _pip_in_place(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
+def _pip_remove(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
     """Uninstall what pip added since, as pip does (every file its RECORD lists, which conda
-    reads for us): no working pip needed, which a broken env may lack. Then install what the
-    snapshot had, with the env's own pip."""
-    from conda.core.prefix_data import PrefixData
+    reads for us): no working pip needed, which a broken env may lack."""
     from conda.gateways.disk.delete import rm_rf
 
-    from .redact import redact
-
     if plan.pip_remove:
-        prefix_data = PrefixData(str(target), interoperability=True)
-        prefix_data.reload()
-        records = {
-            f"{_pip_name(r.name)}=={r.version}": r for r in prefix_data.get_python_packages()
-        }
+        records = _pip_files(target)
         for spec in plan.pip_remove:
-            name, _, version = spec.partition("==")
-            record = records.get(f"{_pip_name(name)}=={version}")
-            files = list(record.files) if record is not None else []
+            name = spec.partition("==")[0]
+            files = records.get(_pip_key(spec), [])
             if not files:
                 report.notes.append(
                     f"the pip package {spec} was not removed (no RECORD of its files): "
@@ -279,6 +295,12 @@ def _pip_in_place(target: Path, plan: InPlacePlan, report: RestoreReport) -> Non
                 if path.startswith(str(target) + os.sep):
                     rm_rf(path)
             _remove_empty_dirs(target, files)
+
+
+def _pip_install(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
+    """Install what the snapshot had and the env lacks, with the env's own pip."""
+    from .redact import redact
+
     if plan.pip_install:
         python = target / ("python.exe" if sys.platform == "win32" else "bin/python")
         command = [str(python), "-m", "pip", "install", "--no-deps", *plan.pip_install]

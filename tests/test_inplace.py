@@ -243,3 +243,33 @@ def test_the_active_env_is_rolled_back_in_place_not_replaced(cli, make_env, monk
     report = cli.json("envguard", "restore", "work", "--at", moment, "--in-place", "-y")
     assert report["exact"], report
     assert [p["name"] for p in cli.json("list", "-n", "work")] == ["alpha"]
+
+
+def test_a_conda_package_pip_wrote_over_comes_back_whole(cli, make_env):
+    """`pip install` over a conda package (a file both own): removing pip's install deletes
+    that file, so the conda package is linked again."""
+    prefix = make_env("work", "python", "alpha")
+    cli("envguard", "snapshot", "-n", "work")
+    (saved,) = [s["id"] for s in cli.json("envguard", "list", "-n", "work")]
+    owned = prefix / "share" / "alpha" / "alpha.txt"
+    original = owned.read_bytes()
+    site = prefix / "lib" / "python3.11" / "site-packages"
+    dist = site / "alpha_tools-9.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: alpha-tools\nVersion: 9.0\n")
+    (dist / "INSTALLER").write_text("pip\n")
+    (dist / "RECORD").write_text(
+        "../../../share/alpha/alpha.txt,,\n"
+        "alpha_tools-9.0.dist-info/METADATA,,\n"
+        "alpha_tools-9.0.dist-info/INSTALLER,,\n"
+        "alpha_tools-9.0.dist-info/RECORD,,\n"
+    )
+    owned.unlink()  # pip replaces a file, it does not write through a hard link
+    owned.write_text("pip's alpha\n")
+
+    out, _ = cli("envguard", "restore", "work", "--snapshot", saved, "--in-place", "--dry-run")
+    assert "alpha-tools==9.0" in out and "alpha 2.0 0 (again)" in out, out
+    report = cli.json("envguard", "restore", "work", "--snapshot", saved, "--in-place", "-y")
+    assert report["exact"], report
+    assert owned.read_bytes() == original
+    assert not dist.exists()
