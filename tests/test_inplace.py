@@ -85,7 +85,8 @@ def root(conda_dirs, cli, monkeypatch, tmp_path) -> Root:
 
     (pip_path / "pip").symlink_to(Path(pip.__file__).parent)
     root.wheels.mkdir()
-    _wheel(root.wheels, "brokenlib", "1.0")
+    for name, version in (("brokenlib", "1.0"), ("okpkg", "1.0"), ("okpkg", "2.0")):
+        _wheel(root.wheels, name, version)
     for name, value in {
         "CONDA_ROOT_PREFIX": str(base),
         "PYTHONPATH": str(pip_path),
@@ -115,7 +116,7 @@ def break_base(cli, root: Root) -> None:
     """What breaks a base: an upgrade, a pip install, a variable changed."""
     cli("install", "-n", "base", *root.args, "alpha=2.0", "gamma", "--yes", "--quiet")
     subprocess.run(
-        [root.base / "bin" / "python", "-m", "pip", "install", "-q", "brokenlib==1.0"],
+        [root.base / "bin" / "python", "-m", "pip", "install", "-q", "brokenlib", "okpkg==2.0"],
         check=True,
     )
     cli("env", "config", "vars", "set", "MODE=broken", "EXTRA=1", "-n", "base")
@@ -126,6 +127,8 @@ def test_base_is_rolled_back_in_place_and_the_roll_back_undone(cli, root):
 
     assert os.path.samefile(context.root_prefix, root.base)
     cli("env", "config", "vars", "set", "MODE=good", "-n", "base")
+    pip = [root.base / "bin" / "python", "-m", "pip", "install", "-q", "okpkg==1.0"]
+    subprocess.run(pip, check=True)
     good = (conda_list(cli), pip_list(root.base), env_vars(cli))
     moment = datetime.now(timezone.utc).isoformat()
     break_base(cli, root)
@@ -138,6 +141,7 @@ def test_base_is_rolled_back_in_place_and_the_roll_back_undone(cli, root):
     out, _ = cli("envguard", "restore", "base", "--at", moment, "--in-place", "--dry-run")
     assert "alpha 2.0 0 -> 1.0 0" in out and "gamma 1.0 0" in out, out
     assert "brokenlib==1.0" in out and "conda-meta/state" in out, out
+    assert "okpkg==2.0" in out and "okpkg==1.0" in out, out  # uninstalled, then installed
     assert (conda_list(cli), pip_list(root.base), env_vars(cli)) == broken
     assert sorted(store.iterdir()) == snapshots
 
