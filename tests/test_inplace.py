@@ -222,6 +222,13 @@ def test_activation_scripts_and_pins_come_back_in_place(cli, root):
     (root.base / "conda-meta" / "pinned").write_text("alpha 1.0\n")
     cli("install", "-n", "base", *root.args, "gamma", "--yes", "--quiet")
 
+    plan = cli.json("envguard", "restore", "base", "--snapshot", saved, "--in-place", "--dry-run")
+    assert plan["dry_run"] and plan["conda"]["remove"] == ["gamma 1.0 0"], plan
+    assert plan["files"] == {
+        "put_back": ["etc/conda/activate.d/team.sh"],
+        "remove": ["conda-meta/pinned", "etc/conda/activate.d/added.sh"],
+    }, plan
+    assert (scripts / "added.sh").exists()
     report = cli.json("envguard", "restore", "base", "--snapshot", saved, "--in-place", "-y")
     assert report["exact"], json.dumps(report)
     assert (scripts / "team.sh").read_text() == "export TEAM=1\n"
