@@ -201,9 +201,7 @@ def _pip_files(target: Path) -> dict[str, list[str]]:
 
 
 def _usable_lock(snapshot: Snapshot) -> list[str] | None:
-    from conda.base.context import context
-
-    if snapshot.meta.get("platform") not in (None, context.subdir):
+    if other_platform(snapshot):
         return None
     try:
         return lock_specs(snapshot) or None
@@ -239,9 +237,9 @@ def restore_in_place(snapshot: Snapshot, target: Path, plan: InPlacePlan) -> Res
     snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target), method="in place")
     name = name_of(target)
+    command = f"conda envguard restore {name} --snapshot {snapshot.id} --in-place"
     try:
-        before = save(target, name, "restore --in-place", f"conda envguard restore {name} "
-                      f"--snapshot {snapshot.id} --in-place")  # fmt: skip
+        before = save(target, name, "restore --in-place", command)
     except (OSError, CondaError) as e:
         raise RestoreFailedError(
             f"envguard could not save {target} as it is now, so it changed nothing: a roll-back "
@@ -321,13 +319,13 @@ def _pip_install(target: Path, plan: InPlacePlan, report: RestoreReport) -> None
 
 def _remove_empty_dirs(target: Path, files: list[str]) -> None:
     """The directories a removed distribution leaves empty (its package, __pycache__)."""
+    import shutil
+
     dirs = {os.path.dirname(os.path.normpath(target / f)) for f in files}
     for directory in sorted(dirs, key=len, reverse=True):
         while directory.startswith(str(target) + os.sep):
             cache = os.path.join(directory, "__pycache__")
             if os.path.isdir(cache) and not os.path.islink(cache):
-                import shutil
-
                 shutil.rmtree(cache, ignore_errors=True)
             try:
                 os.rmdir(directory)
