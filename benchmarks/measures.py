@@ -532,3 +532,47 @@ def moving(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
         )
     )
     return results
+
+
+# -- 8. rolling an env back in place ------------------------------------------------------------
+def roll_back(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """One package upgraded in the 300-package env, then put back: `conda envguard restore
+    --in-place` vs conda's own `conda install --revision N`, and vs envguard's restore that
+    replaces the env (`--force`: snapshot, trash, rebuild from the lock). Each run starts
+    from the upgraded env (an untimed plain `conda install`)."""
+    env = sized_env(size.medium)
+    sb.conda("install", "-n", env, f"{EXTRA}=1.0", "-y", plugins=False)
+    revisions = json.loads(sb.conda("list", "-n", env, "--revisions", "--json").stdout)
+    revision = len(revisions) - 1  # the env with 1.0: where each run goes back to
+    sb.conda("envguard", "snapshot", "-n", env, "--force")
+    (snap,) = json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout)[-1:]
+
+    def upgraded(timed: Callable[[], Run]) -> Callable[[], Run]:
+        def run() -> Run:
+            sb.conda("install", "-n", env, f"{EXTRA}=2.0", "-y", plugins=False)
+            result = timed()
+            if _installed_version(sb, env) != "1.0":
+                raise RuntimeError(f"the roll-back left {EXTRA} at {_installed_version(sb, env)}")
+            return result
+
+        return run
+
+    def in_place() -> Run:
+        return sb.conda("envguard", "restore", env, "--snapshot", snap["id"], "--in-place", "-y")
+
+    def by_revision() -> Run:
+        return sb.conda("install", "-n", env, "--revision", str(revision), "-y", plugins=False)
+
+    def replacing() -> Run:
+        run = sb.conda("envguard", "restore", env, "--snapshot", snap["id"], "--force", "-y")
+        sb.conda("envguard", "purge", "--all", "-y")
+        return run
+
+    label = f"roll back 1 upgraded pkg in a {size.medium}-pkg env"
+    log(f"8. {label}: in place vs conda install --revision, {pairs} pairs")
+    eg, bl = time_pairs(pairs, upgraded(in_place), upgraded(by_revision))
+    results = [ratio_result(8, f"{label}: in place vs --revision", 1.0, eg, bl)]
+    log(f"8. {label}: in place vs restore --force, {pairs} pairs")
+    eg, bl = time_pairs(pairs, upgraded(in_place), upgraded(replacing))
+    results.append(ratio_result(8, f"{label}: in place vs restore --force", 0.5, eg, bl))
+    return results

@@ -27,6 +27,7 @@ PLAN = (
     (measures.snapshot_huge_prefix, False, {3}),
     (measures.install, False, {2}),
     (measures.install_with_git, False, {2}),
+    (measures.roll_back, False, {8}),
     (measures.remove_and_undo, False, {4, 5}),
     # after the undo of remove_and_undo (conda-pack needs the env), before restore removes it
     (measures.moving, False, {7}),

@@ -3,7 +3,8 @@
 Each env is a directory of its own, `<env>--<hash>/` (the hash is of the machine's host name
 and the env's prefix, so envs of one name in two prefixes, or on two machines sharing the
 repo, never meet), holding `environment.yml`, `explicit-<platform>.txt`, (with pip packages)
-`requirements.txt`, and `envguard-env.json` naming the env, its prefix, host and user. Each
+`requirements.txt`, `portable.json` (the specs that rebuild it on another platform, see
+`snapshot.portable_specs`), and `envguard-env.json` naming the env, its prefix, host and user. Each
 snapshot is committed with the trigger, the command and the snapshot id; an unchanged env
 makes no commit. `restore --from-git ENV` takes this machine's env of that name, or the only
 one; else it lists them (`--host` or the folder's name chooses). Histories written before
@@ -32,6 +33,8 @@ import sys
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .snapshot import PORTABLE
 
 QUEUE = "git-queue"
 HELD = "git-held"
@@ -248,6 +251,7 @@ def _commit_one(repo: Path, snap, author: list[str]) -> bool:
         "environment.yml": snap.file("environment.yml"),
         f"explicit-{platform}.txt": snap.file("explicit.txt"),
         "requirements.txt": snap.file("pip.txt"),
+        PORTABLE: snap.file(PORTABLE),
     }
     contents: dict[str, bytes | None] = {}
     for name, source in files.items():
@@ -539,7 +543,13 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
     lock = show(lock_name)
     yml = show("environment.yml")
     pip = show("requirements.txt")
-    for name, data in (("explicit.txt", lock), ("environment.yml", yml), ("pip.txt", pip)):
+    portable = show(PORTABLE)
+    for name, data in (
+        ("explicit.txt", lock),
+        ("environment.yml", yml),
+        ("pip.txt", pip),
+        (PORTABLE, portable),
+    ):
         if data is not None:
             (dest / name).write_bytes(data)
     try:

@@ -267,3 +267,86 @@ def _link_one(package: _Plain, target: Path) -> None:
     # json.dump to a file) runs the pure-Python JSON encoder, two thirds of this function's
     # time on a big package; json.dumps without it runs the C one.
     meta.write_text(json.dumps(dumped, sort_keys=True, separators=(",", ":")))
+
+
+# -- changing a live env to a lock, in place ------------------------------------------------
+@dataclass
+class LockSync:
+    """What makes a live env hold exactly a lock's packages: the records to unlink and the
+    lock lines to link, in one conda transaction."""
+
+    unlink: list  # the live env's PrefixRecords
+    link: list[str]  # lock lines
+
+    @property
+    def empty(self) -> bool:
+        return not (self.unlink or self.link)
+
+
+def lock_line_key(line: str) -> tuple[str, str]:
+    """A lock line's package file stem (name-version-build) and checksum ('' without)."""
+    url, _, digest = line.strip().partition("#")
+    name = url.rstrip("/").rsplit("/", 1)[-1]
+    for suffix in (".tar.bz2", ".conda"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name, digest.removeprefix("sha256:").removeprefix("md5:")
+
+
+def plan_lock_sync(specs: list[str], target: Path, doomed: set[str] | None = None) -> LockSync:
+    """Compare the live env at `target` with the lock lines `specs`: a package stays when the
+    env has that very file (same name, version and build, and same checksum when both say)
+    and keeps all its files (`doomed`: paths about to be deleted, e.g. those of a pip
+    package installed over a conda one). When python itself changes, every noarch python
+    package is linked again (its files move with python's version, as conda's solver would
+    relink them)."""
+    from conda.core.prefix_data import PrefixData
+
+    prefix_data = PrefixData(str(target))
+    prefix_data.reload()  # cached per process: read the env as it is now
+    live = {f"{r.name}-{r.version}-{r.build}": r for r in prefix_data.iter_records()}
+    keys = [lock_line_key(line) for line in specs]
+    kept: set[str] = set()
+    for stem, digest in keys:
+        record = live.get(stem)
+        if (
+            record is not None
+            and digest in ("", record.get("sha256"), record.get("md5"))
+            and (not doomed or doomed.isdisjoint(record.files))
+        ):
+            kept.add(stem)
+    python_changes = any(
+        stem not in kept
+        for stem in [*live, *(stem for stem, _ in keys)]
+        if stem.rsplit("-", 2)[0] == "python"
+    )
+    if python_changes:
+        kept = {stem for stem in kept if _noarch(live[stem]) != "python"}
+    return LockSync(
+        unlink=[r for stem, r in live.items() if stem not in kept],
+        link=[line for line, (stem, _) in zip(specs, keys, strict=True) if stem not in kept],
+    )
+
+
+def apply_lock_sync(sync: LockSync, target: Path) -> None:
+    """Run `sync` on the live env at `target` as one conda transaction (conda's own unlink
+    and link, its history entry and its checks), finding the packages to link as conda's
+    explicit installer does (the package cache first, then their channels)."""
+    from conda.core.link import PrefixSetup, UnlinkLinkTransaction
+    from conda.core.prefix_data import PrefixData
+    from conda.misc import get_package_records_from_explicit
+    from conda.models.match_spec import MatchSpec
+
+    records = list(get_package_records_from_explicit(sync.link)) if sync.link else []
+    linked = {r.name for r in records}
+    setup = PrefixSetup(
+        str(target),
+        tuple(sync.unlink),
+        tuple(records),
+        tuple(MatchSpec(r.name) for r in sync.unlink if r.name not in linked),
+        tuple(MatchSpec(_requested_spec(r)) for r in records),
+        (),
+    )
+    UnlinkLinkTransaction(setup).execute()
+    for interoperability in (False, True):
+        getattr(PrefixData, "_cache_", {}).pop((target, interoperability), None)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .envs import register
-from .snapshot import Snapshot
+from .snapshot import PORTABLE, Snapshot
 
 
 @dataclass
@@ -30,6 +30,8 @@ class RestoreReport:
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
+    # each changed package as "name: snapshot's version build -> this env's"
+    changed_how: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     kernels: list[str] = field(default_factory=list)
     restored_files: list[str] = field(default_factory=list)  # settings and kept files put back
@@ -38,6 +40,7 @@ class RestoreReport:
     old_prefix: list[str] = field(default_factory=list)
     # secret variables (and files holding secrets) whose values this snapshot does not hold
     secrets_missing: list[str] = field(default_factory=list)
+    saved_first: str = ""  # in place: the snapshot of the live env taken before changing it
 
     @property
     def exact(self) -> bool:
@@ -63,8 +66,12 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
         if not _restore_from_lock(snapshot, target, report):
-            _restore_from_yaml(snapshot, target)
-            report.method = "environment.yml"
+            if other_platform(snapshot) and snapshot.file(PORTABLE).is_file():
+                _restore_from_portable(snapshot, target, report)
+                report.method = "portable specs"
+            else:
+                _restore_from_yaml(snapshot, target)
+                report.method = "environment.yml"
         _restore_pip(snapshot, target, report)
         _keep_history(snapshot, target, report)
         from .kernels import restore_from_snapshot
@@ -77,6 +84,281 @@ def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
 
     note_back(target)
     return report
+
+
+# -- in place: the live env made to match the snapshot -----------------------------------------
+# Settings the roll-back never removes when the snapshot lacks them: a protection someone set
+# since stays (the comparison says so).
+_KEEP_PROTECTION = ("conda-meta/frozen", "conda-meta/envguard-protected")
+# Unowned files the roll-back removes when added since: activation scripts and variables.
+_ACTIVATION_DIRS = ("etc/conda/activate.d/", "etc/conda/deactivate.d/", "etc/conda/env_vars.d/")
+
+
+@dataclass
+class InPlacePlan:
+    """What an in-place restore changes in the live env."""
+
+    sync: object  # linker.LockSync
+    pip_remove: list[str]  # name==version now in the env
+    pip_install: list[str]  # name==version from the snapshot
+    put_back: list[str]  # settings and kept files written from the snapshot
+    remove_files: list[str]  # settings and activation files added since
+
+    def to_json(self) -> dict:
+        removed, added, changed = self.conda_changes()
+        return {
+            "conda": {"remove": removed, "add": added, "change": changed},
+            "pip": {"remove": self.pip_remove, "install": self.pip_install},
+            "files": {"put_back": self.put_back, "remove": self.remove_files},
+        }
+
+    def conda_changes(self) -> tuple[list[str], list[str], list[str]]:
+        from .linker import lock_line_key
+
+        old = {r.name: f"{r.name} {r.version} {r.build}" for r in self.sync.unlink}
+        new = {}
+        for line in self.sync.link:
+            name, version, build = lock_line_key(line)[0].rsplit("-", 2)
+            new[name] = f"{name} {version} {build}"
+        both = sorted(old.keys() & new.keys())
+        changed = [
+            f"{old[n]} -> {new[n].split(' ', 1)[1]}" if old[n] != new[n] else f"{old[n]} (again)"
+            for n in both
+        ]
+        return (
+            [old[n] for n in sorted(old.keys() - new.keys())],
+            [new[n] for n in sorted(new.keys() - old.keys())],
+            changed,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return self.sync.empty and not (
+            self.pip_remove or self.pip_install or self.put_back or self.remove_files
+        )
+
+
+def plan_in_place(snapshot: Snapshot, target: Path) -> InPlacePlan:
+    """What makes the live env at `target` match `snapshot`. Raises RestoreFailedError when
+    the snapshot has no lock this machine can use (in place needs the exact packages)."""
+    from .envfiles import differences, read_contents, read_listing, read_private
+    from .envstate import read_state
+    from .exceptions import RestoreFailedError
+    from .linker import plan_lock_sync
+
+    snapshot = snapshot.full()
+    specs = _usable_lock(snapshot)
+    if specs is None:
+        raise RestoreFailedError(
+            f"Snapshot {snapshot.id} has no lock for this machine's platform, and an in-place "
+            "restore installs exactly the snapshot's packages.\n"
+            f"  Rebuild it as a new env instead: conda envguard restore --snapshot "
+            f"{snapshot.id} -n NEW_NAME"
+        )
+    wanted = _pip_wanted(snapshot)
+    live = {_pip_name(n): f"{n}=={v}" for n, v in read_state(target).pip}
+    pip_remove = sorted(spec for key, spec in live.items() if wanted.get(key) != spec)
+    pip_install = sorted(spec for key, spec in wanted.items() if live.get(key) != spec)
+
+    put, remove = [], []
+    listing = read_listing(snapshot.path)
+    if listing is not None:
+        originals, _ = read_private(snapshot.path, listing, snapshot.secret_vars)
+        for line in differences(snapshot.path, listing, target, originals, snapshot.secret_vars):
+            relpath, _, how = line.rpartition(": ")
+            if how == "not in the snapshot":
+                if relpath not in _KEEP_PROTECTION:
+                    remove.append(relpath)
+            elif how != "its copy in the snapshot is unreadable":
+                put.append(relpath)
+        before = {u["path"] for u in listing.get("unowned", ())}
+        remove += [
+            u.path
+            for u in read_contents(target).files.unowned
+            if u.path.startswith(_ACTIVATION_DIRS) and u.path not in before and u.kept
+        ]
+    pip_files = _pip_files(target) if pip_remove else {}
+    doomed = {f for spec in pip_remove for f in pip_files.get(_pip_key(spec), ())}
+    sync = plan_lock_sync(specs, target, doomed)
+    return InPlacePlan(sync, pip_remove, pip_install, put, remove)
+
+
+def _pip_key(spec: str) -> str:
+    name, _, version = spec.partition("==")
+    return f"{_pip_name(name)}=={version}"
+
+
+def _pip_files(target: Path) -> dict[str, list[str]]:
+    """name==version -> the files its RECORD lists (as conda reads it), of each pip package."""
+    from conda.core.prefix_data import PrefixData
+
+    prefix_data = PrefixData(str(target), interoperability=True)
+    prefix_data.reload()
+    return {
+        f"{_pip_name(r.name)}=={r.version}": list(r.files)
+        for r in prefix_data.get_python_packages()
+    }
+
+
+def _usable_lock(snapshot: Snapshot) -> list[str] | None:
+    if other_platform(snapshot):
+        return None
+    try:
+        return lock_specs(snapshot) or None
+    except OSError:
+        return None
+
+
+def _pip_name(name: str) -> str:
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pip_wanted(snapshot: Snapshot) -> dict[str, str]:
+    try:
+        lines = snapshot.file("pip.txt").read_text().splitlines()
+    except OSError:
+        return {}
+    return {_pip_name(ln.split("==")[0]): ln.strip() for ln in lines if "==" in ln}
+
+
+def restore_in_place(snapshot: Snapshot, target: Path, plan: InPlacePlan) -> RestoreReport:
+    """Make the live env at `target` match `snapshot` (see `plan_in_place`), after saving
+    it as a snapshot of its own so that this is undone the same way."""
+    from conda import CondaError
+
+    from .envs import name_of
+    from .exceptions import RestoreFailedError
+    from .linker import apply_lock_sync
+    from .pkgkeep import kept_packages_for
+    from .saving import save
+
+    snapshot = snapshot.full()
+    report = RestoreReport(snapshot.id, str(target), method="in place")
+    name = name_of(target)
+    command = f"conda envguard restore {name} --snapshot {snapshot.id} --in-place"
+    try:
+        before = save(target, name, "restore --in-place", command)
+    except (OSError, CondaError) as e:
+        raise RestoreFailedError(
+            f"envguard could not save {target} as it is now, so it changed nothing: a roll-back "
+            f"it could not undo is not one it makes.\n  Reason: {_first_line(e)}"
+        ) from e
+    report.saved_first = before.id
+    # pip's removals first: files pip wrote over a conda package's come back with it below
+    _pip_remove(target, plan, report)
+    if not plan.sync.empty:
+        from conda.base.context import context
+
+        from .redact import with_credentials
+
+        link = [with_credentials(line, context.channels) for line in plan.sync.link]
+        plan.sync.link = link
+        try:
+            with kept_packages_for(link, report.notes):
+                apply_lock_sync(plan.sync, target)
+        except (CondaError, OSError) as e:
+            raise RestoreFailedError(
+                f"conda could not change the packages of {target} to those of snapshot "
+                f"{snapshot.id}.\n  conda said: {_first_line(e)}\n"
+                "  conda's transaction rolls back what it started; the env as it was is "
+                f"snapshot {before.id}:\n"
+                f"    conda envguard restore --snapshot {before.id} --in-place"
+            ) from e
+    _pip_install(target, plan, report)
+    _files_in_place(snapshot, target, plan, report)
+    compare(snapshot, target, report)
+    return report
+
+
+def _pip_remove(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
+    """Uninstall what pip added since, as pip does (every file its RECORD lists, which conda
+    reads for us): no working pip needed, which a broken env may lack."""
+    from conda.gateways.disk.delete import rm_rf
+
+    if plan.pip_remove:
+        records = _pip_files(target)
+        for spec in plan.pip_remove:
+            name = spec.partition("==")[0]
+            files = records.get(_pip_key(spec), [])
+            if not files:
+                report.notes.append(
+                    f"the pip package {spec} was not removed (no RECORD of its files): "
+                    f"{target / 'bin' / 'python'} -m pip uninstall -y {name}"
+                )
+                continue
+            for relpath in files:
+                path = os.path.normpath(target / relpath)
+                if path.startswith(str(target) + os.sep):
+                    rm_rf(path)
+            _remove_empty_dirs(target, files)
+
+
+def _pip_install(target: Path, plan: InPlacePlan, report: RestoreReport) -> None:
+    """Install what the snapshot had and the env lacks, with the env's own pip."""
+    from .redact import redact
+
+    if plan.pip_install:
+        python = target / ("python.exe" if sys.platform == "win32" else "bin/python")
+        command = [str(python), "-m", "pip", "install", "--no-deps", *plan.pip_install]
+        result = (
+            subprocess.run(command, capture_output=True, text=True) if python.exists() else None
+        )
+        if result is None or result.returncode != 0:
+            why = "the env has no python" if result is None else redact(_last_line(result.stderr))
+            report.pip = f"failed: {why}"
+            report.notes.append(
+                "pip packages were not restored; when the env has python and pip, run:\n    "
+                + " ".join(command)
+            )
+            return
+    if plan.pip_remove or plan.pip_install:
+        report.pip = "installed"
+
+
+def _remove_empty_dirs(target: Path, files: list[str]) -> None:
+    """The directories a removed distribution leaves empty (its package, __pycache__)."""
+    import shutil
+
+    dirs = {os.path.dirname(os.path.normpath(target / f)) for f in files}
+    for directory in sorted(dirs, key=len, reverse=True):
+        while directory.startswith(str(target) + os.sep):
+            cache = os.path.join(directory, "__pycache__")
+            if os.path.isdir(cache) and not os.path.islink(cache):
+                shutil.rmtree(cache, ignore_errors=True)
+            try:
+                os.rmdir(directory)
+            except OSError:
+                break
+            directory = os.path.dirname(directory)
+
+
+def _files_in_place(
+    snapshot: Snapshot, target: Path, plan: InPlacePlan, report: RestoreReport
+) -> None:
+    """Settings, activation scripts and markers: the snapshot's put back, those added since
+    removed (the snapshot saved first holds them)."""
+    from conda.gateways.disk.delete import rm_rf
+
+    from .envfiles import put_back, read_listing, read_private
+
+    listing = read_listing(snapshot.path)
+    settings = set(listing.get("settings", ())) if listing else set()
+    # A kept file is written back only where nothing is (see put_back): with the snapshot's
+    # packages back, no package owns these, and the snapshot saved first holds them.
+    replaced = [p for p in plan.put_back if p not in settings]
+    for relpath in [*plan.remove_files, *replaced]:
+        rm_rf(str(target / relpath))
+    if listing is not None and plan.put_back:
+        originals, why = read_private(snapshot.path, listing, snapshot.secret_vars)
+        if why:
+            report.notes.append(f"{why}: the secrets in them were not put back")
+        wanted = set(plan.put_back)
+        subset = {**listing, "modes": {p: m for p, m in listing["modes"].items() if p in wanted}}
+        report.restored_files = put_back(snapshot.path, subset, target, originals)
+    report.restored_files += [f"{p} (removed)" for p in plan.remove_files]
+    report.secrets_missing = _unset_masked_vars(target)
 
 
 def trash_entry_for(snapshot: Snapshot, target: Path):
@@ -143,10 +425,11 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     from conda import CondaError
     from conda.base.context import context
 
-    if snapshot.meta.get("platform") not in (None, context.subdir):
+    if other_platform(snapshot):
+        fallback = "portable specs" if snapshot.file(PORTABLE).is_file() else "environment.yml"
         report.notes.append(
             f"the lock is for {snapshot.meta['platform']}, this is {context.subdir}: "
-            "used environment.yml"
+            f"rebuilt from its {fallback}"
         )
         return False
     try:
@@ -176,6 +459,94 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
         raise
     report.method = "explicit"
     return True
+
+
+def other_platform(snapshot: Snapshot) -> bool:
+    """Is the snapshot's lock for another platform than this machine's?"""
+    from conda.base.context import context
+
+    return snapshot.meta.get("platform") not in (None, context.subdir)
+
+
+def portable_plan(snapshot: Snapshot) -> tuple[list[str], list[str], list[str]]:
+    """The channels, the specs to solve on this platform, and a note for each spec that could
+    not be pinned to the snapshot's version (this platform's channels lack it) or is left out
+    (they have no build of it at all). Raises RestoreFailedError for an unreadable file."""
+    import json
+
+    from conda.base.context import context
+    from conda.core.subdir_data import SubdirData
+    from conda.models.match_spec import MatchSpec
+
+    from .exceptions import RestoreFailedError
+
+    try:
+        data = json.loads(snapshot.file(PORTABLE).read_text())
+        channels = [str(c) for c in data["channels"]]
+        requested = [
+            (str(r["name"]), str(r["spec"]), str(r["version"])) for r in data["requested"]
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise RestoreFailedError(
+            f"Snapshot {snapshot.id}'s {PORTABLE} cannot be read ({_first_line(e)}), and its "
+            f"lock is for {snapshot.meta.get('platform')}, not {context.subdir}."
+        ) from e
+    specs, notes = [], []
+    for name, spec, version in requested:
+        found = SubdirData.query_all(MatchSpec(name), channels, context.subdirs)
+        if not found:
+            notes.append(
+                f"{name}: the channels have no build of it for {context.subdir}: left out"
+            )
+        elif any(str(r.version) == version for r in found):
+            specs.append(f"{name}=={version}")
+        else:
+            notes.append(
+                f"{name}: version {version} has no build for {context.subdir}: solved as '{spec}'"
+            )
+            specs.append(spec)
+    return channels, specs, notes
+
+
+def _restore_from_portable(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
+    """Solve the snapshot's requested specs for this platform, at the snapshot's versions
+    where this platform has them, from the channels the env was built from."""
+    from conda.base.context import context
+
+    from .exceptions import RestoreFailedError
+    from .locks import for_child
+    from .redact import redact, with_credentials
+
+    channels, specs, notes = portable_plan(snapshot)
+    report.notes += notes
+    if not specs:
+        raise RestoreFailedError(
+            f"None of the packages snapshot {snapshot.id} asked for has a build for "
+            f"{context.subdir} in its channels ({', '.join(channels) or 'none'})."
+        )
+    cmd = [sys.executable, "-m", "conda", "create", "--yes", "-p", str(target)]
+    cmd += ["--override-channels"]
+    for channel in channels:
+        cmd += ["-c", with_credentials(channel, context.channels)]
+    cmd += specs
+    if context.quiet or context.json:
+        cmd.append("--quiet")
+    env = for_child({k: v for k, v in os.environ.items() if k != "CONDA_PREFIX_1"})
+    result = subprocess.run(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE if context.json else None,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    if result.returncode != 0:
+        _clean_failed(target)
+        raise RestoreFailedError(
+            f"envguard could not rebuild {target} for {context.subdir} from snapshot "
+            f"{snapshot.id}'s portable specs ({' '.join(specs)}).\n"
+            f"  conda said: {redact((result.stderr or '').strip()[-2000:])}\n"
+            f"  The snapshot is unchanged; its files are in {snapshot.path}"
+        )
 
 
 def _restore_from_yaml(snapshot: Snapshot, target: Path) -> None:
@@ -362,6 +733,11 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
     report.missing = [c["name"] for c in changes["removed"]]
     report.extra = [c["name"] for c in changes["added"]]
     report.changed = [c["name"] for c in changes["changed"]]
+    report.changed_how = [
+        f"{c['name']}: {' '.join(c['old'].get(f, '') for f in c['fields'])} -> "
+        f"{' '.join(c['new'].get(f, '') for f in c['fields'])}"
+        for c in changes["changed"]
+    ]
     report.files_differ = _kernels_missing(snapshot, target)
     if snapshot.prefix and not same_path(snapshot.prefix, target):
         report.old_prefix = _naming_old_prefix(

@@ -6,6 +6,9 @@ A snapshot directory holds:
   pip.txt          pip-installed packages, name==version (only when there are any)
   history          a copy of the env's conda-meta/history
   packages.json    every package, for diffs and for checking a restore
+  portable.json    what the user asked for (conda's history specs, as `--from-history`), the
+                   channels the env was built from, the version installed of each, and the
+                   pip requirements: what rebuilds the env on another platform
   env-files.json   the env's settings files and the files no package installed (envfiles.py)
   env-files/       copies of the settings and of small unowned config files, at their paths
   snapshot.json    metadata, with a checksum of each file above
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 META = "snapshot.json"
+PORTABLE = "portable.json"
 # Beside an imported snapshot, written by this machine: where it came from and its local order.
 IMPORTED = "imported.json"
 
@@ -219,6 +223,7 @@ def capture(
     except OSError:
         pass
     files["packages.json"] = json.dumps({"packages": packages}, indent=1).encode()
+    files[PORTABLE] = json.dumps(portable_specs(prefix, state), indent=1).encode()
     listing, kept, originals = copies(prefix, contents.files)
     files[LISTING] = json.dumps(listing, indent=1).encode()
     files.update(kept)
@@ -279,6 +284,72 @@ def _environment_yml(prefix: Path, name: str, state, packages: list[dict]) -> st
     )
     env.prefix = None  # no `prefix:` line: the file restores under any name or path
     return export_yaml(env)
+
+
+def portable_specs(prefix: Path, state) -> dict:
+    """What rebuilds the env anywhere: the specs the user asked for (conda's history, folded
+    as `conda env export --from-history` does), each with the version installed, the channels
+    it was built from (the history's `-c`, then those of its packages) and its pip packages.
+    Specs keep only name and version: a build string or a channel path is one platform's."""
+    from conda.history import History
+    from conda.models.match_spec import MatchSpec
+
+    from .envstate import channel_name
+
+    installed = {r["name"]: r for r in state.conda}
+    requested: dict[str, MatchSpec] = {}
+    channels: list[str] = []
+    try:
+        requests = History(str(prefix)).get_user_requests()
+    except Exception:  # an unreadable history: the packages' channels still say something
+        requests = []
+    for request in requests:
+        channels += _channel_args(request.get("cmd") or [])
+        for key in ("remove_specs", "update_specs", "neutered_specs"):
+            for text in request.get(key) or ():
+                try:
+                    spec = MatchSpec(text)
+                except Exception:
+                    continue
+                if key == "remove_specs":
+                    requested.pop(spec.name, None)
+                else:
+                    requested[spec.name] = spec
+    channels += [channel_name(r) for r in state.conda]
+    out = []
+    for name, spec in sorted(requested.items()):
+        record = installed.get(name)
+        if record is None:
+            continue  # asked for once, removed since (conda's --from-history skips it too)
+        version = spec.get_raw_value("version")
+        out.append(
+            {
+                "name": name,
+                "spec": f"{name} {version}" if version else name,
+                "version": str(record.get("version", "")),
+                "build": str(record.get("build", "")),
+                "channel": redact_url(channel_name(record), placeholder=False),
+            }
+        )
+    return {
+        "format": 1,
+        "channels": [redact_url(c, placeholder=False) for c in dict.fromkeys(channels) if c],
+        "requested": out,
+        "pip": [f"{n}=={v}" for n, v in state.pip],
+    }
+
+
+def _channel_args(argv: list[str]) -> list[str]:
+    """The channels a conda command line named (-c X, -cX, --channel X, --channel=X)."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg in ("-c", "--channel") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--channel="):
+            found.append(arg.split("=", 1)[1])
+        elif arg.startswith("-c") and len(arg) > 2 and not arg.startswith("--"):
+            found.append(arg[2:])
+    return found
 
 
 def _env_vars(prefix: Path) -> dict:

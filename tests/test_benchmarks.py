@@ -30,6 +30,7 @@ def test_benchmark_suite_runs_on_a_tiny_size():
         "undo",
         "restore",
         "list",
+        "roll back",
     ):
         assert expected in measured, (expected, measured)
     assert "ratio" in result["table"] and isinstance(result["missed"], list)

@@ -84,6 +84,7 @@ def test_snapshots_land_in_git_and_sync_pushes_them(
         f"{folder}/envguard-env.json",
         f"{folder}/environment.yml",
         f"{folder}/explicit-{platform}.txt",
+        f"{folder}/portable.json",
     ]
     identity = json.loads(git(server, "show", f"HEAD:{folder}/envguard-env.json"))
     assert identity == {

@@ -38,6 +38,7 @@ SNAPSHOT_FILES = {
     "explicit.txt",
     "history",
     "packages.json",
+    "portable.json",
     "snapshot.json",
     "env-files.json",
 }

@@ -24,6 +24,7 @@ def configure_parser(verbs) -> None:
         "  conda envguard restore pytorch-exp1 -n pytorch-exp1-copy\n"
         "  conda envguard restore pytorch-exp1 --snapshot 20261128-1423 --force\n"
         "  conda envguard restore pytorch-exp1 --at 2026-11-20T09:00 --force\n"
+        "  conda envguard restore base --at 2h --in-place\n"
         "  conda envguard restore pytorch-exp1 --from-git --rev HEAD~3",
     )
     p.add_argument(
@@ -56,6 +57,16 @@ def configure_parser(verbs) -> None:
         action="store_true",
         help="Replace an existing environment at the target (envguard snapshots it first).",
     )
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help="Make the existing environment match the snapshot without replacing it: one conda "
+        "transaction removes and adds only what differs, then pip packages, variables and "
+        "settings. For base and the active environment too. envguard snapshots it first.",
+    )
+    from conda.cli.helpers import add_parser_frozen_env
+
+    add_parser_frozen_env(p)
     p.add_argument(
         "--ignore-damage",
         action="store_true",
@@ -135,6 +146,9 @@ def _execute(args: Namespace, snap=None) -> int:
                 f"  conda envguard restore --snapshot {shlex.quote(snap.id)} -n NEW_NAME"
             )
         target = prefix_for_name(snap.env_name)  # from another machine: this one's envs dir
+    if getattr(args, "in_place", False):
+        return _execute_in_place(args, snap, target, store, from_store)
+    _refuse_running_env(target, snap)
     lock_env(target, name_of(target))
     if from_store:  # a snapshot from the git history is read from git, not the store
         lock_store(shared=True)  # no prune deletes the snapshot while it is read
@@ -179,6 +193,95 @@ def _execute(args: Namespace, snap=None) -> int:
         store.remember(target, snap)
     emit({**plan, **report.to_json()}, _report_text(report))  # the plan's keys, as a dry run's
     return 0
+
+
+def _refuse_running_env(target: Path, snap) -> None:
+    """base and the active env cannot be set aside while conda runs from them: say what can."""
+    from conda.base.context import context
+
+    from ..envs import cli_arg, is_environment
+    from ..exceptions import EnvGuardError
+    from ..restore import same_path
+
+    running = [p for p in (context.root_prefix, context.active_prefix) if p]
+    if is_environment(target) and any(same_path(target, p) for p in running):
+        what = "base" if same_path(target, context.root_prefix) else "the active environment"
+        raise EnvGuardError(
+            f"{target} is {what}: conda runs from it, so envguard cannot move it aside and "
+            "rebuild it.\n"
+            "  Roll it back where it is instead (envguard snapshots it first):\n"
+            f"    conda envguard restore {cli_arg(target, flag=False)} --snapshot "
+            f"{shlex.quote(snap.id)} --in-place\n"
+            "  or rebuild the snapshot as a new env: conda envguard restore --snapshot "
+            f"{shlex.quote(snap.id)} -n NEW_NAME"
+        )
+
+
+def _execute_in_place(args: Namespace, snap, target: Path, store, from_store: bool) -> int:
+    from conda.base.context import context
+
+    from ..envs import cli_arg, is_environment, name_of
+    from ..exceptions import EnvGuardError
+    from ..restore import plan_in_place, restore_in_place
+    from .common import emit, lock_env, lock_store, plan_and_confirm
+
+    if not is_environment(target):
+        raise EnvGuardError(
+            f"There is no environment at {target} to roll back in place.\n"
+            f"  Recreate it instead: conda envguard restore --snapshot {shlex.quote(snap.id)}"
+            + (f" {cli_arg(target)}" if args.name or args.prefix else "")
+        )
+    if (target / "conda-meta" / "frozen").exists() and context.protect_frozen_envs:
+        raise EnvGuardError(
+            f"{target} is frozen (conda-meta/frozen): conda changes nothing in it, and neither "
+            "does envguard.\n"
+            "  To roll it back anyway, as conda's own --override-frozen allows:\n"
+            f"    conda envguard restore {cli_arg(target, flag=False)} --snapshot "
+            f"{shlex.quote(snap.id)} --in-place --override-frozen"
+        )
+    lock_env(target, name_of(target))
+    if from_store:
+        lock_store(shared=True)
+        snap = store.get(snap.id)
+        _check_integrity(snap, args)
+    plan = plan_in_place(snap, target)
+    data = {
+        "snapshot": snap.id,
+        "env_name": snap.env_name,
+        "target": str(target),
+        "method": "in place",
+        **plan.to_json(),
+    }
+    text = _in_place_plan_text(data)
+    if plan.empty:
+        emit({**data, "changed": False}, f"{target} matches snapshot {snap.id} already.")
+        return 0
+    if not plan_and_confirm(data, text, f"{text}\n(dry run: nothing changed)", "Roll it back?"):
+        return 0
+    report = restore_in_place(snap, target, plan)
+    emit(report.to_json(), _report_text(report))
+    return 0
+
+
+def _in_place_plan_text(data: dict) -> str:
+    lines = [
+        f"Roll back {data['target']} in place to snapshot {data['snapshot']}",
+        "  (envguard snapshots it as it is first, so this is undone the same way)",
+    ]
+    sections = (
+        ("conda packages to remove", data["conda"]["remove"]),
+        ("conda packages to add", data["conda"]["add"]),
+        ("conda packages to change", data["conda"]["change"]),
+        ("pip packages to uninstall", data["pip"]["remove"]),
+        ("pip packages to install", data["pip"]["install"]),
+        ("settings and files to put back", data["files"]["put_back"]),
+        ("settings and files added since, to remove", data["files"]["remove"]),
+    )
+    for label, items in sections:
+        if items:
+            lines.append(f"  {label}:")
+            lines += [f"    {item}" for item in items]
+    return "\n".join(lines)
 
 
 def _command_line() -> str:
@@ -278,6 +381,11 @@ def _planned_method(snap, target: Path) -> str:
 
     if trash_entry_for(snap, target) is not None:
         return "trash"
+    from ..restore import other_platform
+    from ..snapshot import PORTABLE
+
+    if other_platform(snap) and snap.file(PORTABLE).is_file():
+        return "portable specs"
     return "explicit" if snap.file("explicit.txt").is_file() else "environment.yml"
 
 
@@ -300,6 +408,8 @@ def _plan_text(plan: dict) -> str:
         "trash": "from the trash (one move, the env exactly as it was)",
         "explicit": "from its explicit lock (exact packages; the environment.yml if that fails)",
         "environment.yml": "from its environment.yml",
+        "portable specs": "from its portable specs, solved for this platform at the "
+        "snapshot's versions (its lock is for another platform)",
     }[plan["method"]]
     counts = plan["counts"]
     lines = [
@@ -319,6 +429,11 @@ def _report_text(report) -> str:
     from ..envs import cli_arg
 
     lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
+    if report.saved_first:
+        lines.append(
+            f"  as it was before: snapshot {report.saved_first} (conda envguard restore "
+            f"--snapshot {report.saved_first} --in-place puts it back)"
+        )
     if report.restored_files:
         lines.append(f"  settings and files put back: {', '.join(report.restored_files)}")
     if report.exact:
@@ -328,7 +443,7 @@ def _report_text(report) -> str:
         for label, names in (
             ("missing", report.missing),
             ("not in the snapshot", report.extra),
-            ("different version or build", report.changed),
+            ("different version or build", report.changed_how or report.changed),
             ("settings and files", report.files_differ),
         ):
             if names:
