@@ -348,3 +348,21 @@ class GuardBlindError(EnvGuardError):
             "  Nothing was changed. To run this one command without envguard, on purpose:\n"
             f"    CONDA_NO_PLUGINS=true {command_line}"
         )
+
+
+class PathUnusableError(EnvGuardError):
+    """The system refused a file envguard must read or write (permissions, a file where a
+    folder must be, a full disk): the cause, the path, and the setting that points there."""
+
+    def __init__(self, error: OSError, setting: str | None, where: str | None):
+        self.path = str(error.filename or "")
+        cause = error.strerror or str(error)
+        fix = (
+            f"  {setting} is {where}. Fix the cause (permissions, free space, a file in the "
+            "way), or set another:\n"
+            f"    conda config --set plugins.{setting} /another/dir"
+            if setting
+            else "  Fix the cause (permissions, free space, a file in the way) and run the "
+            "command again."
+        )
+        super().__init__(f"envguard could not use {self.path or 'a file'}: {cause}.\n{fix}")
