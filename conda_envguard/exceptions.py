@@ -110,12 +110,12 @@ class EnvironmentNotFoundError(EnvGuardError):
 
 
 class TargetExistsError(EnvGuardError):
-    def __init__(self, prefix: str, verb: str):
+    def __init__(self, prefix: str, elsewhere: str, replace: str):
         self.prefix = prefix
         super().__init__(
             f"An environment already exists at {prefix}; envguard will not overwrite it.\n"
-            f"  Restore under another name with -n NEW_NAME, or replace it with --force\n"
-            f"  (envguard snapshots it first): conda envguard {verb} ... --force"
+            f"  Restore under another name: {elsewhere} -n NEW_NAME\n"
+            f"  Or replace it (envguard snapshots it first): {replace}"
         )
 
 
@@ -147,7 +147,7 @@ class NameRuleError(EnvGuardError):
         super().__init__(
             f"envguard stopped this command: the environment name '{name}' breaks this "
             f"machine's naming rule (envguard_name_check: block).\n{broken}\n"
-            "  Nothing was created.\n"
+            "  Nothing was changed.\n"
             f"  Run your command again with {good}."
         )
 
