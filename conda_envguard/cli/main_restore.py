@@ -200,9 +200,11 @@ def _again(args: Namespace, *extra: str, target: bool = True, conda: bool = True
             argv += [flag, value]
     if target and (args.name or args.prefix):
         argv += ["-n", args.name] if args.name else ["-p", args.prefix]
-    for flag in ("--force", "--ignore-damage"):
-        if getattr(args, flag[2:].replace("-", "_")) and flag not in extra:
+    for flag, dest in (("--force", "force"), ("--ignore-damage", "ignore_damage"), ("-y", "yes")):
+        if getattr(args, dest, False) and flag not in extra:
             argv.append(flag)
+    if getattr(args, "json", False):
+        argv.append("--json")
     return ("conda " if conda else "") + shlex.join([*argv, *extra])
 
 
