@@ -143,10 +143,10 @@ PEOPLE_STAMP_CAP = 20_000
 
 
 def people_stamp(prefix: str | os.PathLike) -> bytes:
-    """Name, size and mtime of the prefix's top-level entries and of everything under its
-    top-level directories that packages do not install into: a file a person adds there
-    (thesis/results.csv) changes the env's fingerprint, so the next snapshot is not skipped
-    and `status` looks again."""
+    """Name, size and mtime of the prefix's top-level entries but the directories packages
+    install into, and of everything under them: a file a person adds (thesis/results.csv)
+    changes the env's fingerprint, so the next snapshot is not skipped and `status` looks
+    again."""
     out = []
     stack = [("", str(prefix))]
     while stack and len(out) < PEOPLE_STAMP_CAP:
@@ -156,17 +156,15 @@ def people_stamp(prefix: str | os.PathLike) -> bytes:
         except OSError:
             continue
         for entry in entries:
+            if not rel and entry.name in PACKAGE_TOP_DIRS:
+                continue  # packages' own: conda-meta says when they change (a rollback too)
             try:
                 st = entry.stat(follow_symlinks=False)
                 is_dir = entry.is_dir(follow_symlinks=False)
             except OSError:
                 continue
             out.append(f"{rel}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n")
-            if (
-                is_dir
-                and entry.name != "__pycache__"
-                and (rel or entry.name not in PACKAGE_TOP_DIRS)
-            ):
+            if is_dir and entry.name != "__pycache__":
                 stack.append((f"{rel}{entry.name}/", entry.path))
     return "".join(sorted(out)).encode()
 

@@ -187,7 +187,10 @@ def _write_holder(fd: int) -> None:
     import shlex
     import sys
 
-    command = shlex.join(["conda", *sys.argv[1:]]) if sys.argv else ""
+    from .redact import redact
+
+    # no credentials in the store: a channel URL on the command line may hold a token
+    command = redact(shlex.join(["conda", *sys.argv[1:]])) if sys.argv else ""
     try:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
