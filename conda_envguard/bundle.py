@@ -61,6 +61,8 @@ def check_output(out: Path, replace: bool, command: list[str]) -> None:
         return shlex.join([*command, "-o", str(path), *extra])
 
     try:
+        if "\0" in str(out):  # pathlib's checks answer False for it; the write would crash
+            raise ValueError("a NUL in the file name")
         if out.is_dir() or not out.name or out.name in (".", ".."):
             stem = Path(command[3]).name if len(command) > 3 else ""
             inside = (out / f"{stem or 'export'}.envguard").as_posix()

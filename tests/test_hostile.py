@@ -306,6 +306,12 @@ def _path_calls(places: dict[str, str]) -> list[tuple[str, list[str]]]:
     return calls
 
 
+# The guarded conda commands that read an environment file envguard reads too.
+GUARDED_FILES = [
+    ("create", "-n", "fresh", "--file", "{}", "--dry-run"),
+    ("env", "create", "-f", "{}", "--dry-run"),
+    ("env", "update", "-n", "demo", "-f", "{}", "--dry-run"),
+]
 # The verbs that read or write the store or the git history, as a setting names them.
 SETTING_CALLS = [
     ["envguard", "list"],
@@ -322,14 +328,19 @@ SETTING_CALLS = [
 def test_path_options_and_settings_survive_unusable_places(
     store_with_content, conda_cli, conda_run, tmp_path, monkeypatch
 ):
-    """-o, FILE and -p, and the store and git settings, at a folder, `.`, a missing parent,
-    an unwritable place, an existing file and symbolic links: a clear error or success, and
-    the file, the link's target and the folder as they were."""
+    """-o, FILE and -p, the env files of guarded commands, and the store and git settings,
+    at a folder, `.`, a missing parent, an unwritable place, an existing file and symbolic
+    links: a clear error or success, and the file, the link's target and the folder as they
+    were."""
     from conda.base.context import reset_context
 
     places = _places(tmp_path)
     monkeypatch.chdir(tmp_path / "places" / "cwd")
-    calls = _path_calls(places)
+    calls = _path_calls(places) + [
+        (f"conda {' '.join(t)} {label}", [place if part == "{}" else part for part in t])
+        for t in GUARDED_FILES
+        for label, place in places.items()
+    ]
     failures, condas = _run_in_process(conda_cli, conda_run, calls)
     for setting in ("CONDA_PLUGINS_ENVGUARD_STORE", "CONDA_PLUGINS_ENVGUARD_GIT"):
         for label, place in places.items():
@@ -343,7 +354,8 @@ def test_path_options_and_settings_survive_unusable_places(
         monkeypatch.delenv(setting)
     monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_STORE", str(store_with_content.store))
     reset_context()
-    record("calls with an unusable path (in-process)", len(calls) + 16 * len(SETTING_CALLS))
+    settings_calls = 2 * len(places) * len(SETTING_CALLS)
+    record("calls with an unusable path (in-process)", len(calls) + settings_calls)
     assert not failures, "\n".join(failures)
     assert not condas, "\n".join(condas)
     _places_intact(tmp_path)
