@@ -282,3 +282,36 @@ def test_freezing_again_without_a_reason_keeps_the_recorded_one(cli, make_env):
     record = json.loads((prefix / "conda-meta" / "envguard-frozen").read_text())
     assert record["reason"] == "course 2026"
     assert "(course 2026)" in (prefix / "conda-meta" / "frozen").read_text()
+
+
+def test_no_snapshot_override_and_an_imported_snapshot_restore(
+    cli, make_env, conda_dirs, tmp_path, monkeypatch
+):
+    """The one-command override when the store cannot take a snapshot removes the env (and
+    only for that command); after `import`, "Restore it" rebuilds the env as printed."""
+    from conda.base.context import reset_context
+
+    make_env("scratch", "alpha")
+    bundle = tmp_path / "scratch.envguard"
+    out, _ = cli("envguard", "export", "scratch", "-o", str(bundle))
+    [import_it] = printed_commands(out)
+    assert import_it == f"conda envguard import {bundle.name}"
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_STORE", str(blocker / "store"))
+    reset_context()
+    refused = typed(cli, monkeypatch, "env", "remove", "-n", "scratch", "-y", raises=CondaError)
+    [override] = [c for c in printed_commands(str(refused.value)) if c.startswith("CONDA_")]
+    assert (conda_dirs.envs / "scratch").is_dir()  # nothing was changed
+    run_printed(cli, monkeypatch, override)
+    assert not (conda_dirs.envs / "scratch").exists()
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_STORE", str(conda_dirs.store))
+    reset_context()
+
+    monkeypatch.chdir(tmp_path)  # the printed import names the bundle as written here
+    cli("envguard", "purge", "--all", "-y")
+    text = run_printed(cli, monkeypatch, import_it)
+    [restore] = [c for c in printed_commands(text) if "restore" in c]
+    run_printed(cli, monkeypatch, restore)
+    assert env_packages(conda_dirs.envs / "scratch") == {"alpha": "2.0"}
