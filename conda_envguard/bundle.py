@@ -13,6 +13,7 @@ own, never conda's shared one: no channel needed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -45,6 +46,53 @@ class _Hashing(io.RawIOBase):
 
 def _new_digest(like: str):
     return hashlib.md5() if len(like) == 32 else hashlib.sha256()
+
+
+def check_output(out: Path, replace: bool, command: list[str]) -> None:
+    """May `export` write its file at `out`? Raises BundleError with the command that goes on
+    (`command` is the export command without its `-o`): a folder, a folder that is missing or
+    is not one, or a file (or link) that exists and `replace` is not given. Checked before
+    anything is snapshotted or written."""
+    import shlex
+
+    from .exceptions import BundleError
+
+    def again(path, *extra: str) -> str:
+        return shlex.join([*command, "-o", str(path), *extra])
+
+    try:
+        if "\0" in str(out):  # pathlib's checks answer False for it; the write would crash
+            raise ValueError("a NUL in the file name")
+        if out.is_dir() or not out.name or out.name in (".", ".."):
+            stem = Path(command[3]).name if len(command) > 3 else ""
+            inside = (out / f"{stem or 'export'}.envguard").as_posix()
+            raise BundleError(
+                str(out), f"{out} is a folder; export writes one file.",
+                f"Name a file in it: {again(inside)}",
+            )  # fmt: skip
+        parent = out.parent
+        if not parent.is_dir():
+            if not parent.exists() and not parent.is_symlink():
+                raise BundleError(
+                    str(out), f"The folder {parent} does not exist.",
+                    f"Create it, then run again: mkdir -p {shlex.quote(str(parent))}",
+                )  # fmt: skip
+            raise BundleError(
+                str(out), f"{parent} is not a folder.", f"Write it elsewhere: {again('FILE')}"
+            )
+        if (out.exists() or out.is_symlink()) and not replace:
+            link = " (a symbolic link: --force replaces the link, not what it points to)"
+            raise BundleError(
+                str(out),
+                f"{out} exists already{link if out.is_symlink() else ''}; export does not "
+                "replace a file unless told to. Nothing was written.",
+                f"Replace it: {again(out, '--force')}",
+            )  # fmt: skip
+    except (OSError, ValueError) as e:  # a name too long, a NUL, a folder not to be read
+        raise BundleError(
+            str(out), f"The bundle cannot be written there ({e}).",
+            f"Write it elsewhere: {again('FILE')}",
+        ) from e  # fmt: skip
 
 
 def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
@@ -115,6 +163,13 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
                     )
                 _add_bytes(tar, f"packages/{entry.digest}/repodata_record.json", record)
         os.replace(tmp, out)
+    except OSError as e:  # no permission, a full disk: nothing of the bundle stays
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise BundleError(
+            str(out), f"The bundle could not be written: {e.strerror or e}. Nothing was written.",
+            f"Free space, or write it elsewhere: conda envguard export {snapshot.id} -o FILE",
+        ) from e  # fmt: skip
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -158,10 +213,14 @@ def import_bundle(path: Path, store_root: Path, dry_run: bool = False) -> dict:
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by the `with` below)
     except (OSError, ValueError, tarfile.TarError) as e:  # ValueError: a NUL in the path
+        why = (
+            f"{path} cannot be read ({e.strerror or e})."
+            if isinstance(e, OSError)
+            else f"This is not an envguard bundle ({e})."
+        )
         raise BundleError(
-            str(path), f"This is not an envguard bundle ({e}).", "Make one with: conda "
-            "envguard export ID_OR_ENV -o FILE"
-        ) from e  # fmt: skip
+            str(path), why, "Make one with: conda envguard export ID_OR_ENV -o FILE"
+        ) from e
     with tar:
         members = _members(tar, path)
         try:

@@ -126,6 +126,49 @@ def watched_stamp(prefix: str | os.PathLike) -> bytes:
     return "".join(sorted(out)).encode()
 
 
+# Top-level directories packages install into (conda's layout on Linux, macOS and Windows,
+# and what base holds besides): a person's own files go elsewhere (a project, thesis/, data/).
+# fmt: off
+PACKAGE_TOP_DIRS = frozenset({
+    "bin", "conda-meta", "condabin", "envs", "pkgs", "etc", "include", "lib", "lib32", "lib64",
+    "libexec", "man", "sbin", "share", "ssl", "var", "doc", "docs", "info", "fonts", "licenses",
+    "mkspecs", "plugins", "qml", "translations", "resources", "shell", "compiler_compat",
+    "x86_64-conda-linux-gnu", "aarch64-conda-linux-gnu", "powerpc64le-conda-linux-gnu",
+    "x86_64-conda_cos6-linux-gnu", "x86_64-conda_cos7-linux-gnu",
+    "Library", "Lib", "Scripts", "DLLs", "Tools", "Menu", "conda-bld",
+})
+# fmt: on
+# Entries stamped below a person's directories, at most: the stamp stays cheap
+PEOPLE_STAMP_CAP = 20_000
+
+
+def people_stamp(prefix: str | os.PathLike) -> bytes:
+    """Name, size and mtime of the prefix's top-level entries but the directories packages
+    install into, and of everything under them: a file a person adds (thesis/results.csv)
+    changes the env's fingerprint, so the next snapshot is not skipped and `status` looks
+    again."""
+    out = []
+    stack = [("", str(prefix))]
+    while stack and len(out) < PEOPLE_STAMP_CAP:
+        rel, path = stack.pop()
+        try:
+            entries = list(os.scandir(path))
+        except OSError:
+            continue
+        for entry in entries:
+            if not rel and entry.name in PACKAGE_TOP_DIRS:
+                continue  # packages' own: conda-meta says when they change (a rollback too)
+            try:
+                st = entry.stat(follow_symlinks=False)
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            out.append(f"{rel}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n")
+            if is_dir and entry.name != "__pycache__":
+                stack.append((f"{rel}{entry.name}/", entry.path))
+    return "".join(sorted(out)).encode()
+
+
 def settings_of(prefix: str | os.PathLike) -> list[str]:
     """The per-env settings files present in `prefix`."""
     prefix = Path(prefix)

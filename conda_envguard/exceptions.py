@@ -110,12 +110,12 @@ class EnvironmentNotFoundError(EnvGuardError):
 
 
 class TargetExistsError(EnvGuardError):
-    def __init__(self, prefix: str, verb: str):
+    def __init__(self, prefix: str, elsewhere: str, replace: str):
         self.prefix = prefix
         super().__init__(
             f"An environment already exists at {prefix}; envguard will not overwrite it.\n"
-            f"  Restore under another name with -n NEW_NAME, or replace it with --force\n"
-            f"  (envguard snapshots it first): conda envguard {verb} ... --force"
+            f"  Restore under another name: {elsewhere} -n NEW_NAME\n"
+            f"  Or replace it (envguard snapshots it first): {replace}"
         )
 
 
@@ -147,7 +147,7 @@ class NameRuleError(EnvGuardError):
         super().__init__(
             f"envguard stopped this command: the environment name '{name}' breaks this "
             f"machine's naming rule (envguard_name_check: block).\n{broken}\n"
-            "  Nothing was created.\n"
+            "  Nothing was changed.\n"
             f"  Run your command again with {good}."
         )
 
@@ -348,3 +348,21 @@ class GuardBlindError(EnvGuardError):
             "  Nothing was changed. To run this one command without envguard, on purpose:\n"
             f"    CONDA_NO_PLUGINS=true {command_line}"
         )
+
+
+class PathUnusableError(EnvGuardError):
+    """The system refused a file envguard must read or write (permissions, a file where a
+    folder must be, a full disk): the cause, the path, and the setting that points there."""
+
+    def __init__(self, error: OSError, setting: str | None, where: str | None):
+        self.path = str(error.filename or "")
+        cause = error.strerror or str(error)
+        fix = (
+            f"  {setting} is {where}. Fix the cause (permissions, free space, a file in the "
+            "way), or set another:\n"
+            f"    conda config --set plugins.{setting} /another/dir"
+            if setting
+            else "  Fix the cause (permissions, free space, a file in the way) and run the "
+            "command again."
+        )
+        super().__init__(f"envguard could not use {self.path or 'a file'}: {cause}.\n{fix}")

@@ -62,15 +62,19 @@ def freeze(prefix: Path, reason: str | None) -> dict:
     from .envs import cli_arg, name_of
 
     name = name_of(prefix)
-    previous = _recorded_files(read_record(prefix))
+    recorded = read_record(prefix)
+    previous = _recorded_files(recorded)
     by = getpass.getuser()
     at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if reason is None:  # frozen again without a reason: the one recorded stays
+        reason = str((recorded or {}).get("reason") or "")
     reason = " ".join((reason or "").split())  # one line: it goes into an INI value too
     why = f" ({reason})" if reason else ""
     unfreeze = f"conda envguard unfreeze {cli_arg(prefix)}"
     instead = (
         f"Create your own environment instead and install there: "
-        f"conda create -n MY-ENV --clone {name} (or conda env create -f environment.yml)."
+        f"conda create -n {_own_name(name)} --clone {name} (or conda env create -f "
+        "environment.yml)."
     )
     headline = f"The environment '{name}' is frozen by {by} on {at[:10]}{why}."
     message = (
@@ -87,19 +91,51 @@ def freeze(prefix: Path, reason: str | None) -> dict:
             f"  {instead}\n"
             f"  To change this environment on purpose: {unfreeze}\n"
         )
-    written, left = {}, []
+    # a marker envguard has no record of, or cannot read, is someone else's: it stays as it
+    # is, and stays theirs
+    left = [
+        rel
+        for rel in files
+        if os.path.lexists(prefix / rel)
+        and (previous.get(rel) is None or _hash_of(prefix / rel) != previous.get(rel))
+    ]
+    if left and len(left) == len(files):
+        from .exceptions import EnvGuardError
+
+        raise EnvGuardError(
+            f"'{name}' is frozen already by markers envguard did not write, so there is "
+            "nothing for envguard to freeze, and your reason is not recorded:\n"
+            + "".join(f"    {prefix / rel}\n" for rel in left)
+            + "  Nothing was changed. To freeze it as yours, remove those markers on purpose "
+            f"(ask whoever froze it), then: {_again(prefix, reason)}"
+        )
+    written = {}
     for rel, text in files.items():
-        path = prefix / rel
-        ours = previous.get(rel)
-        # a marker envguard has no record of, or cannot read, is someone else's
-        if os.path.lexists(path) and (ours is None or _hash_of(path) != ours):
-            left.append(rel)  # someone else's marker: it stays as it is, and stays theirs
+        if rel in left:
             continue
+        path = prefix / rel
         write_text_atomic(path, text)
         written[rel] = hashlib.sha256(text.encode()).hexdigest()
     record = {"by": by, "at": at, "reason": reason, "files": written}
     write_text_atomic(prefix / RECORD, json.dumps(record, indent=2) + "\n")
     return {**record, "left_alone": left, "python": stdlib is not None}
+
+
+def _own_name(name: str) -> str:
+    """A name for the user's own env that this machine's naming rules accept."""
+    from .naming import example
+
+    return example(f"{name}-mine") or "NEW_NAME"
+
+
+def _again(prefix: Path, reason: str) -> str:
+    import shlex
+
+    from .envs import cli_arg
+
+    return f"conda envguard freeze {cli_arg(prefix)}" + (
+        f" --reason {shlex.quote(reason)}" if reason else ""
+    )
 
 
 def unfreeze(prefix: Path) -> dict:

@@ -110,10 +110,14 @@ def _keep_trashed() -> None:
     while _unfinished:
         entry = _unfinished.pop()
         trash.keep(entry)
+        # overwritten: the command's new env is in its place, and undo must replace that one
+        replaced = is_environment(entry.prefix)
+        back = f"conda envguard undo {_undo_arg(entry)}" + (" --force" if replaced else "")
+        why = " (the env there now is snapshotted and trashed first)" if replaced else ""
         _note(
             f"envguard: '{entry.env_name}' is in the trash until {entry.expires_at[:10]}, "
             "its disk space held until then (conda envguard trash shows how much).\n"
-            f"  Bring it back:   conda envguard undo {_undo_arg(entry)}\n"
+            f"  Bring it back:   {back}{why}\n"
             f"  Free space now:  conda envguard purge {_undo_arg(entry)}"
         )
 

@@ -87,6 +87,7 @@ def acquire(
 
         timeout = lock_timeout()
     deadline = time.monotonic() + timeout
+    said = False
     while not _try_lock(fd, shared):
         if time.monotonic() >= deadline:
             holder = _holder(fd)
@@ -94,6 +95,9 @@ def acquire(
             from .exceptions import BusyError
 
             raise BusyError(what, holder, timeout)
+        if not said:  # once, as the wait starts: a silent wait looks like a hang
+            _say_waiting(what, fd, timeout)
+            said = True
         time.sleep(_POLL_SECONDS)
     if not shared:
         _write_holder(fd)
@@ -149,19 +153,48 @@ def release_command_locks() -> None:
         release(_for_command.pop())
 
 
-def _holder(fd: int) -> str:
+def _holder_lines(fd: int) -> list[str]:
+    """What the holder wrote: its pid, then its command line (either may be missing)."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, 64).decode(errors="replace").strip()
+        return os.read(fd, 4096).decode(errors="replace").splitlines()
     except OSError:
-        return ""
+        return []
+
+
+def _holder(fd: int) -> str:
+    lines = _holder_lines(fd)
+    return lines[0].strip() if lines else ""
+
+
+def _say_waiting(what: str, fd: int, timeout: float) -> None:
+    import sys
+
+    lines = _holder_lines(fd)
+    pid = lines[0].strip() if lines and lines[0].strip().isdigit() else ""
+    command = lines[1].strip() if pid and len(lines) > 1 else ""
+    by = f"process {pid}" + (f": {command}" if command else "") if pid else "another process"
+    print(
+        f"envguard: {what} is busy ({by}); waiting for it, up to {timeout:g} s "
+        "(envguard_lock_timeout)...",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _write_holder(fd: int) -> None:
+    """Write this process's pid and command line, for whoever waits for the lock."""
+    import shlex
+    import sys
+
+    from .redact import redact
+
+    # no credentials in the store: a channel URL on the command line may hold a token
+    command = redact(shlex.join(["conda", *sys.argv[1:]])) if sys.argv else ""
     try:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, f"{os.getpid()}\n{command[:1000]}\n".encode(errors="replace"))
     except OSError:
         pass  # only for the busy message
 

@@ -5,8 +5,9 @@ An env is lost when its prefix no longer holds an env, its trash entry is gone (
 was), and its latest snapshot was not taken for its removal (a removal through conda, or by
 envguard itself, always takes one) unless the env came back after that removal (undo,
 restore, or a command that did not complete): `note_back` records when, in
-`<store>/back/`. A `conda rename` keeps the env, at another prefix: an env conda knows with
-the very packages of the snapshot is taken for it, and the old prefix is not reported.
+`<store>/back/`. An env moved to another prefix is not lost: an env conda knows with the
+very packages of the snapshot, whose conda history goes on from the one the snapshot saved,
+is taken for it (another env with the same packages has a history of its own).
 """
 
 from __future__ import annotations
@@ -38,15 +39,15 @@ def lost_envs(snapshots: list | None = None) -> list[dict]:
     ]
     if not candidates:
         return []
-    moved = _package_sets_of_live_envs()
+    live = _live_envs_by_package_set()
     out = []
     for snap in candidates:
         try:
             packages = _package_set(snap.full().packages())
         except Exception:
             packages = None
-        if packages and packages in moved:
-            continue
+        if packages and any(_same_env(snap, prefix) for prefix in live.get(packages, ())):
+            continue  # moved, not lost
         out.append(
             {
                 "name": snap.env_name,
@@ -108,11 +109,37 @@ def _package_set(packages: list[dict]) -> frozenset:
     return frozenset((p["name"], p.get("version"), p.get("build")) for p in packages)
 
 
-def _package_sets_of_live_envs() -> set[frozenset]:
+def _live_envs_by_package_set() -> dict[frozenset, list[str]]:
     from .diff import live_packages
     from .envs import known_prefixes
 
-    return {_package_set(live_packages(prefix)) for prefix in known_prefixes()}
+    out: dict[frozenset, list[str]] = {}
+    for prefix in known_prefixes():
+        out.setdefault(_package_set(live_packages(prefix)), []).append(prefix)
+    return out
+
+
+def _same_env(snap, prefix: str) -> bool:
+    """Is the live env at `prefix` the snapshot's env, moved? Its conda history goes on from
+    the one the snapshot saved (an env made alike, or a clone, has a history of its own);
+    a snapshot without a saved history goes by the packages alone."""
+    from .redact import redact
+
+    saved = snap.file("history")
+    try:
+        then = saved.read_text(errors="replace")
+    except OSError:
+        return True
+    try:
+        now = redact(_read_history(prefix))
+    except OSError:
+        return False
+    return bool(then) and now.startswith(then)
+
+
+def _read_history(prefix: str) -> str:
+    with open(os.path.join(prefix, "conda-meta", "history"), errors="replace") as f:
+        return f.read()
 
 
 def describe(env: dict) -> str:

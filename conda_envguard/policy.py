@@ -85,14 +85,15 @@ def _pattern_protection(name: str, prefix: Path) -> Protection | None:
         else:
             matched = fnmatch.fnmatchcase(name, pattern)
         if matched:
-            from .sources import describe, source_of
+            from .sources import describe, sources_of
 
-            source = source_of("envguard_protect", pattern)
+            # every place that sets it: dropping it from one leaves the env protected
+            sources = sources_of("envguard_protect", pattern) or [None]
             return Protection(
                 "pattern",
                 f"pattern '{pattern}' in envguard_protect, set in "
-                f"{describe('envguard_protect', source)}",
-                _how_to_drop_pattern(pattern, source),
+                + " and in ".join(describe("envguard_protect", s) for s in sources),
+                "; and ".join(_how_to_drop_pattern(pattern, s) for s in sources),
             )
     return None
 

@@ -41,6 +41,8 @@ class RestoreReport:
     # secret variables (and files holding secrets) whose values this snapshot does not hold
     secrets_missing: list[str] = field(default_factory=list)
     saved_first: str = ""  # in place: the snapshot of the live env taken before changing it
+    # files no package installed that the env held and the snapshot did not keep: not here
+    unowned_missing: list[str] = field(default_factory=list)
 
     @property
     def exact(self) -> bool:
@@ -51,6 +53,7 @@ class RestoreReport:
             or self.files_differ
             or self.old_prefix
             or self.secrets_missing
+            or self.unowned_missing
         )
 
     def to_json(self) -> dict:
@@ -757,14 +760,9 @@ def compare(snapshot: Snapshot, target: Path, report: RestoreReport) -> None:
                 + ", ".join(listing["unreadable"])
             )
         lost = [u for u in listing.get("unowned", ()) if not u.get("kept")]
-        absent = [u["path"] for u in lost if not os.path.lexists(target / u["path"])]
-        if absent:
-            report.notes.append(
-                f"{len(absent)} file(s) no package installed were in the env but not in the "
-                f"snapshot, and are not here (see conda envguard show {snapshot.id}): "
-                + ", ".join(absent[:5])
-                + (", ..." if len(absent) > 5 else "")
-            )
+        report.unowned_missing = [
+            u["path"] for u in lost if not os.path.lexists(target / u["path"])
+        ]
     else:
         report.files_differ += _vars_differ(snapshot, target, report.secrets_missing)
         report.notes.append(

@@ -1,8 +1,9 @@
 """Which snapshots may go: retention by count (envguard_keep) and by age.
 
-Safe by construction: the newest snapshot of an env that no longer exists is its last way
-back, so it is kept unless the user names that env; a snapshot whose env is in the trash is
-kept while the trash holds it.
+Safe by construction: a snapshot goes only when it is beyond the newest `keep` of its env
+(one when only an age is given) and older than the age given; the newest snapshot of an env
+that no longer exists is its last way back, so it is kept unless the user names that env; a
+snapshot whose env is in the trash is kept while the trash holds it.
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ def select(snapshots, keep: int | None, older_than_days: float | None, named: st
     for prefix, snaps in by_env.items():
         snaps.sort(key=lambda s: s.order)
         newest = snaps[-1]
-        candidates = set()
-        if keep is not None and len(snaps) > keep:
-            candidates.update(s.id for s in snaps[: len(snaps) - keep])
+        # beyond the newest `keep` and, with an age, older than it: both must hold, so that
+        # `--keep 5 --older-than 0` keeps five (the age alone keeps the newest one)
+        beyond = snaps[: max(0, len(snaps) - (1 if keep is None else keep))]
+        candidates = {s.id for s in beyond}
         if cutoff is not None:
-            candidates.update(s.id for s in snaps if datetime.fromisoformat(s.created) < cutoff)
+            candidates &= {s.id for s in snaps if datetime.fromisoformat(s.created) < cutoff}
         env_gone = not is_environment(prefix)
         for snap in snaps:
             if snap.id not in candidates or snap.id in in_trash:

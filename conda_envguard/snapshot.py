@@ -138,10 +138,11 @@ def sound(meta: dict) -> bool:
 
 
 def fingerprint(prefix: str | os.PathLike) -> str:
-    """A cheap digest of an env's package state: conda-meta and pip's dist-info dirs.
+    """A cheap digest of an env's state: conda-meta, pip's dist-info dirs, the settings
+    files, and a person's own files (`people_stamp`).
 
-    It changes whenever conda or pip installs or removes anything, and costs a few
-    directory listings, not a full export.
+    It changes whenever conda or pip installs or removes anything, or a person adds a file
+    to the env, and costs a few directory listings, not a full export.
     """
     digest = hashlib.sha256()
     for entry in _scan(Path(prefix, "conda-meta")):
@@ -149,9 +150,10 @@ def fingerprint(prefix: str | os.PathLike) -> str:
     for site in _site_packages(Path(prefix)):
         for entry in _scan(site, suffixes=(".dist-info", ".egg-info")):
             digest.update(entry)
-    from .envfiles import watched_stamp
+    from .envfiles import people_stamp, watched_stamp
 
     digest.update(watched_stamp(prefix))
+    digest.update(people_stamp(prefix))
     return digest.hexdigest()[:16]
 
 

@@ -127,6 +127,13 @@ def sequence(value: object) -> list[str]:
 def source_of(name: str, value: object) -> str | None:
     """The place that set `name` to `value` (or, for a sequence, that lists `value`):
     a machine-wide file first, since no user file can take that rule away; else the last."""
+    found = sources_of(name, value)
+    return found[0] if found else None
+
+
+def sources_of(name: str, value: object) -> list[str]:
+    """Every place that set `name` to `value` (or lists it): machine-wide files first, then
+    the others, the last (the variables) first among them."""
     found = []
     for source, given in values_by_source(name):
         if isinstance(given, Unreadable):
@@ -137,9 +144,7 @@ def source_of(name: str, value: object) -> str | None:
         elif given == value:
             found.append(source)
     machine = [s for s in found if is_machine_wide(s)]
-    if machine:
-        return machine[0]
-    return found[-1] if found else None
+    return machine + [s for s in reversed(found) if s not in machine]
 
 
 def describe(name: str, source: str | None) -> str:

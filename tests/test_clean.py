@@ -51,7 +51,11 @@ def test_clean_removes_the_old_temporary_env_and_undo_brings_it_back(scene, cond
     for key, prefix in scene.items():
         if key != "old":
             assert_same_tree(prefix, untouched[key], context=f"{key}: ")
-    assert "Cleaned 1 temporary env(s)" in cleaned.stdout
+    assert "Removed 1 temporary env(s)" in cleaned.stdout
+    # the space is not free yet: the trash holds it, and the message says so and how to free it
+    assert "in envguard's trash, their disk space held until" in cleaned.stdout
+    assert "conda envguard purge cuda12-test-tmp" in cleaned.stdout
+    assert "Cleaned" not in cleaned.stdout
     assert "conda envguard undo cuda12-test-tmp" in cleaned.stdout
     assert "kept today-tmp: changed less than a day ago" in cleaned.stdout
     assert "kept paper-tmp: protected by 'conda envguard protect'" in cleaned.stdout
@@ -165,7 +169,7 @@ def test_no_snapshot_no_removal(make_env, conda_run, conda_dirs, tmp_path):
     )
 
     text = clean_error(failed, "Kept lost-tmp:")
-    assert "Cleaned 0 temporary env(s)" in text
+    assert "Removed 0 temporary env(s)" in text
     assert_same_tree(prefix, before)
 
 

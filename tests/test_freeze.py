@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from envguard_testsupport.checks import clean_error, env_packages, ok
 
+from conda_envguard.exceptions import EnvGuardError
+
 pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -182,8 +184,11 @@ def test_a_hand_made_frozen_marker_stays(cli, make_env):
     marker = prefix / "conda-meta" / "frozen"
     marker.write_text('{"message": "frozen by the admin"}\n')
 
-    out, _ = cli("envguard", "freeze", "-n", "by-hand")
-    assert "was already there, not written by envguard: left as is" in out
+    # someone else's marker is all there is to write: freeze says so, and records nothing
+    refused = cli("envguard", "freeze", "-n", "by-hand", "--reason", "mine", raises=EnvGuardError)
+    assert "frozen already by markers envguard did not write" in str(refused.value)
+    assert "Nothing was changed" in str(refused.value) and "Froze" not in str(refused.value)
+    assert not (prefix / "conda-meta" / "envguard-frozen").exists()
     out, _ = cli("envguard", "unfreeze", "-n", "by-hand")
 
     assert marker.read_text() == '{"message": "frozen by the admin"}\n'

@@ -11,8 +11,12 @@ message, no traceback, exit 1), an argparse error (exit 2), or success when the 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from conda import CondaError
@@ -85,6 +89,8 @@ def generated_calls(in_process: bool = True) -> list[tuple[str, list[str]]]:
                     if label != "leading-dash":
                         argv.append(value)
                 needs = [n for n in NEEDS.get(verb, []) if option not in ("-n", "-p", "--name")]
+                if verb == "export":  # the other of the two it needs: so -o is reached too
+                    needs = ["demo"] if option == "--output" else ["-o", "exported.envguard"]
                 label = f"envguard {verb} {option or action.dest} {label}"
                 calls.append((label, ["envguard", *argv, *needs, *extra]))
     return calls
@@ -204,7 +210,10 @@ def _run_in_process(conda_cli, conda_run, calls) -> tuple[list[str], list[str]]:
     return ours, condas
 
 
-def test_every_verb_and_option_survives_hostile_values(store_with_content, conda_cli, conda_run):
+def test_every_verb_and_option_survives_hostile_values(
+    store_with_content, conda_cli, conda_run, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)  # what `export -o NAME` writes lands here
     calls = generated_calls()
     failures, condas = _run_in_process(conda_cli, conda_run, calls)
     record("hostile calls to conda envguard verbs (in-process)", len(calls))
@@ -257,3 +266,228 @@ def test_every_verb_refuses_a_path_too_long_for_the_system(
     assert len(calls) > 2 * len(_verbs())
     assert not failures, "\n".join(failures)
     assert not condas, "\n".join(condas)
+
+
+# --- paths: every option and setting that names a place --------------------------------------
+
+
+def _places(tmp_path: Path) -> dict[str, str]:
+    """Places a path option or setting can be given that are no good for writing a new file
+    or store: each must end in a clear error (or work), and nothing in them may be lost."""
+    base = tmp_path / "places"
+    (base / "folder").mkdir(parents=True)
+    (base / "cwd").mkdir()
+    (base / "existing-file").write_text("keep me")
+    (base / "link").symlink_to(base / "existing-file")
+    (base / "dangling").symlink_to(base / "nowhere")
+    (base / "folder-link").symlink_to(base / "folder")
+    return {
+        "folder": str(base / "folder"),
+        "dot": ".",
+        "missing-parent": str(base / "missing" / "x"),
+        # a place even root cannot write (a normal user cannot either)
+        "unwritable": "/sys/envguard-hostile" if Path("/sys").is_dir() else "/proc/envguard-x",
+        "existing-file": str(base / "existing-file"),
+        "symlink": str(base / "link"),
+        "dangling-symlink": str(base / "dangling"),
+        "folder-symlink": str(base / "folder-link"),
+    }
+
+
+def _places_intact(tmp_path: Path) -> None:
+    base = tmp_path / "places"
+    assert (base / "existing-file").read_text() == "keep me"
+    assert os.readlink(base / "link") == str(base / "existing-file")
+    assert os.readlink(base / "dangling") == str(base / "nowhere")
+    # a store or git history set to the folder or a missing one is made there, as asked
+    assert (base / "folder").is_dir() and (base / "folder-link").is_symlink()
+
+
+def _path_calls(places: dict[str, str]) -> list[tuple[str, list[str]]]:
+    """Every -p and -o of every verb, and import's FILE, at each place."""
+    calls = []
+    for verb, verb_parser in _verbs().items():
+        extra = ["--dry-run"] if verb in DRY_RUN_VERBS else []
+        for option, action in _slots(verb_parser):
+            if action.dest not in ("prefix", "output", "file"):
+                continue
+            for label, place in places.items():
+                argv = [place] if option is None else [option, place]
+                needs = NEEDS.get(verb, []) if option != "-p" else []
+                if verb == "export":
+                    needs = ["demo"]
+                label = f"envguard {verb} {option or action.dest} {label}"
+                calls.append((label, ["envguard", verb, *argv, *needs, *extra]))
+    return calls
+
+
+# The guarded conda commands that read an environment file envguard reads too.
+GUARDED_FILES = [
+    ("create", "-n", "fresh", "--file", "{}", "--dry-run"),
+    ("env", "create", "-f", "{}", "--dry-run"),
+    ("env", "update", "-n", "demo", "-f", "{}", "--dry-run"),
+]
+# The verbs that read or write the store or the git history, as a setting names them.
+SETTING_CALLS = [
+    ["envguard", "list"],
+    ["envguard", "status"],
+    ["envguard", "snapshot", "-n", "demo", "--force"],
+    ["envguard", "trash"],
+    ["envguard", "verify", "--all"],
+    ["envguard", "prune", "--dry-run"],
+    ["envguard", "sync"],
+    ["install", "-n", "demo", "gamma", "--dry-run"],
+]
+
+
+def test_path_options_and_settings_survive_unusable_places(
+    store_with_content, conda_cli, conda_run, tmp_path, monkeypatch
+):
+    """-o, FILE and -p, the env files of guarded commands, and the store and git settings,
+    at a folder, `.`, a missing parent, an unwritable place, an existing file and symbolic
+    links: a clear error or success, and the file, the link's target and the folder as they
+    were."""
+    from conda.base.context import reset_context
+
+    places = _places(tmp_path)
+    monkeypatch.chdir(tmp_path / "places" / "cwd")
+    calls = _path_calls(places) + [
+        (f"conda {' '.join(t)} {label}", [place if part == "{}" else part for part in t])
+        for t in GUARDED_FILES
+        for label, place in places.items()
+    ]
+    failures, condas = _run_in_process(conda_cli, conda_run, calls)
+    for setting in ("CONDA_PLUGINS_ENVGUARD_STORE", "CONDA_PLUGINS_ENVGUARD_GIT"):
+        for label, place in places.items():
+            monkeypatch.setenv(setting, place)
+            reset_context()
+            labelled = [(f"{setting}={label}: {' '.join(argv)}", argv) for argv in SETTING_CALLS]
+            found, conda_found = _run_in_process(conda_cli, conda_run, labelled)
+            failures += found
+            condas += conda_found
+        monkeypatch.setenv(setting, str(store_with_content.store))
+        monkeypatch.delenv(setting)
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_STORE", str(store_with_content.store))
+    reset_context()
+    settings_calls = 2 * len(places) * len(SETTING_CALLS)
+    record("calls with an unusable path (in-process)", len(calls) + settings_calls)
+    assert not failures, "\n".join(failures)
+    assert not condas, "\n".join(condas)
+    _places_intact(tmp_path)
+    assert (store_with_content.envs / "demo" / "conda-meta" / "history").is_file()
+
+
+@pytest.mark.parametrize(
+    "place, fix",
+    [
+        ("folder", "Name a file in it: "),
+        ("dot", "Name a file in it: "),
+        ("existing-file", "Replace it: "),
+        ("symlink", "Replace it: "),
+    ],
+)
+def test_export_refuses_a_place_it_cannot_use_and_prints_a_command_that_works(
+    store_with_content, cli, tmp_path, monkeypatch, place, fix
+):
+    """The refusal says why and prints the command that writes the bundle; run as printed,
+    it does, and a symbolic link's target is never written through."""
+    import shlex
+
+    from conda_envguard.exceptions import BundleError
+
+    places = _places(tmp_path)
+    monkeypatch.chdir(tmp_path / "places" / "cwd")
+    error = cli("envguard", "export", "demo", "-o", places[place], raises=BundleError)
+    assert "Nothing was written" in str(error.value) or "is a folder" in str(error.value)
+    _places_intact(tmp_path)
+    command = str(error.value).split(fix, 1)[1].splitlines()[0]
+    argv = shlex.split(command)
+    assert argv[:2] == ["conda", "envguard"]
+    cli(*argv[1:])
+    written = Path(argv[argv.index("-o") + 1])
+    assert written.is_file() and not written.is_symlink()
+    if place == "symlink":  # the link was replaced, not what it points to
+        assert (tmp_path / "places" / "existing-file").read_text() == "keep me"
+
+
+def test_export_refuses_a_missing_folder_and_an_unwritable_place(store_with_content, cli):
+    from conda_envguard.exceptions import BundleError
+
+    error = cli("envguard", "export", "demo", "-o", "/nonexistent-envguard/x", raises=BundleError)
+    assert "The folder /nonexistent-envguard does not exist" in str(error.value)
+    assert "mkdir -p /nonexistent-envguard" in str(error.value)
+    if Path("/sys").is_dir():
+        error = cli("envguard", "export", "demo", "-o", "/sys/x.envguard", raises=BundleError)
+        assert "could not be written" in str(error.value)
+        assert not Path("/sys/x.envguard").exists()
+
+
+# --- a closed stdout --------------------------------------------------------------------------
+
+
+def _closed_stdout_start(argv: list[str], cwd: Path) -> subprocess.Popen:
+    """`python -m conda ARGV` whose stdout has no reader (`| head -1` once head has gone)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # before the child starts: its first write finds no reader
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "conda", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=cwd,
+        )
+    finally:
+        os.close(write_end)
+
+
+def test_every_verb_that_prints_ends_quietly_when_stdout_is_closed(
+    store_with_content, cli, tmp_path, monkeypatch
+):
+    """`conda envguard VERB | head -1`: no BrokenPipe traceback, no crash report; exit 1,
+    which is also how the test knows the verb wrote to stdout and found no reader."""
+    out, _ = cli("envguard", "list", "-n", "demo")
+    first = next(line.split()[0] for line in out.splitlines() if "-demo-" in line)
+    bundle = tmp_path / "demo.envguard"
+    cli("envguard", "export", "demo", "-o", str(bundle))
+    (tmp_path / "git").mkdir()
+    runs = {
+        "list": ["envguard", "list"],
+        "show": ["envguard", "show", first],
+        "status": ["envguard", "status"],
+        "snapshot": ["envguard", "snapshot", "-n", "demo", "--force"],
+        "restore": ["envguard", "restore", "demo", "-n", "demo-copy", "--dry-run"],
+        "undo": ["envguard", "undo", "gone", "--dry-run"],
+        "diff": ["envguard", "diff", first],
+        "protect": ["envguard", "protect", "-n", "demo"],
+        "unprotect": ["envguard", "unprotect", "-n", "demo"],
+        "trash": ["envguard", "trash"],
+        "purge": ["envguard", "purge", "--all", "--dry-run"],
+        "prune": ["envguard", "prune", "--keep", "1", "--dry-run"],
+        "clean": ["envguard", "clean", "--dry-run"],
+        "freeze": ["envguard", "freeze", "-n", "demo"],
+        "unfreeze": ["envguard", "unfreeze", "-n", "demo"],
+        "export": ["envguard", "export", "demo", "-o", str(tmp_path / "again.envguard")],
+        "import": ["envguard", "import", str(bundle)],
+        "sync": ["envguard", "sync"],
+        "verify": ["envguard", "verify", "--all"],
+    }
+    assert set(runs) == set(_verbs())
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(tmp_path / "git"))
+    failures = []
+    # two rounds of processes side by side; unprotect and unfreeze after what they undo
+    for round_ in ([v for v in runs if not v.startswith("un")], ["unprotect", "unfreeze"]):
+        started = {verb: _closed_stdout_start(runs[verb], tmp_path) for verb in round_}
+        for verb, process in started.items():
+            _, err = process.communicate(timeout=180)
+            if (
+                process.returncode != 1
+                or "Traceback" in err
+                or "unexpected error" in err
+                or "Exception ignored" in err
+                or re.search(r"^[A-Z][A-Za-z]+Error: ", err, re.MULTILINE)
+            ):
+                failures.append(f"{verb}: exit {process.returncode}\n{err[-1200:]}")
+    record("verbs run with a closed stdout (python -m conda)", len(runs))
+    assert not failures, "\n".join(failures)

@@ -44,9 +44,12 @@ def _wait_until(condition, timeout: float = 60) -> None:
 
 def _lock_held(conda_dirs, pid: int) -> bool:
     locks = conda_dirs.store / "locks"
-    return any(
-        p.read_text().strip() == str(pid) for p in locks.glob("env-*.lock") if p.stat().st_size
-    )
+    return any(_holder_pid(p) == str(pid) for p in locks.glob("env-*.lock") if p.stat().st_size)
+
+
+def _holder_pid(lock: Path) -> str:
+    """The pid its holder wrote first into a lock file (its command line follows)."""
+    return (lock.read_text().splitlines() or [""])[0].strip()
 
 
 def _has_lock_file_open(conda_dirs, pid: int) -> bool:
@@ -64,7 +67,7 @@ def _at_the_lock_of(conda_dirs, pid: int, holder: int) -> bool:
     try:
         opened = {os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()}
         return any(
-            str(p) in opened and p.read_text().strip() == str(holder)
+            str(p) in opened and _holder_pid(p) == str(holder)
             for p in (conda_dirs.store / "locks").glob("env-*.lock")
         )
     except OSError:  # a descriptor closed while looking
@@ -91,6 +94,12 @@ def test_a_second_command_on_a_busy_env_waits_then_says_busy(make_env, conda_run
             clean_error(
                 result, "The environment 'demo' is busy", f"(process {holder.pid})", "after 2 s"
             )
+            # said once, as the wait began: who holds it, and how long this command waits
+            waiting = [line for line in result.stderr.splitlines() if "waiting for it" in line]
+            assert waiting == [
+                f"envguard: the environment 'demo' is busy (process {holder.pid}: conda env "
+                "remove -n demo); waiting for it, up to 2 s (envguard_lock_timeout)..."
+            ], result.stderr
         # with the default wait (60 s), a command waits at the lock and goes on once it is free
         waiter = _holding(["envguard", "snapshot", "-n", "demo", "--force"], conda_dirs.root)
         _wait_until(lambda: _at_the_lock_of(conda_dirs, waiter.pid, holder.pid))

@@ -32,7 +32,7 @@ def test_block_refuses_a_bad_name_and_creates_nothing(conda_run, conda_dirs, cha
     text = clean_error(refused, "NameRuleError", "the environment name 'myenv'")
     assert f"'myenv' does not match envguard_name_pattern '{PATTERN}'" in text
     assert f"set in {conda_dirs.condarc} (a file owned by {getpass.getuser()})" in text
-    assert "Nothing was created." in text
+    assert "Nothing was changed." in text
     assert "a name like 'nlp-summarization-pt20'" in text
     assert "myenv" not in envs_on_disk(conda_dirs)
     assert not (conda_dirs.pkgs / "alpha-1.0-0").exists(), "conda went on to download"
@@ -101,7 +101,7 @@ def test_env_create_from_a_file_is_checked(conda_run, conda_dirs, channel, tmp_p
 
     refused = conda_run("env", "create", "-f", spec)
 
-    clean_error(refused, "the environment name 'myenv'", "Nothing was created.")
+    clean_error(refused, "the environment name 'myenv'", "Nothing was changed.")
     assert envs_on_disk(conda_dirs) == set()
 
 
@@ -112,6 +112,8 @@ def test_rename_to_a_bad_name_is_refused(cli, make_env, conda_dirs):
     excinfo = cli("rename", "-n", "proj-v1", "tmp", raises=NameRuleError)
 
     assert "the environment name 'tmp'" in str(excinfo.value)
+    assert "Nothing was changed." in str(excinfo.value)  # a rename creates nothing to begin with
+    assert "created" not in str(excinfo.value)
     assert envs_on_disk(conda_dirs) == {"proj-v1"}
     cli("rename", "-n", "proj-v1", "proj-v2")
     assert envs_on_disk(conda_dirs) == {"proj-v2"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from argparse import ArgumentParser, Namespace
 from importlib import import_module
 
@@ -65,9 +66,51 @@ def execute(args: Namespace) -> int:
 
     common.changes_things = hasattr(args, "dry_run")
     try:
-        return module.execute(args) or 0
+        code = module.execute(args) or 0
+        _flush_stdout()  # a reader that went away shows here, not at exit, past any handler
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
+    except OSError as e:  # the system refused: name the file and the setting, no traceback
+        raise _unusable(e) from e
     finally:
         release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)
+
+
+def _unusable(error: OSError):
+    from ..exceptions import PathUnusableError
+    from ..settings import git_dir, store_dir
+
+    for setting, where in (("envguard_store", store_dir()), ("envguard_git", git_dir())):
+        if where is None or not error.filename:
+            continue
+        path = os.path.abspath(os.fsdecode(error.filename))
+        if os.path.commonpath([path, os.path.abspath(where)]) == os.path.abspath(where):
+            return PathUnusableError(error, setting, str(where))
+    return PathUnusableError(error, None, None)
+
+
+def _flush_stdout() -> None:
+    import sys
+
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _reader_gone() -> int:
+    """stdout's reader closed it (`conda envguard status | head -1`): stop quietly, as a
+    shell tool does, with no traceback. What is still buffered goes nowhere, so Python's own
+    flush at exit cannot fail again. Exit status 1: not everything was written."""
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # no file descriptor behind stdout (in-process): nothing to redirect
+    return 1
 
 
 # Verbs that delete for good, or replace an env: they stop while a setting cannot be read.

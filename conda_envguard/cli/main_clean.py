@@ -105,11 +105,20 @@ def execute(args: Namespace) -> int:
     result["failed"] = failed
     total = sum(c.size_bytes or 0 for c in removed)  # only what really went
     kind = "temporary env(s)" if stale is None else "env(s)"
-    text = f"Cleaned {len(removed)} {kind}, {human_size(total)}: the space {_when_freed()}"
+    held = sum(c.size_bytes or 0 for c in trashed)
+    text = f"Removed {len(removed)} {kind}, {human_size(total)}."
     if trashed:
         from ..envs import cli_arg
 
-        text += f" Bring one back with: conda envguard undo {cli_arg(trashed[0].prefix, False)}"
+        first = cli_arg(trashed[0].prefix, False)
+        # in the trash, their disk space is not free yet: say so, and how to free it
+        text += (
+            f"\n  {len(trashed)} of them ({human_size(held)}) are in envguard's trash, their "
+            "disk space held until the trash expires them or you purge them.\n"
+            f"  Bring one back:  conda envguard undo {first}\n"
+            f"  Free space now:  conda envguard purge {first}"
+            + (" (and so for each; conda envguard trash lists them)" if len(trashed) > 1 else "")
+        )
     emit(result, text)
     return 1 if failed else 0
 

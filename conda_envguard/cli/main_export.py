@@ -26,18 +26,27 @@ def configure_parser(verbs) -> None:
         action="store_true",
         help="Include the package archives (from the package cache or envguard's kept ones).",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="Replace FILE if it exists (without it, or conda's -y/always_yes, export refuses).",
+    )
     add_output_and_prompt_options(p)
 
 
 def execute(args: Namespace) -> int:
     from conda.base.context import context
 
-    from ..bundle import export
+    from ..bundle import check_output, export
     from ..exceptions import SnapshotNotFoundError
     from ..store import Store
     from ..trash import human_size
     from .common import emit
 
+    command = ["conda", "envguard", "export", args.what]
+    if args.with_packages:
+        command.append("--with-packages")
+    check_output(Path(args.output), args.force or context.always_yes, command)
     store = Store()
     try:
         snap = store.get(args.what)

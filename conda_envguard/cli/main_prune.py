@@ -12,10 +12,12 @@ def configure_parser(verbs) -> None:
 
     p = verbs.add_parser(
         "prune",
-        help="Delete old snapshots (keeps the newest of each env).",
+        help="Delete old snapshots (keeps the newest of each env unless --keep 0).",
         description="Delete old snapshots. Keeps the newest N of each env (--keep, default: the "
-        "envguard_keep setting). The last snapshot of an env that no longer exists is never "
-        "pruned unless that env is named with -n.",
+        "envguard_keep setting); with --older-than, deletes only those of the others older "
+        "than DAYS (with --older-than alone, N is 1: the newest of each env stays). The last "
+        "snapshot of an env that no longer exists is never pruned unless that env is named "
+        "with -n.",
     )
     p.add_argument(
         "-n", "--name", dest="snapshot_env", metavar="ENV", help="Only this env's snapshots."

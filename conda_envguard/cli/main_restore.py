@@ -133,6 +133,7 @@ def _execute(args: Namespace, snap=None) -> int:
     from .common import check_target, emit, lock_env, lock_store, plan_and_confirm, say
 
     store = Store()
+    damaged: list[str] = []
     from_store = snap is None
     snap = snap or _choose_snapshot(store, args)
     target = resolve(args.name, args.prefix) if args.name or args.prefix else Path(snap.prefix)
@@ -153,12 +154,12 @@ def _execute(args: Namespace, snap=None) -> int:
     if from_store:  # a snapshot from the git history is read from git, not the store
         lock_store(shared=True)  # no prune deletes the snapshot while it is read
         snap = store.get(snap.id)  # as it is now that no other command acts on it
-        _check_integrity(snap, args)
+        damaged = _check_integrity(snap, args, _again(args, "--ignore-damage"))
     occupied = check_target(
         target,
         args.force,
-        "conda envguard restore ... -n NEW_NAME (or -p /another/path)",
-        TargetExistsError(str(target), "restore"),
+        f"{_again(args, target=False)} -n NEW_NAME (or -p /another/path)",
+        TargetExistsError(str(target), _again(args, target=False), _again(args, "--force")),
     )
     method = _planned_method(snap, target)
     plan = {
@@ -177,7 +178,9 @@ def _execute(args: Namespace, snap=None) -> int:
     if occupied:
         from ..unowned import check_before_destroy
 
-        contents = check_before_destroy(target, name_of(target), "replace", _command_line())
+        contents = check_before_destroy(
+            target, name_of(target), "replace", _again(args, conda=False)
+        )
     text = _plan_text(plan)
     if not plan_and_confirm(plan, text, f"{text}\n(dry run: nothing changed)", "Restore it?"):
         return 0
@@ -191,7 +194,8 @@ def _execute(args: Namespace, snap=None) -> int:
     report = restore(snap, target)
     if from_store:  # `status` counts it as the env's latest snapshot, whatever prefix it names
         store.remember(target, snap)
-    emit({**plan, **report.to_json()}, _report_text(report))  # the plan's keys, as a dry run's
+    # the plan's keys, as a dry run's
+    emit({**plan, **report.to_json(), "damage_ignored": damaged}, _report_text(report, damaged))
     return 0
 
 
@@ -240,10 +244,11 @@ def _execute_in_place(args: Namespace, snap, target: Path, store, from_store: bo
             f"{shlex.quote(snap.id)} --in-place --override-frozen"
         )
     lock_env(target, name_of(target))
+    damaged: list[str] = []
     if from_store:
         lock_store(shared=True)
         snap = store.get(snap.id)
-        _check_integrity(snap, args)
+        damaged = _check_integrity(snap, args, _again(args, "--ignore-damage"))
     plan = plan_in_place(snap, target)
     data = {
         "snapshot": snap.id,
@@ -259,7 +264,7 @@ def _execute_in_place(args: Namespace, snap, target: Path, store, from_store: bo
     if not plan_and_confirm(data, text, f"{text}\n(dry run: nothing changed)", "Roll it back?"):
         return 0
     report = restore_in_place(snap, target, plan)
-    emit(report.to_json(), _report_text(report))
+    emit({**report.to_json(), "damage_ignored": damaged}, _report_text(report, damaged))
     return 0
 
 
@@ -284,33 +289,45 @@ def _in_place_plan_text(data: dict) -> str:
     return "\n".join(lines)
 
 
-def _command_line() -> str:
-    """This command as typed, for the message that repeats it with an override."""
-    import shlex
-    import sys
+def _again(args: Namespace, *extra: str, target: bool = True, conda: bool = True) -> str:
+    """This restore as typed (from its parsed arguments, ready to paste), with `extra` added;
+    without `target`, the -n/-p left out for the caller to give another."""
+    argv = ["envguard", "restore"]
+    if args.env:
+        argv.append(args.env)
+    for flag, value in (("--snapshot", args.snapshot), ("--at", args.at)):
+        if value:
+            argv += [flag, value]
+    if args.from_git:
+        argv.append("--from-git")
+    for flag, value in (("--rev", args.rev), ("--host", args.host)):
+        if value:
+            argv += [flag, value]
+    if target and (args.name or args.prefix):
+        argv += ["-n", args.name] if args.name else ["-p", args.prefix]
+    for flag, dest in (("--force", "force"), ("--ignore-damage", "ignore_damage"), ("-y", "yes")):
+        if getattr(args, dest, False) and flag not in extra:
+            argv.append(flag)
+    if getattr(args, "json", False):
+        argv.append("--json")
+    return ("conda " if conda else "") + shlex.join([*argv, *extra])
 
-    return (
-        "envguard " + shlex.join(sys.argv[sys.argv.index("envguard") + 1 :])
-        if ("envguard" in sys.argv)
-        else "envguard restore ..."
-    )
 
-
-def _check_integrity(snap, args) -> None:
-    """A restore installs what the snapshot's files say: they must be what envguard wrote."""
+def _check_integrity(snap, args, how_to_force: str) -> list[str]:
+    """A restore installs what the snapshot's files say: they must be what envguard wrote.
+    Returns the damaged files restored from all the same (--ignore-damage)."""
     from ..exceptions import DamagedSnapshotError
     from ..integrity import verify
     from .common import say
 
     problems = verify(snap.path)
     if not problems:
-        return
+        return []
     if not args.ignore_damage:
-        raise DamagedSnapshotError(
-            snap.id, problems, f"conda envguard restore --snapshot {snap.id} --ignore-damage ..."
-        )
+        raise DamagedSnapshotError(snap.id, problems, how_to_force)
     for problem in problems:
         say(f"warning: {problem['file']}: {problem['problem']} (restoring it as you asked)")
+    return [problem["file"] for problem in problems]
 
 
 def _choose_snapshot(store, args):
@@ -425,7 +442,7 @@ def _plan_text(plan: dict) -> str:
     return "\n".join(lines)
 
 
-def _report_text(report) -> str:
+def _report_text(report, damaged: list[str]) -> str:
     from ..envs import cli_arg
 
     lines = [f"Restored {report.prefix} from snapshot {report.snapshot_id} ({report.method})."]
@@ -436,7 +453,12 @@ def _report_text(report) -> str:
         )
     if report.restored_files:
         lines.append(f"  settings and files put back: {', '.join(report.restored_files)}")
-    if report.exact:
+    if report.exact and damaged:
+        lines.append(
+            "It matches the snapshot's files as they are now, which are not what envguard "
+            f"wrote (restored all the same, as you asked): {', '.join(damaged)}"
+        )
+    elif report.exact:
         lines.append("It matches the snapshot exactly.")
     else:
         lines.append("It differs from the snapshot:")
@@ -445,6 +467,11 @@ def _report_text(report) -> str:
             ("not in the snapshot", report.extra),
             ("different version or build", report.changed_how or report.changed),
             ("settings and files", report.files_differ),
+            (
+                "files no package installed, not kept by the snapshot "
+                f"(conda envguard show {report.snapshot_id})",
+                report.unowned_missing,
+            ),
         ):
             if names:
                 lines.append(f"  {label}: {', '.join(names)}")
@@ -454,6 +481,11 @@ def _report_text(report) -> str:
                 f"saved on): {', '.join(report.secrets_missing)}\n"
                 "    set each one again: conda env config vars set NAME=VALUE "
                 + cli_arg(report.prefix)
+            )
+        if damaged:
+            lines.append(
+                "  the snapshot's files are not what envguard wrote (restored all the same, as "
+                f"you asked): {', '.join(damaged)}"
             )
         if report.old_prefix:
             lines.append(

@@ -42,6 +42,9 @@ def execute(args: Namespace) -> int:
         # machine names that machine's prefix): the newer
         found = [latest.get(os.path.normpath(prefix)), by_id.get(store.recorded(prefix))]
         snap = max((s for s in found if s), key=lambda s: s.order, default=None)
+        unowned = (snap.meta.get("unowned") or {}) if snap else {}
+        if snap and not store.is_unchanged(Path(prefix)):
+            unowned = _unowned_now(prefix) or unowned  # changed since: a file added, maybe
         envs.append(
             {
                 "name": name_of(prefix),
@@ -52,11 +55,10 @@ def execute(args: Namespace) -> int:
                 "latest_snapshot_created": snap.created if snap else None,
                 "frozen": frozen_state(Path(prefix)),
                 "name_problems": _name_problems(prefix),
-                # as its latest snapshot saw them: scanning every env here would be slow
-                "unowned_files": (snap.meta.get("unowned") or {}).get("files") if snap else None,
-                "unowned_files_at_risk": (snap.meta.get("unowned") or {}).get("at_risk")
-                if snap
-                else None,
+                # as its latest snapshot saw them, or, changed since, as they are now: only
+                # changed envs are read again (reading every env here would be slow)
+                "unowned_files": unowned.get("files") if snap else None,
+                "unowned_files_at_risk": unowned.get("at_risk") if snap else None,
             }
         )
     trash = Trash().entries()
@@ -77,7 +79,10 @@ def execute(args: Namespace) -> int:
 
     holding = [e for e in envs if e["unowned_files"]]
     if holding:
-        text += "\n\nFiles no package installed (at the latest snapshot; see conda envguard show):"
+        text += (
+            "\n\nFiles no package installed (as they are now in an env changed since its "
+            "latest snapshot, else as that snapshot saw them; see conda envguard show):"
+        )
         text += "".join(
             f"\n  {e['name']}: {e['unowned_files']}"
             + (
@@ -131,6 +136,16 @@ def execute(args: Namespace) -> int:
         text,
     )
     return 0
+
+
+def _unowned_now(prefix: str) -> dict | None:
+    """The env's files no package installed, read now (None when it cannot be read)."""
+    from ..envfiles import read_contents
+
+    try:
+        return read_contents(prefix).files.summary()
+    except Exception:
+        return None  # status shows what the snapshot saw
 
 
 def _name_problems(prefix: str) -> list[dict]:
