@@ -545,7 +545,8 @@ def roll_back(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
     revisions = json.loads(sb.conda("list", "-n", env, "--revisions", "--json").stdout)
     revision = len(revisions) - 1  # the env with 1.0: where each run goes back to
     sb.conda("envguard", "snapshot", "-n", env, "--force")
-    (snap,) = json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout)[-1:]
+    listed = json.loads(sb.conda("envguard", "list", "-n", env, "--json").stdout)
+    snap = listed["snapshots"][-1]
 
     def upgraded(timed: Callable[[], Run]) -> Callable[[], Run]:
         def run() -> Run:

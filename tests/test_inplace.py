@@ -216,15 +216,15 @@ def test_activation_scripts_and_pins_come_back_in_place(cli, root):
     scripts.mkdir(parents=True)
     (scripts / "team.sh").write_text("export TEAM=1\n")
     cli("envguard", "snapshot", "-n", "base")
-    (saved,) = [s["id"] for s in cli.json("envguard", "list", "-n", "base")]
+    (saved,) = [s["id"] for s in cli.json("envguard", "list", "-n", "base")["snapshots"]]
     (scripts / "team.sh").write_text("export TEAM=2\n")
     (scripts / "added.sh").write_text("export ADDED=1\n")
     (root.base / "conda-meta" / "pinned").write_text("alpha 1.0\n")
     cli("install", "-n", "base", *root.args, "gamma", "--yes", "--quiet")
 
     plan = cli.json("envguard", "restore", "base", "--snapshot", saved, "--in-place", "--dry-run")
-    assert plan["dry_run"] and plan["conda"]["remove"] == ["gamma 1.0 0"], plan
-    assert plan["files"] == {
+    assert plan["dry_run"] and plan["plan"]["conda"]["remove"] == ["gamma 1.0 0"], plan
+    assert plan["plan"]["files"] == {
         "put_back": ["etc/conda/activate.d/team.sh"],
         "remove": ["conda-meta/pinned", "etc/conda/activate.d/added.sh"],
     }, plan
@@ -261,7 +261,7 @@ def test_a_conda_package_pip_wrote_over_comes_back_whole(cli, make_env):
     that file, so the conda package is linked again."""
     prefix = make_env("work", "python", "alpha")
     cli("envguard", "snapshot", "-n", "work")
-    (saved,) = [s["id"] for s in cli.json("envguard", "list", "-n", "work")]
+    (saved,) = [s["id"] for s in cli.json("envguard", "list", "-n", "work")["snapshots"]]
     owned = prefix / "share" / "alpha" / "alpha.txt"
     original = owned.read_bytes()
     site = prefix / "lib" / "python3.11" / "site-packages"

@@ -65,6 +65,10 @@ def outputs(cli, make_env, conda_dirs) -> list[tuple[str, tuple[str, ...], objec
     run("purge", "--expired", "-y")  # nothing to purge
     run("restore", "E", "-n", "E2", "--dry-run")
     run("restore", "E", "-n", "E2", "-y")
+    run("restore", "E", "--snapshot", first, "--in-place", "-y")  # matches already
+    cli("env", "config", "vars", "set", "-n", "E", "TEAM=2")
+    run("restore", "E", "--snapshot", first, "--in-place", "--dry-run")
+    run("restore", "E", "--snapshot", first, "--in-place", "-y")
     run("prune", "-n", "E", "--keep", "1", "--dry-run")
     run("prune", "-n", "E", "--keep", "1", "-y")
     run("clean", "-y")  # nothing to clean

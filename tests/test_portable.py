@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("no_background_expiry")
 
 
 def latest(cli, env: str) -> dict:
-    return cli.json("envguard", "list", "-n", env)[-1]
+    return cli.json("envguard", "list", "-n", env)["snapshots"][-1]
 
 
 def test_every_snapshot_saves_the_requested_specs_and_git_gets_them(cli, channel, history):
@@ -96,7 +96,7 @@ def test_another_platform_rebuilds_from_the_portable_specs(
     assert "gamma: version 1.0 has no build for osx-arm64: solved as 'gamma'" in notes
 
     cli("envguard", "import", bundle)
-    (snap,) = cli.json("envguard", "list", "-n", "proj")
+    (snap,) = cli.json("envguard", "list", "-n", "proj")["snapshots"]
     text, _ = cli("envguard", "restore", "--snapshot", snap["id"], "-n", "proj-mac2", "-y")
     assert conda_list(cli, "proj-mac2") == expected
     assert "(portable specs)" in text and "It matches the snapshot exactly" not in text

@@ -255,22 +255,23 @@ def _execute_in_place(args: Namespace, snap, target: Path, store, from_store: bo
         "env_name": snap.env_name,
         "target": str(target),
         "method": "in place",
-        **plan.to_json(),
+        "plan": plan.to_json(),  # its own key: the report's `pip` and `changed` mean other things
     }
-    text = _in_place_plan_text(data)
+    text = _in_place_plan_text(data["plan"], data["target"], snap.id)
     if plan.empty:
-        emit({**data, "changed": False}, f"{target} matches snapshot {snap.id} already.")
+        emit({**data, "already_matches": True}, f"{target} matches snapshot {snap.id} already.")
         return 0
     if not plan_and_confirm(data, text, f"{text}\n(dry run: nothing changed)", "Roll it back?"):
         return 0
     report = restore_in_place(snap, target, plan)
-    emit({**report.to_json(), "damage_ignored": damaged}, _report_text(report, damaged))
+    data = {**data, **report.to_json(), "damage_ignored": damaged}
+    emit(data, _report_text(report, damaged))
     return 0
 
 
-def _in_place_plan_text(data: dict) -> str:
+def _in_place_plan_text(data: dict, target: str, snapshot_id: str) -> str:
     lines = [
-        f"Roll back {data['target']} in place to snapshot {data['snapshot']}",
+        f"Roll back {target} in place to snapshot {snapshot_id}",
         "  (envguard snapshots it as it is first, so this is undone the same way)",
     ]
     sections = (
