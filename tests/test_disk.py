@@ -243,7 +243,8 @@ def test_clean_unchanged_for_takes_old_envs_of_any_name_and_says_what_they_free(
 
     assert not old.exists()
     assert recent.is_dir() and guarded.is_dir() and frozen.is_dir() and busy.is_dir()
-    assert "Cleaned 1 env(s), 3.0 MB: the space comes back when the trash" in cleaned
+    assert "Removed 1 env(s), 3.0 MB." in cleaned
+    assert "(3.0 MB) are in envguard's trash, their disk space held until" in cleaned
     [entry] = cli.json("envguard", "trash")["entries"]
     assert entry["prefix"] == str(old)  # in the trash: snapshot first, undo brings it back
 

@@ -224,9 +224,11 @@ def test_a_lock_for_another_platform_restores_from_the_yaml(
     packages = conda_list(conda_run, "E")
     ok(conda_run("envguard", "snapshot", "-n", "E"))
     ok(conda_run("envguard", "sync"))
-    # as if the env had been committed from another platform
+    # as if the env had been committed from another platform, before snapshots kept portable
+    # specs (with them, restore solves those: tests/test_portable.py)
     folder = folder_of(history, conda_dirs.envs / "E")
     git(history, "mv", f"{folder}/explicit-{PLATFORM_SUBDIR}.txt", f"{folder}/explicit-win-64.txt")
+    git(history, "rm", "-q", f"{folder}/portable.json")
     git(history, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "win")
     other = second_machine(tmp_path / "machine2")
     other["CONDA_PLUGINS_ENVGUARD_GIT"] = str(history)

@@ -66,9 +66,12 @@ def test_freeze_leaves_a_marker_it_cannot_read_and_did_not_write(make_env, conda
     theirs.mkdir()  # there, but nothing envguard can read or replace
     (theirs / "keep").write_text("someone's\n")
 
-    frozen = ok(conda_run("envguard", "freeze", "-n", "E"))
+    frozen = conda_run("envguard", "freeze", "-n", "E")
 
-    assert "was already there, not written by envguard: left as is" in frozen.stdout
+    # the only marker freeze would write is someone else's: nothing to freeze, and it says so
+    assert frozen.returncode == 1
+    assert "frozen already by markers envguard did not write" in frozen.stderr
+    assert "Nothing was changed" in frozen.stderr
     assert (theirs / "keep").read_text() == "someone's\n"
 
 

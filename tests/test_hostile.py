@@ -472,6 +472,7 @@ def test_every_verb_that_prints_ends_quietly_when_stdout_is_closed(
         "import": ["envguard", "import", str(bundle)],
         "sync": ["envguard", "sync"],
         "verify": ["envguard", "verify", "--all"],
+        "disk": ["envguard", "disk"],
     }
     assert set(runs) == set(_verbs())
     monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(tmp_path / "git"))
