@@ -32,6 +32,7 @@ PLAN = (
     (measures.moving, False, {7}),
     (measures.restore, False, {5}),
     (measures.list_snapshots, True, {6}),
+    (measures.moving_real, False, {8}),
 )
 
 
