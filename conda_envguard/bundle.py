@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .progress import Progress
@@ -463,10 +464,22 @@ def _import_packages(load, packages: list, store_root: Path, added: list[Path], 
     todo = [e for e in entries if not kept.has(e)]
     # each archive is copied once, then extracted once: twice its size of work
     total = 2 * sum(m.size for e in todo if (m := load.members.get(load.names(e)[0])))
-    with Progress("Importing packages", total) as progress:
-        for entry in todo:
-            load.package(entry, kept, progress)
-            added.append(kept.root / entry.digest)
+    with Progress("Importing packages", total) as progress, ThreadPoolExecutor(1) as ahead:
+        # the next archive is copied out of the bundle (and summed) while this one is
+        # extracted and checked: hashing, zstd and writes let another thread run
+        copies = [ahead.submit(load.copy, entry, kept, progress) for entry in todo[:1]]
+        try:
+            for i, entry in enumerate(todo):
+                copied = copies[i].result()
+                if i + 1 < len(todo):
+                    copies.append(ahead.submit(load.copy, todo[i + 1], kept, progress))
+                load.check(entry, copied, kept, progress)
+                added.append(kept.root / entry.digest)
+        except BaseException:
+            for future in copies[len(added) + 1 :]:  # copied ahead, not yet checked
+                if not future.cancel() and future.exception() is None:
+                    shutil.rmtree(future.result()[0], ignore_errors=True)
+            raise
 
 
 class _Loader:
@@ -479,24 +492,22 @@ class _Loader:
     def names(self, entry) -> tuple[str, str]:
         return package_members(self.fmt, entry)
 
-    def package(self, entry, kept, progress) -> None:
+    def copy(self, entry, kept, progress) -> tuple[Path, dict, bytes]:
+        """Copy the archive of `entry` out of the bundle into a folder of the store, summed as
+        it goes (one pass over it): (that folder, its sums, the record that came with it)."""
         from .exceptions import BundleError
-        from .pkgkeep import unpack_checked
 
-        path = self.path
         name, record_name = self.names(entry)
         member, record = self.members.get(name), self.members.get(record_name)
         if member is None or record is None or not (member.isfile() and record.isfile()):
-            raise BundleError(str(path), f"The bundle lacks the package {entry.fn}.", "")
+            raise BundleError(str(self.path), f"The bundle lacks the package {entry.fn}.", "")
         if record.size > MAX_SNAPSHOT_FILE:
-            raise BundleError(str(path), f"The record of {entry.fn} is too large.", "")
+            raise BundleError(str(self.path), f"The record of {entry.fn} is too large.", "")
         kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = kept.root / f".tmp-import-{entry.digest}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        check = self.extract_into / entry.stem if self.extract_into else tmp / ".check"
         try:
-            # one pass over the archive: copied into the store and summed as it goes
             with self.tar.extractfile(member) as src, open(tmp / entry.fn, "wb") as dst:
                 hashing = _Hashing(src, progress)
                 shutil.copyfileobj(hashing, dst, 1 << 20)
@@ -505,14 +516,27 @@ class _Loader:
                 "sha256": hashing.sha256.hexdigest(),
                 "size": member.size,
             }
-            claimed = self.tar.extractfile(record).read()
+            return tmp, sums, self.tar.extractfile(record).read()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def check(self, entry, copied, kept, progress) -> None:
+        """Extract the copied archive to check it against the lock and its own contents, and
+        keep it; into `extract_into` when given (see `import_bundle`)."""
+        from .exceptions import BundleError
+        from .pkgkeep import unpack_checked
+
+        tmp, sums, claimed = copied
+        check = self.extract_into / entry.stem if self.extract_into else tmp / ".check"
+        try:
             why = unpack_checked(entry, tmp / entry.fn, check, claimed, sums)
-            progress.add(member.size)
+            progress.add(sums["size"])
             if self.extract_into is None:
                 shutil.rmtree(check, ignore_errors=True)
             if why is not None:
                 raise BundleError(
-                    str(path),
+                    str(self.path),
                     f"The package {entry.fn} in the bundle is not the package its lock names: "
                     f"{why}. Nothing was imported.",
                     "Export it again on the other machine (without --with-packages, this "
