@@ -580,7 +580,7 @@ def _move(
         # conda-pack's own step that makes the env usable: the prefix rewritten in its files
         fix = sb.run([sys.executable, str(target / "bin" / "conda-unpack")])
         shutil.rmtree(root)
-        return Run(untar.seconds + fix.seconds, untar.cpu + fix.cpu, "", untar.peak_mb)
+        return Run(untar.seconds + fix.seconds, untar.cpu + fix.cpu)
 
     log(f"{number}. import --restore vs tar -xzf + conda-unpack, {label}: {pairs} pairs")
     eg_in, bl_in = time_pairs(pairs, import_restore, unpack)
@@ -600,9 +600,17 @@ def _move(
         ratio_result(number, f"whole move vs conda-pack + unpack, {label}", move_limit,
                      whole(eg_out, eg_in), whole(bl_out, bl_in))
     )  # fmt: skip
-    if memory:
-        for what, runs in (("export", eg_out), ("import --restore", eg_in)):
-            peak = max(r.peak_mb for r in runs)
+    if memory:  # one more run of each, untimed, under a probe of its peak memory
+        conda = [sys.executable, "-m", "conda", "envguard"]
+        root, other = second_machine()
+        peaks = {
+            "export": sb.peak_mb([*conda, "export", env, "-o", str(work / "peak.envguard"),
+                                  "--with-packages"]),
+            "import --restore": sb.peak_mb([*conda, "import", str(latest["bundle"]),
+                                            "--restore", "-n", "moved", "-y"], env=other),
+        }  # fmt: skip
+        shutil.rmtree(root)
+        for what, peak in peaks.items():
             results.append(
                 Result(
                     number=number,

@@ -114,8 +114,8 @@ class Sandbox:
         return self.run(command, env)
 
     def run(self, command: list[str], env: Mapping[str, str] | None = None) -> Run:
-        # wait4 gives this one child's CPU time and peak memory (its own, or its largest
-        # child's), so its output goes to files rather than pipes read by communicate()
+        # wait4 gives this one child's CPU time, so its output goes to files rather than
+        # pipes read by communicate()
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             started = time.perf_counter()
             proc = subprocess.Popen(
@@ -136,8 +136,24 @@ class Sandbox:
         if proc.returncode != 0:
             tail = "\n".join((stderr or stdout).strip().splitlines()[-15:])
             raise CondaFailed(f"`{shlex.join(command[1:])}` exited {proc.returncode}:\n{tail}")
-        cpu = usage.ru_utime + usage.ru_stime
-        return Run(seconds, cpu, stdout, peak_mb=usage.ru_maxrss / 1024)  # KB on Linux
+        return Run(seconds, usage.ru_utime + usage.ru_stime, stdout)
+
+    def peak_mb(self, command: list[str], env: Mapping[str, str] | None = None) -> float:
+        """The largest resident set of `command` (or of its largest child), in MB.
+
+        Started from a small Python that waits for it: a child forked from this process
+        would count this process's own memory in its peak (Linux keeps the high-water mark
+        across exec)."""
+        probe = (
+            "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "_, status, usage = os.wait4(p.pid, 0); "
+            "print(usage.ru_maxrss if status == 0 else -1)"
+        )
+        kb = float(self.run([sys.executable, "-c", probe, *command], env).stdout)
+        if kb < 0:
+            raise CondaFailed(f"`{shlex.join(command[1:])}` failed")
+        return kb / 1024  # KB on Linux
 
     def compile_bytecode(self) -> None:
         """Bytecode for conda and envguard up front, so no timed run compiles them."""

@@ -20,7 +20,6 @@ class Run:
     seconds: float  # wall clock: what the user waits
     cpu: float  # user + system time of the process and the children it waited for
     stdout: str = ""
-    peak_mb: float = 0.0  # its largest resident set (or its largest child's), in MB
 
 
 @dataclass
