@@ -444,97 +444,190 @@ def _installed_version(sb: Sandbox, env: str) -> str:
     return records[0]["version"] if records else "2.0"
 
 
-# -- 7. moving an env: envguard's bundle vs conda-pack ------------------------------------------
+# -- 7 and 8. moving an env: envguard's bundle vs conda-pack ----------------------------------
 _CONDA_PACK = "import sys; from conda_pack.cli import main; sys.exit(main())"
+REAL = "real"  # the env of measure 8, sized like a real ML env
+PEAK_MB = 300  # what export and import --restore may hold in memory, whatever the env's size
 
 
 def moving(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
-    """`conda envguard export --with-packages` vs `conda-pack` of the big env (time and file
-    size); on an empty second machine, `import` + `restore` vs unpacking conda-pack's archive.
+    """Measure 7: moving the 20,000-tiny-file env, where per-file work is everything and
+    compression nothing. conda-pack (PyPI) is a benchmark-only tool: without it, skipped."""
+    if not _have_conda_pack(log, 7):
+        return []
+    sb.conda("envguard", "snapshot", "-n", BIG)  # its latest state (unchanged: skipped)
+    label = f"{size.big_files} files"
+    return _move(sb, 7, BIG, label, pairs, log, targets=(0.5, 2.0, 1.0), memory=False)
 
-    conda-pack (PyPI) is a benchmark-only tool: without it, these rows are skipped."""
+
+def moving_real(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
+    """Measure 8: moving an env sized like a real ML env (see `realistic`), its packages
+    `.conda` files as on conda-forge, its channel gone before anything is moved."""
+    from . import realistic
+
+    if not _have_conda_pack(log, 8):
+        return []
+    pairs = min(pairs, size.realistic_pairs)
+    shape = size.realistic
+    channel = sb.root / "channel-real"
+    log(f"8. building a realistic env: {shape.files} files, about {shape.approx_bytes >> 20} MB")
+    names = realistic.build(channel, shape)
+    sb.conda("create", "-n", REAL, "--override-channels", "-c", channel_url(channel), *names,
+             "-y", plugins=False)  # fmt: skip
+    sb.conda("envguard", "snapshot", "-n", REAL)
+    shutil.rmtree(channel)  # nothing below may fetch a package from it
+    files = sum(len(f) for _, _, f in os.walk(sb.prefix(REAL)))
+    mb = sum(p.stat().st_size for p in sb.prefix(REAL).rglob("*") if p.is_file()) >> 20
+    label = f"realistic env ({mb} MB, {files} files)"
+    try:
+        return _move(sb, 8, REAL, label, pairs, log, targets=(0.3, 1.0, 0.5), memory=True)
+    finally:
+        sb.remove_dir(REAL)
+
+
+def _have_conda_pack(log: Log, number: int) -> bool:
     import importlib.util
 
     if importlib.util.find_spec("conda_pack") is None:
-        log("7. moving an env: skipped (pip install conda-pack to compare with it)")
-        return []
-    bundles, packs = sb.root / "bundles", sb.root / "packs"
-    for directory in (bundles, packs):
-        directory.mkdir(exist_ok=True)
-    prefix = str(sb.prefix(BIG))
-    sb.conda("envguard", "snapshot", "-n", BIG)  # its latest state (unchanged: skipped)
+        log(f"{number}. moving an env: skipped (pip install conda-pack to compare with it)")
+        return False
+    return True
+
+
+def _move(
+    sb: Sandbox,
+    number: int,
+    env: str,
+    label: str,
+    pairs: int,
+    log: Log,
+    targets: tuple[float, float, float],
+    memory: bool,
+) -> list[Result]:
+    """export vs conda-pack (time, size); on an empty second machine, `import --restore` vs
+    `tar -xzf` + `conda-unpack`; and the whole move. Each side's output is deleted once the
+    next one is written (the realistic env's are GBs)."""
+    export_limit, import_limit, move_limit = targets
+    work = sb.root / f"move-{number}"
+    work.mkdir()
+    prefix = str(sb.prefix(env))
     counter = iter(range(10**6))
+    latest: dict[str, Path] = {}
+
+    def replace(kind: str, out: Path) -> None:
+        if kind in latest:
+            latest[kind].unlink()
+        latest[kind] = out
 
     def export() -> Run:
-        out = bundles / f"{next(counter)}.envguard"
-        return sb.conda("envguard", "export", BIG, "-o", str(out), "--with-packages")
+        out = work / f"{next(counter)}.envguard"
+        run = sb.conda("envguard", "export", env, "-o", str(out), "--with-packages")
+        replace("bundle", out)
+        return run
 
     def pack() -> Run:
-        out = packs / f"{next(counter)}.tar.gz"
-        return sb.run([sys.executable, "-c", _CONDA_PACK, "-p", prefix, "-o", str(out), "-q"])
+        out = work / f"{next(counter)}.tar.gz"
+        run = sb.run([sys.executable, "-c", _CONDA_PACK, "-p", prefix, "-o", str(out), "-q"])
+        replace("pack", out)
+        return run
 
-    log(f"7. export --with-packages vs conda-pack, {size.big_files} files: {pairs} pairs")
-    eg, bl = time_pairs(pairs, export, pack)
-    bundle = max(bundles.iterdir(), key=os.path.getmtime)
-    packed = max(packs.iterdir(), key=os.path.getmtime)
-    files = f"{size.big_files} files"
-    results = [ratio_result(7, f"export --with-packages vs conda-pack, {files}", 0.5, eg, bl)]
-    mb = (bundle.stat().st_size / 1e6, packed.stat().st_size / 1e6)
+    log(f"{number}. export --with-packages vs conda-pack, {label}: {pairs} pairs")
+    eg_out, bl_out = time_pairs(pairs, export, pack)
+    results = [
+        ratio_result(number, f"export --with-packages vs conda-pack, {label}", export_limit,
+                     eg_out, bl_out)
+    ]  # fmt: skip
+    size_mb = (latest["bundle"].stat().st_size / 1e6, latest["pack"].stat().st_size / 1e6)
     results.append(
         Result(
-            number=7,
-            measure=f"bundle vs conda-pack archive size, {files}",
+            number=number,
+            measure=f"bundle vs conda-pack archive size, {label}",
             target="<= 1x",
-            envguard=mb[0],
-            baseline=mb[1],
-            ratio=mb[0] / mb[1],
-            ok=mb[0] <= mb[1],
+            envguard=size_mb[0],
+            baseline=size_mb[1],
+            ratio=size_mb[0] / size_mb[1],
+            ok=size_mb[0] <= size_mb[1],
             unit="MB",
         )
     )
 
     machines = iter(range(10**6))
 
-    def second_machine() -> dict[str, str]:
-        root = sb.root / f"machine-{next(machines)}"
+    def second_machine() -> tuple[Path, dict[str, str]]:
+        root = work / f"machine-{next(machines)}"
         for name in ("home", "pkgs", "envs"):
             (root / name).mkdir(parents=True)
         sb.prepare_store(root / "store")
-        return {
+        return root, {
             "HOME": str(root / "home"),
             "CONDA_PKGS_DIRS": str(root / "pkgs"),
             "CONDA_ENVS_DIRS": str(root / "envs"),
             "CONDA_PLUGINS_ENVGUARD_STORE": str(root / "store"),
         }
 
-    def import_and_restore() -> Run:
-        other = second_machine()
-        first = sb.conda("envguard", "import", str(bundle), env=other)
-        second = sb.conda("envguard", "restore", BIG, "-n", "moved", "-y", env=other)
-        return Run(first.seconds + second.seconds, first.cpu + second.cpu, second.stdout)
+    def import_restore() -> Run:
+        root, other = second_machine()
+        run = sb.conda("envguard", "import", str(latest["bundle"]), "--restore", "-n", "moved",
+                       "-y", env=other)  # fmt: skip
+        shutil.rmtree(root)
+        return run
 
     def unpack() -> Run:
-        target = Path(second_machine()["CONDA_ENVS_DIRS"]) / "moved"
+        root, other = second_machine()
+        target = Path(other["CONDA_ENVS_DIRS"]) / "moved"
         target.mkdir()
-        return sb.run(["tar", "-xzf", str(packed), "-C", str(target)])
+        untar = sb.run(["tar", "-xzf", str(latest["pack"]), "-C", str(target)])
+        # conda-pack's own step that makes the env usable: the prefix rewritten in its files
+        fix = sb.run([sys.executable, str(target / "bin" / "conda-unpack")])
+        shutil.rmtree(root)
+        return Run(untar.seconds + fix.seconds, untar.cpu + fix.cpu)
 
-    log(f"7. import + restore vs unpacking conda-pack's archive: {pairs} pairs")
-    eg, bl = time_pairs(pairs, import_and_restore, unpack)
-    methods = sorted({m for r in eg for m in _RESTORED_FROM.findall(r.stdout)})
+    log(f"{number}. import --restore vs tar -xzf + conda-unpack, {label}: {pairs} pairs")
+    eg_in, bl_in = time_pairs(pairs, import_restore, unpack)
+    methods = sorted({m for r in eg_in for m in _RESTORED_FROM.findall(r.stdout)})
     results.append(
         ratio_result(
-            7,
-            f"import + restore vs unpack conda-pack's, {files}",
-            1.5,
-            eg,
-            bl,
-            note="empty package cache; restored from: " + (", ".join(methods) or "?"),
+            number, f"import --restore vs tar -xzf + conda-unpack, {label}", import_limit,
+            eg_in, bl_in, note="empty package cache, no channel; restored from: "
+            + (", ".join(methods) or "?"),
         )
-    )
+    )  # fmt: skip
+
+    def whole(a: list[Run], b: list[Run]) -> list[Run]:
+        return [Run(x.seconds + y.seconds, x.cpu + y.cpu) for x, y in zip(a, b, strict=True)]
+
+    results.append(
+        ratio_result(number, f"whole move vs conda-pack + unpack, {label}", move_limit,
+                     whole(eg_out, eg_in), whole(bl_out, bl_in))
+    )  # fmt: skip
+    if memory:  # one more run of each, untimed, under a probe of its peak memory
+        conda = [sys.executable, "-m", "conda", "envguard"]
+        root, other = second_machine()
+        peaks = {
+            "export": sb.peak_mb([*conda, "export", env, "-o", str(work / "peak.envguard"),
+                                  "--with-packages"]),
+            "import --restore": sb.peak_mb([*conda, "import", str(latest["bundle"]),
+                                            "--restore", "-n", "moved", "-y"], env=other),
+        }  # fmt: skip
+        shutil.rmtree(root)
+        for what, peak in peaks.items():
+            results.append(
+                Result(
+                    number=number,
+                    measure=f"peak memory of {what}, {label}",
+                    target=f"<= {PEAK_MB} MB",
+                    envguard=peak,
+                    baseline=None,
+                    ratio=None,
+                    ok=peak <= PEAK_MB,
+                    unit="MB",
+                )
+            )
+    shutil.rmtree(work)
     return results
 
 
-# -- 8. rolling an env back in place ------------------------------------------------------------
+# -- 9. rolling an env back in place ------------------------------------------------------------
 def roll_back(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
     """One package upgraded in the 300-package env, then put back: `conda envguard restore
     --in-place` vs conda's own `conda install --revision N`, and vs envguard's restore that
@@ -570,10 +663,10 @@ def roll_back(sb: Sandbox, size: Size, pairs: int, log: Log) -> list[Result]:
         return run
 
     label = f"roll back 1 upgraded pkg in a {size.medium}-pkg env"
-    log(f"8. {label}: in place vs conda install --revision, {pairs} pairs")
+    log(f"9. {label}: in place vs conda install --revision, {pairs} pairs")
     eg, bl = time_pairs(pairs, upgraded(in_place), upgraded(by_revision))
-    results = [ratio_result(8, f"{label}: in place vs --revision", 1.0, eg, bl)]
-    log(f"8. {label}: in place vs restore --force, {pairs} pairs")
+    results = [ratio_result(9, f"{label}: in place vs --revision", 1.0, eg, bl)]
+    log(f"9. {label}: in place vs restore --force, {pairs} pairs")
     eg, bl = time_pairs(pairs, upgraded(in_place), upgraded(replacing))
-    results.append(ratio_result(8, f"{label}: in place vs restore --force", 0.5, eg, bl))
+    results.append(ratio_result(9, f"{label}: in place vs restore --force", 0.5, eg, bl))
     return results

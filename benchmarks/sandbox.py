@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import resource
 import shlex
 import shutil
 import subprocess
@@ -115,23 +114,46 @@ class Sandbox:
         return self.run(command, env)
 
     def run(self, command: list[str], env: Mapping[str, str] | None = None) -> Run:
-        # One child at a time, so the change in RUSAGE_CHILDREN is this command's CPU time.
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        proc = subprocess.run(
-            command,
-            env={**self.env, **(env or {})},
-            stdin=subprocess.DEVNULL,  # a question conda asks must fail, not hang
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        # wait4 gives this one child's CPU time, so its output goes to files rather than
+        # pipes read by communicate()
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            started = time.perf_counter()
+            proc = subprocess.Popen(
+                command,
+                env={**self.env, **(env or {})},
+                stdin=subprocess.DEVNULL,  # a question conda asks must fail, not hang
+                stdout=out,
+                stderr=err,
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            seconds = time.perf_counter() - started
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0), err.seek(0)
+            stdout, stderr = (
+                out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"),
+            )
         if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            tail = "\n".join((stderr or stdout).strip().splitlines()[-15:])
             raise CondaFailed(f"`{shlex.join(command[1:])}` exited {proc.returncode}:\n{tail}")
-        return Run(seconds, cpu, proc.stdout)
+        return Run(seconds, usage.ru_utime + usage.ru_stime, stdout)
+
+    def peak_mb(self, command: list[str], env: Mapping[str, str] | None = None) -> float:
+        """The largest resident set of `command` (or of its largest child), in MB.
+
+        Started from a small Python that waits for it: a child forked from this process
+        would count this process's own memory in its peak (Linux keeps the high-water mark
+        across exec)."""
+        probe = (
+            "import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:], "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "_, status, usage = os.wait4(p.pid, 0); "
+            "print(usage.ru_maxrss if status == 0 else -1)"
+        )
+        kb = float(self.run([sys.executable, "-c", probe, *command], env).stdout)
+        if kb < 0:
+            raise CondaFailed(f"`{shlex.join(command[1:])}` failed")
+        return kb / 1024  # KB on Linux
 
     def compile_bytecode(self) -> None:
         """Bytecode for conda and envguard up front, so no timed run compiles them."""

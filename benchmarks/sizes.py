@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .realistic import Shape
+
 
 @dataclass(frozen=True)
 class Size:
@@ -18,6 +20,9 @@ class Size:
     files_per_pkg: int
     list_snapshots: int  # snapshots in the store for `conda envguard list`
     list_envs: int  # ... spread over this many envs
+    # measure 8's env, sized like a real ML env, and its pairs (each moves it twice: minutes)
+    realistic: Shape
+    realistic_pairs: int
     # restore of a dependency chain: so many packages, each in `dep_versions` versions and
     # needing the one before it: a solve of the kind a real env makes conda do
     dep_pkgs: int = 300
@@ -53,6 +58,18 @@ SIZES = {
         files_per_pkg=1000,
         list_snapshots=1000,
         list_envs=20,
+        # 1.07 GB in 20,467 files: three libraries of 120-180 MB, 264 of 2 MB, 20,000 Python
+        # files of 200 B to 8 KB, 200 scripts naming the prefix
+        realistic=Shape(
+            huge=(180 << 20, 160 << 20, 120 << 20),
+            mid_pkgs=12,
+            mid_files=22,
+            mid_size=2 << 20,
+            small_pkgs=20,
+            small_files=1000,
+            scripts=200,
+        ),
+        realistic_pairs=2,
     ),
     # a smoke test: every measure runs once, on small envs, in well under a minute
     "tiny": Size(
@@ -69,5 +86,15 @@ SIZES = {
         dep_versions=2,
         index_padding=1_000,
         huge_files=1_000,
+        realistic=Shape(
+            huge=(2 << 20,),
+            mid_pkgs=2,
+            mid_files=3,
+            mid_size=256 << 10,
+            small_pkgs=2,
+            small_files=50,
+            scripts=5,
+        ),
+        realistic_pairs=1,
     ),
 }

@@ -27,12 +27,13 @@ PLAN = (
     (measures.snapshot_huge_prefix, False, {3}),
     (measures.install, False, {2}),
     (measures.install_with_git, False, {2}),
-    (measures.roll_back, False, {8}),
+    (measures.roll_back, False, {9}),
     (measures.remove_and_undo, False, {4, 5}),
     # after the undo of remove_and_undo (conda-pack needs the env), before restore removes it
     (measures.moving, False, {7}),
     (measures.restore, False, {5}),
     (measures.list_snapshots, True, {6}),
+    (measures.moving_real, False, {8}),
 )
 
 

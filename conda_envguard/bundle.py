@@ -1,10 +1,17 @@
 """Snapshots that travel: one file holding a snapshot and, optionally, its packages.
 
-A bundle is a plain tar (package archives are compressed already):
-  envguard-bundle.json           format, snapshot id, and each package's file and checksum
-  snapshot/...                   the snapshot directory, as in the store
-  packages/<checksum>/<file>     with --with-packages: each archive the lock names
-  packages/<checksum>/repodata_record.json   conda's record of it
+A bundle is a plain tar (package archives are compressed already), laid out so that conda
+alone restores it (`tar -xf`, then `conda create --offline --file explicit.txt` with `pkgs/`
+as its package cache: see the README):
+  envguard-bundle.json       format, snapshot id, and each package's file and checksum
+  snapshot/...               the snapshot directory, as in the store
+  explicit.txt               with --with-packages: the lock, each bundled package by its md5
+                             (what conda matches a cached archive by)
+  pkgs/<file>, pkgs/urls.txt with --with-packages: each archive the lock names, and its URL
+                             (a package cache as conda writes one)
+  records/<file>.json        conda's record of each archive, checked against it at import
+Format 1 (before the plain layout) kept `packages/<checksum>/<file>` and
+`packages/<checksum>/repodata_record.json`; it still imports.
 Every archive is checked against the lock's checksum as it is written; as it is read back,
 against the lock and its own contents (`pkgkeep.unpack_checked`). Imported packages join the
 store's kept packages (see `pkgkeep`), which a restore extracts into a package cache of its
@@ -20,32 +27,49 @@ import json
 import os
 import shutil
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .progress import Progress
 from .snapshot import IMPORTED
 
 MANIFEST = "envguard-bundle.json"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)  # what import reads
+PLAIN_LOCK = "explicit.txt"
+
+
+def package_members(fmt: int, entry) -> tuple[str, str]:
+    """The names of a package's archive and record in a bundle of format `fmt`."""
+    if fmt == 1:
+        return (
+            f"packages/{entry.digest}/{entry.fn}",
+            f"packages/{entry.digest}/repodata_record.json",
+        )
+    return f"pkgs/{entry.fn}", f"records/{entry.fn}.json"
 
 
 class _Hashing(io.RawIOBase):
-    """A file read through a checksum."""
+    """A file read through md5 and sha256 (and a progress count)."""
 
-    def __init__(self, f, digest):
-        self.f, self.digest = f, digest
+    def __init__(self, f, progress=None):
+        self.f, self.progress = f, progress
+        self.md5, self.sha256 = hashlib.md5(), hashlib.sha256()
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         data = self.f.read(len(buffer))
-        self.digest.update(data)
+        self.md5.update(data)
+        self.sha256.update(data)
         buffer[: len(data)] = data
+        if self.progress is not None:
+            self.progress.add(len(data))
         return len(data)
 
-
-def _new_digest(like: str):
-    return hashlib.md5() if len(like) == 32 else hashlib.sha256()
+    def matches(self, digest: str) -> bool:
+        return (self.md5 if len(digest) == 32 else self.sha256).hexdigest() == digest
 
 
 def check_output(out: Path, replace: bool, command: list[str]) -> None:
@@ -137,8 +161,14 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
     }
     out = Path(out)
     tmp = out.with_name(f".{out.name}.envguard-tmp")
+    md5s: dict[str, str] = {}
     try:
-        with tarfile.open(tmp, "w") as tar:
+        with (
+            tarfile.open(tmp, "w") as tar,
+            Progress(
+                "Writing packages", sum(os.path.getsize(a) for _, a, _ in sources)
+            ) as progress,
+        ):
             _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1).encode())
             for path in sorted(snapshot.path.rglob("*")):
                 # the private originals of masked secrets never leave the machine
@@ -148,12 +178,13 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
                 ):
                     tar.add(path, f"snapshot/{path.relative_to(snapshot.path).as_posix()}")
             for entry, archive, record in sources:
-                info = tar.gettarinfo(str(archive), f"packages/{entry.digest}/{entry.fn}")
+                name, record_name = package_members(FORMAT, entry)
+                info = tar.gettarinfo(str(archive), name)
                 info.mode, info.uid, info.gid, info.uname, info.gname = 0o644, 0, 0, "", ""
                 with open(archive, "rb") as f:
-                    hashing = _Hashing(f, _new_digest(entry.digest))
+                    hashing = _Hashing(f, progress)
                     tar.addfile(info, io.BufferedReader(hashing, 1 << 20))
-                if hashing.digest.hexdigest() != entry.digest:
+                if not hashing.matches(entry.digest):
                     raise BundleError(
                         str(out),
                         f"{archive} does not match the checksum its lock gives; the bundle "
@@ -161,7 +192,13 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
                         f"Let conda fetch it again: conda clean --tarballs, then conda "
                         f"envguard export {snapshot.id} -o {out}",
                     )
-                _add_bytes(tar, f"packages/{entry.digest}/repodata_record.json", record)
+                md5s[entry.url] = hashing.md5.hexdigest()
+                _add_bytes(tar, record_name, record)
+            if sources:
+                lock = snapshot.file("explicit.txt").read_text()
+                _add_bytes(tar, PLAIN_LOCK, _plain_lock(lock, md5s).encode())
+                urls = "".join(f"{e.url}\n" for e, _, _ in sources)
+                _add_bytes(tar, "pkgs/urls.txt", urls.encode())
         os.replace(tmp, out)
     except OSError as e:  # no permission, a full disk: nothing of the bundle stays
         with contextlib.suppress(OSError):
@@ -182,6 +219,18 @@ def export(snapshot, out: Path, with_packages: bool, store_root: Path) -> dict:
     }
 
 
+def _plain_lock(lock: str, md5s: dict[str, str]) -> str:
+    """The snapshot's lock with each bundled package named by its md5: conda matches an
+    archive in its package cache by URL and md5 (a sha256 it only has after extracting)."""
+    from .pkgkeep import lock_entries
+
+    lines = []
+    for line in lock.splitlines():
+        entry = next(iter(lock_entries(line)), None)
+        lines.append(f"{entry.url}#{md5s[entry.url]}" if entry and entry.url in md5s else line)
+    return "\n".join(lines) + "\n"
+
+
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
@@ -197,57 +246,50 @@ _PACKAGE_SUFFIXES = (".tar.bz2", ".conda")
 _HEX = frozenset("0123456789abcdef")
 
 
-def import_bundle(path: Path, store_root: Path, dry_run: bool = False) -> dict:
-    """Add the bundle's snapshot (and packages) to the store. Raises BundleError. `status`:
-    "imported", or "already_present" (the same snapshot was there: only packages added).
-    `dry_run`: read the manifest and the snapshot's metadata only, and write nothing.
+def inspect_bundle(path: Path, store_root: Path) -> dict:
+    """What `import_bundle` would do, with every check of the bundle's names, manifest and
+    snapshot metadata (not yet its packages' contents); writes nothing. Raises BundleError."""
+    from .snapshot import META
+    from .store import Store
+
+    path = Path(path)
+    with _open(path) as tar:
+        members = _members(tar, path)
+        manifest, snap_id, packages = _read_manifest(tar, members, path)
+        incoming = _read_snapshot(tar, members, path)
+        _check_meta(incoming[META], snap_id, path)
+    final = Store(store_root).snapshots_dir / snap_id / META
+    return {
+        "snapshot": snap_id,
+        "status": "already_present" if final.exists() else "imported",  # would be: a dry run
+        "packages": len(packages),
+        "env_name": manifest.get("env_name") or "",
+    }
+
+
+def import_bundle(path: Path, store_root: Path, extract_into: Path | None = None) -> dict:
+    """Add the bundle's snapshot (and packages) to the store. Raises BundleError.
 
     Everything in a bundle is checked before it is used: its member names and kinds, its
     manifest and snapshot metadata against the schema envguard writes. A refused bundle
-    leaves nothing behind."""
+    leaves nothing behind. With `extract_into`, each package newly kept also stays there as
+    it was extracted to be checked (a package cache for a restore by this same process, so
+    no file is written twice); without, that extraction is thrown away."""
     from .exceptions import BundleError
     from .snapshot import META
     from .store import Store
 
     path = Path(path)
-    try:
-        tar = tarfile.open(path, "r:*")  # noqa: SIM115 (closed by the `with` below)
-    except (OSError, ValueError, tarfile.TarError) as e:  # ValueError: a NUL in the path
-        why = (
-            f"{path} cannot be read ({e.strerror or e})."
-            if isinstance(e, OSError)
-            else f"This is not an envguard bundle ({e})."
-        )
-        raise BundleError(
-            str(path), why, "Make one with: conda envguard export ID_OR_ENV -o FILE"
-        ) from e
-    with tar:
+    with _open(path) as tar:
         members = _members(tar, path)
-        try:
-            member = members[MANIFEST]
-            if not member.isfile() or member.size > MAX_SNAPSHOT_FILE:
-                raise ValueError(member.name)
-            manifest = json.loads(tar.extractfile(member).read())
-        except (KeyError, ValueError, TypeError, AttributeError) as e:
-            raise BundleError(
-                str(path), f"This is not an envguard bundle (no {MANIFEST}).",
-                "Make one with: conda envguard export ID_OR_ENV -o FILE",
-            ) from e  # fmt: skip
-        snap_id, packages_listed = _check_manifest(manifest, path)
+        manifest, snap_id, packages_listed = _read_manifest(tar, members, path)
         store = Store(store_root)
+        store.ensure()
         final = store.snapshots_dir / snap_id
         incoming = _read_snapshot(tar, members, path)
         _check_meta(incoming[META], snap_id, path)
-        if dry_run:
-            present = (final / META).exists()
-            return {
-                "snapshot": snap_id,
-                "status": "already_present" if present else "imported",
-                "packages": len(packages_listed),
-                "env_name": manifest.get("env_name") or "",
-            }
-        store.ensure()
         added: list[Path] = []
+        load = _Loader(tar, members, manifest["format"], path, extract_into)
         try:
             if (final / META).exists():
                 if (final / META).read_bytes() != incoming.get(META):
@@ -258,10 +300,10 @@ def import_bundle(path: Path, store_root: Path, dry_run: bool = False) -> dict:
                         f"See it with: conda envguard show {snap_id}",
                     )
                 status = "already_present"
-                _import_packages(tar, members, packages_listed, store_root, path, added, incoming)
+                _import_packages(load, packages_listed, store_root, added, incoming)
             else:
                 status = "imported"
-                _import_new(tar, members, snap_id, incoming, packages_listed, store, path, added)
+                _import_new(load, snap_id, incoming, packages_listed, store, added)
         except BaseException:
             for directory in added:  # nothing of a refused bundle stays
                 shutil.rmtree(directory, ignore_errors=True)
@@ -270,7 +312,39 @@ def import_bundle(path: Path, store_root: Path, dry_run: bool = False) -> dict:
     return {"snapshot": snap_id, "status": status, "packages": len(added), "env_name": env_name}
 
 
-def _import_new(tar, members, snap_id, incoming, packages_listed, store, path, added) -> None:
+def _open(path: Path) -> tarfile.TarFile:
+    from .exceptions import BundleError
+
+    try:
+        return tarfile.open(path, "r:*")
+    except (OSError, ValueError, tarfile.TarError) as e:  # ValueError: a NUL in the path
+        why = (
+            f"{path} cannot be read ({e.strerror or e})."
+            if isinstance(e, OSError)
+            else f"This is not an envguard bundle ({e})."
+        )
+        raise BundleError(
+            str(path), why, "Make one with: conda envguard export ID_OR_ENV -o FILE"
+        ) from e
+
+
+def _read_manifest(tar, members, path: Path) -> tuple[dict, str, list]:
+    from .exceptions import BundleError
+
+    try:
+        member = members[MANIFEST]
+        if not member.isfile() or member.size > MAX_SNAPSHOT_FILE:
+            raise ValueError(member.name)
+        manifest = json.loads(tar.extractfile(member).read())
+    except (KeyError, ValueError, TypeError, AttributeError) as e:
+        raise BundleError(
+            str(path), f"This is not an envguard bundle (no {MANIFEST}).",
+            "Make one with: conda envguard export ID_OR_ENV -o FILE",
+        ) from e  # fmt: skip
+    return (manifest, *_check_manifest(manifest, path))
+
+
+def _import_new(load, snap_id, incoming, packages_listed, store, added) -> None:
     """The snapshot lands last, once its files and every package have been checked."""
     from .exceptions import BundleError
     from .integrity import verify
@@ -285,13 +359,13 @@ def _import_new(tar, members, snap_id, incoming, packages_listed, store, path, a
             (tmp / name).write_bytes(data)
         if damaged := [p["file"] for p in verify(tmp)]:
             raise BundleError(
-                str(path),
+                str(load.path),
                 f"The bundle's snapshot is damaged ({', '.join(damaged)}); nothing was imported.",
                 "Export it again on the other machine.",
             )
-        _import_packages(tar, members, packages_listed, store.root, path, added, incoming)
+        _import_packages(load, packages_listed, store.root, added, incoming)
         # its place among this store's snapshots is given here, never taken from the bundle
-        note = {"from": str(path), "order": next_stamp(store.root)}
+        note = {"from": str(load.path), "order": next_stamp(store.root)}
         (tmp / IMPORTED).write_text(json.dumps(note) + "\n")
         os.rename(tmp, store.snapshots_dir / snap_id)
     except BaseException:
@@ -341,8 +415,8 @@ def _check_manifest(manifest: object, path: Path) -> tuple[str, list]:
         return BundleError(str(path), f"The bundle's {MANIFEST} {what}; nothing was imported.",
                            "Export it again on the other machine.")  # fmt: skip
 
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise refuse(f"is not of format {FORMAT}")
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        raise refuse(f"is of no format this envguard reads ({', '.join(map(str, FORMATS))})")
     snap_id = manifest.get("snapshot_id")
     if not plain_id(snap_id):
         raise refuse(f"names no valid snapshot id ({str(snap_id)[:120]!r})")
@@ -351,6 +425,7 @@ def _check_manifest(manifest: object, path: Path) -> tuple[str, list]:
     packages = manifest.get("packages") or []
     if not isinstance(packages, list):
         raise refuse("lists no packages")
+    names = set()
     for item in packages:
         if not isinstance(item, dict) or not all(
             isinstance(item.get(k), str) for k in ("url", "fn", "digest")
@@ -365,6 +440,9 @@ def _check_manifest(manifest: object, path: Path) -> tuple[str, list]:
             or not set(digest) <= _HEX
         ):
             raise BundleError(str(path), f"The bundle names an unsafe package: {fn}", "")
+        if fn in names:
+            raise refuse(f"lists the package {fn} twice")
+        names.add(fn)
     return snap_id, packages
 
 
@@ -424,9 +502,7 @@ def _read_snapshot(tar, members, path: Path) -> dict[str, bytes]:
     return files
 
 
-def _import_packages(
-    tar, members, packages: list, store_root: Path, path: Path, added: list[Path], snapshot
-) -> None:
+def _import_packages(load, packages: list, store_root: Path, added: list[Path], snapshot) -> None:
     """Keep the bundle's packages, each checked against the snapshot's lock and its own
     contents (`pkgkeep.unpack_checked`); `added` gets the directory of each one newly kept.
     One that fails refuses the import (the caller removes what `added` holds)."""
@@ -435,52 +511,99 @@ def _import_packages(
 
     kept = Kept(store_root)
     locked = set(lock_entries(snapshot.get("explicit.txt", b"").decode(errors="replace")))
-    for item in packages:
-        entry = LockEntry(item["url"], item["fn"], item["digest"])
+    entries = [LockEntry(item["url"], item["fn"], item["digest"]) for item in packages]
+    for entry in entries:
         if entry not in locked:
             raise BundleError(
-                str(path),
+                str(load.path),
                 f"The bundle carries the package {entry.fn}, which its snapshot's lock does "
                 "not name as it does; nothing was imported.",
                 "Export the bundle again on the other machine.",
             )
-        if kept.has(entry):
-            continue
-        _import_package(tar, members, entry, kept, path)
-        added.append(kept.root / entry.digest)
+    todo = [e for e in entries if not kept.has(e)]
+    # each archive is copied once, then extracted once: twice its size of work
+    total = 2 * sum(m.size for e in todo if (m := load.members.get(load.names(e)[0])))
+    with Progress("Importing packages", total) as progress, ThreadPoolExecutor(1) as ahead:
+        # the next archive is copied out of the bundle (and summed) while this one is
+        # extracted and checked: hashing, zstd and writes let another thread run
+        copies = [ahead.submit(load.copy, entry, kept, progress) for entry in todo[:1]]
+        try:
+            for i, entry in enumerate(todo):
+                copied = copies[i].result()
+                if i + 1 < len(todo):
+                    copies.append(ahead.submit(load.copy, todo[i + 1], kept, progress))
+                load.check(entry, copied, kept, progress)
+                added.append(kept.root / entry.digest)
+        except BaseException:
+            for future in copies[len(added) + 1 :]:  # copied ahead, not yet checked
+                if not future.cancel() and future.exception() is None:
+                    shutil.rmtree(future.result()[0], ignore_errors=True)
+            raise
 
 
-def _import_package(tar, members, entry, kept, path: Path) -> None:
-    from .exceptions import BundleError
-    from .pkgkeep import unpack_checked
+class _Loader:
+    """Reads the packages of one open bundle into the store."""
 
-    member = members.get(f"packages/{entry.digest}/{entry.fn}")
-    record = members.get(f"packages/{entry.digest}/repodata_record.json")
-    if member is None or record is None or not (member.isfile() and record.isfile()):
-        raise BundleError(str(path), f"The bundle lacks the package {entry.fn}.", "")
-    if record.size > MAX_SNAPSHOT_FILE:
-        raise BundleError(str(path), f"The record of {entry.fn} is too large.", "")
-    kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = kept.root / f".tmp-import-{entry.digest}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        with tar.extractfile(member) as src, open(tmp / entry.fn, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-        claimed = tar.extractfile(record).read()
-        # extracted to be checked, then thrown away: a restore extracts it again, checked again
-        why = unpack_checked(entry, tmp / entry.fn, tmp / ".check", claimed)
-        shutil.rmtree(tmp / ".check", ignore_errors=True)
-        if why is not None:
-            raise BundleError(
-                str(path),
-                f"The package {entry.fn} in the bundle is not the package its lock names: "
-                f"{why}. Nothing was imported.",
-                "Export it again on the other machine (without --with-packages, this machine "
-                "downloads the packages from their channel).",
-            )
-        (tmp / "repodata_record.json").write_bytes(claimed)
-        os.rename(tmp, kept.root / entry.digest)
-    except BaseException:
+    def __init__(self, tar, members, fmt: int, path: Path, extract_into: Path | None):
+        self.tar, self.members, self.fmt, self.path = tar, members, fmt, path
+        self.extract_into = extract_into
+
+    def names(self, entry) -> tuple[str, str]:
+        return package_members(self.fmt, entry)
+
+    def copy(self, entry, kept, progress) -> tuple[Path, dict, bytes]:
+        """Copy the archive of `entry` out of the bundle into a folder of the store, summed as
+        it goes (one pass over it): (that folder, its sums, the record that came with it)."""
+        from .exceptions import BundleError
+
+        name, record_name = self.names(entry)
+        member, record = self.members.get(name), self.members.get(record_name)
+        if member is None or record is None or not (member.isfile() and record.isfile()):
+            raise BundleError(str(self.path), f"The bundle lacks the package {entry.fn}.", "")
+        if record.size > MAX_SNAPSHOT_FILE:
+            raise BundleError(str(self.path), f"The record of {entry.fn} is too large.", "")
+        kept.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = kept.root / f".tmp-import-{entry.digest}"
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        tmp.mkdir()
+        try:
+            with self.tar.extractfile(member) as src, open(tmp / entry.fn, "wb") as dst:
+                hashing = _Hashing(src, progress)
+                shutil.copyfileobj(hashing, dst, 1 << 20)
+            sums = {
+                "md5": hashing.md5.hexdigest(),
+                "sha256": hashing.sha256.hexdigest(),
+                "size": member.size,
+            }
+            return tmp, sums, self.tar.extractfile(record).read()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def check(self, entry, copied, kept, progress) -> None:
+        """Extract the copied archive to check it against the lock and its own contents, and
+        keep it; into `extract_into` when given (see `import_bundle`)."""
+        from .exceptions import BundleError
+        from .pkgkeep import unpack_checked
+
+        tmp, sums, claimed = copied
+        check = self.extract_into / entry.stem if self.extract_into else tmp / ".check"
+        try:
+            why = unpack_checked(entry, tmp / entry.fn, check, claimed, sums)
+            progress.add(sums["size"])
+            if self.extract_into is None:
+                shutil.rmtree(check, ignore_errors=True)
+            if why is not None:
+                raise BundleError(
+                    str(self.path),
+                    f"The package {entry.fn} in the bundle is not the package its lock names: "
+                    f"{why}. Nothing was imported.",
+                    "Export it again on the other machine (without --with-packages, this "
+                    "machine downloads the packages from their channel).",
+                )
+            (tmp / "repodata_record.json").write_bytes(claimed)
+            os.rename(tmp, kept.root / entry.digest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(check, ignore_errors=True)
+            raise

@@ -164,3 +164,84 @@ def cleaned_as_archive(file_name: str) -> bool:
     from conda.base.context import context
 
     return bool(context.plugin_manager.has_package_extension(file_name.removesuffix(partial)))
+
+
+def extract_package(archive: str, dest: str, sums: dict[str, str] | None = None) -> None:
+    """Extract a `.conda` or `.tar.bz2` into `dest`, as conda_package_handling's `extract`
+    does (its streaming extractor and checks), but reading the tar a MB at a time: its
+    default of 10 KB made extracting a GB package cost Python calls, not decompression.
+    `sums` gets the sha256 of each regular file, by its path, summed as it is written (so no
+    file is read back to be checked).
+
+    conda_package_streaming names its zstd module `zstd` (stdlib `compression.zstd` or
+    `backports.zstd`) from 0.12 on; conda installs that shipped an older one (`zstandard`)
+    extract as conda itself does, and `sums` stays empty."""
+    import bz2
+    import os
+    import zipfile
+    from functools import partial
+
+    from conda_package_streaming import package_streaming as streaming
+    from conda_package_streaming.extract import extract_stream
+
+    zstd = getattr(streaming, "zstd", None)
+    if archive.endswith(".conda") and not hasattr(zstd, "open"):
+        from conda_package_handling.api import extract
+
+        extract(archive, dest_dir=dest)
+        return
+    summing = type("Summing", (_Summing, streaming.TarfileNoSameOwner), {"sums": {}})
+    opener = partial(summing.open, bufsize=1 << 20, copybufsize=1 << 20)
+    os.makedirs(dest, exist_ok=True)
+    if archive.endswith(".conda"):
+        stem = os.path.basename(archive)[: -len(".conda")]
+        with zipfile.ZipFile(archive) as zf:
+            for component in ("pkg", "info"):
+                with zstd.open(zf.open(f"{component}-{stem}.tar.zst")) as reader:
+                    extract_stream(streaming.tar_generator(reader, opener), dest)
+    else:
+        with bz2.open(archive) as reader:
+            extract_stream(streaming.tar_generator(reader, opener), dest)
+    if sums is not None:
+        sums.update(summing.sums)
+
+
+class _Summing:
+    """A tarfile.TarFile that sums each regular file as it writes it (`makefile` is how
+    TarFile writes one, in every Python conda runs on). A path that a later member of
+    another kind replaces loses its sum: it is then read back to be checked."""
+
+    sums: dict[str, str]
+
+    def makefile(self, tarinfo, targetpath) -> None:
+        import hashlib
+        import tarfile
+
+        if tarinfo.sparse is not None:
+            self.sums.pop(_normal(tarinfo.name), None)
+            return super().makefile(tarinfo, targetpath)
+        source, left, digest = self.fileobj, tarinfo.size, hashlib.sha256()
+        source.seek(tarinfo.offset_data)
+        with open(targetpath, "wb") as target:
+            while left:
+                block = source.read(min(left, self.copybufsize))
+                if not block:
+                    raise tarfile.ReadError("unexpected end of data")
+                digest.update(block)
+                target.write(block)
+                left -= len(block)
+        self.sums[_normal(tarinfo.name)] = digest.hexdigest()
+
+    def makelink(self, tarinfo, targetpath) -> None:
+        self.sums.pop(_normal(tarinfo.name), None)
+        return super().makelink(tarinfo, targetpath)
+
+    def makedir(self, tarinfo, targetpath) -> None:
+        self.sums.pop(_normal(tarinfo.name), None)
+        return super().makedir(tarinfo, targetpath)
+
+
+def _normal(name: str) -> str:
+    import posixpath
+
+    return posixpath.normpath(name)

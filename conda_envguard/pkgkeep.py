@@ -257,11 +257,27 @@ def collect(store_root: Path) -> dict:
 # the kept packages it needs into a package cache of its own, inside the store, that only its
 # own process reads, and deletes it after (the env keeps its files: hard links or copies).
 @contextmanager
-def kept_packages_for(lock_lines: list[str], notes: list[str]):
+def restore_cache(store_root: Path):
+    """A package cache of a restore's own, inside the store, deleted afterwards."""
+    root = Kept(store_root).root
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    own = Path(tempfile.mkdtemp(prefix=".restore-", dir=root))
+    try:
+        (own / "urls.txt").touch()  # conda reads a directory as a package cache only with it
+        yield own
+    finally:
+        shutil.rmtree(own, ignore_errors=True)
+
+
+@contextmanager
+def kept_packages_for(lock_lines: list[str], notes: list[str], extracted: Path | None = None):
     """For the duration, conda also finds the kept packages of `lock_lines` that no package
     cache holds, each checked against its own contents and the lock. What was not usable is
-    a note, never an error: conda then fetches it from its channel."""
+    a note, never an error: conda then fetches it from its channel. `extracted`, a
+    `restore_cache` this process has already extracted checked packages into (an import
+    before the restore), is used as it is: each package extracted once."""
     from .compat import extra_package_cache
+    from .progress import Progress
     from .settings import store_dir
 
     kept = Kept(store_dir())
@@ -271,33 +287,35 @@ def kept_packages_for(lock_lines: list[str], notes: list[str]):
     if not entries:
         yield
         return
-    try:
-        own = Path(tempfile.mkdtemp(prefix=".restore-", dir=kept.root))
-    except OSError as e:
-        notes.append(f"envguard's kept packages could not be used ({e})")
-        yield
-        return
-    try:
-        with ExitStack() as stack:
-            (own / "urls.txt").touch()  # conda reads a directory as a package cache only with it
-            # One at a time: extracting small files is Python work (tar headers, one call per
-            # file), and threads fighting over the interpreter took twice as long as none.
-            used = 0
-            for entry in entries:
+    with ExitStack() as stack:
+        try:
+            own = extracted or stack.enter_context(restore_cache(store_dir()))
+        except OSError as e:
+            notes.append(f"envguard's kept packages could not be used ({e})")
+            yield
+            return
+        ready = [e for e in entries if (own / e.stem / "info" / RECORD).is_file()]
+        todo = [e for e in entries if e not in ready]
+        used = len(ready)
+        # One at a time: extracting small files is Python work (tar headers, one call per
+        # file), and threads fighting over the interpreter took twice as long as none.
+        with Progress(
+            "Extracting packages", sum(kept.archive(e).stat().st_size for e in todo)
+        ) as progress:
+            for entry in todo:
                 why = unpack_checked(entry, kept.archive(entry), own / entry.stem)
+                progress.add(kept.archive(entry).stat().st_size)
                 if why is None:
                     used += 1
                 else:
                     notes.append(f"the kept package {entry.fn} was not used: {why}")
-            if used:
-                try:
-                    stack.enter_context(extra_package_cache(str(own)))
-                    notes.append(f"{used} package(s) came from envguard's kept packages")
-                except Exception as e:
-                    notes.append(f"envguard's kept packages could not be used ({e})")
-            yield
-    finally:
-        shutil.rmtree(own, ignore_errors=True)
+        if used:
+            try:
+                stack.enter_context(extra_package_cache(str(own)))
+                notes.append(f"{used} package(s) came from envguard's kept packages")
+            except Exception as e:
+                notes.append(f"envguard's kept packages could not be used ({e})")
+        yield
 
 
 def _in_a_cache(entry: LockEntry) -> bool:
@@ -317,21 +335,27 @@ def _in_a_cache(entry: LockEntry) -> bool:
 
 
 def unpack_checked(
-    entry: LockEntry, archive: Path, dest: Path, claimed: bytes | None = None
+    entry: LockEntry,
+    archive: Path,
+    dest: Path,
+    claimed: bytes | None = None,
+    sums: dict | None = None,
 ) -> str | None:
     """Extract `archive` into `dest` (new) if it is the package the lock line `entry` names,
     with the record conda writes for a package it downloads from a lock line (its index,
     the lock's URL, the archive's own md5, sha256 and size). Returns None, or why not (and
-    `dest` is gone). `claimed`, a record that came with the archive, must agree with it."""
-    from conda_package_handling.api import extract
+    `dest` is gone). `claimed`, a record that came with the archive, must agree with it;
+    `sums`, the archive's md5, sha256 and size when the caller summed it as it wrote it."""
+    from .compat import extract_package
 
     try:
-        sums = _sums(archive)
+        sums = sums or _sums(archive)
         why = _archive_mismatch(entry, sums)
         if why is None:
-            extract(str(archive), dest_dir=str(dest))
+            written: dict[str, str] = {}
+            extract_package(str(archive), str(dest), written)
             index = json.loads((dest / "info" / "index.json").read_bytes())
-            why = _index_mismatch(entry, index) or _paths_mismatch(dest)
+            why = _index_mismatch(entry, index) or _paths_mismatch(dest, written)
             if why is None and claimed is not None:
                 why = _claim_mismatch(claimed, index, sums, entry)
         if why is None:
@@ -371,15 +395,17 @@ def _index_mismatch(entry: LockEntry, index) -> str | None:
     return None
 
 
-def _paths_mismatch(dest: Path) -> str | None:
+def _paths_mismatch(dest: Path, written: dict[str, str]) -> str | None:
     """Every file info/paths.json lists is in the package, inside it, as described (packages
-    before conda-build 3 have only info/files: each of those must be in it)."""
+    before conda-build 3 have only info/files: each of those must be in it). `written`: the
+    sha256 of files as they were extracted, by path; the others are read back."""
     try:
         items = json.loads((dest / "info" / "paths.json").read_bytes())["paths"]
     except FileNotFoundError:
         listed = (dest / "info" / "files").read_text().splitlines()
         items = [{"_path": rel} for rel in listed if rel]
     inside = os.path.realpath(dest) + os.sep
+    inside_dirs = {""}  # folders whose real path is inside `dest`: one realpath a folder
     for item in items:
         rel = item["_path"]
         if rel.startswith("/") or ".." in rel.split("/"):
@@ -391,12 +417,16 @@ def _paths_mismatch(dest: Path) -> str | None:
             continue
         if path.is_symlink() or not path.is_file():
             return f"{rel}, listed in its info/paths.json, is not in it"
-        if not os.path.realpath(path).startswith(inside):
-            return f"{rel}, listed in its info/paths.json, lies outside it"
+        # not a link itself: inside when its folder is
+        folder = os.path.dirname(rel)
+        if folder not in inside_dirs:
+            if not os.path.realpath(dest / folder).startswith(inside):
+                return f"{rel}, listed in its info/paths.json, lies outside it"
+            inside_dirs.add(folder)
         size, digest = item.get("size_in_bytes"), item.get("sha256")
         if size is not None and path.stat().st_size != size:
             return f"{rel} is not the size its info/paths.json gives"
-        if digest is not None and file_digest(path, digest) != digest:
+        if digest is not None and (written.get(rel) or file_digest(path, digest)) != digest:
             return f"{rel} does not match the sha256 its info/paths.json gives"
     return None
 

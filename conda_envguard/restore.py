@@ -60,15 +60,16 @@ class RestoreReport:
         return {**self.__dict__, "exact": self.exact}
 
 
-def restore(snapshot: Snapshot, target: Path) -> RestoreReport:
-    """Recreate the env of `snapshot` at `target`, which must not hold an env."""
+def restore(snapshot: Snapshot, target: Path, extracted: Path | None = None) -> RestoreReport:
+    """Recreate the env of `snapshot` at `target`, which must not hold an env. `extracted`:
+    a package cache of checked packages this process made (see `pkgkeep.kept_packages_for`)."""
     snapshot = snapshot.full()
     report = RestoreReport(snapshot.id, str(target))
     if _restore_from_trash(snapshot, target, report):
         report.method = "trash"
     else:
         target.parent.mkdir(parents=True, exist_ok=True)
-        if not _restore_from_lock(snapshot, target, report):
+        if not _restore_from_lock(snapshot, target, report, extracted):
             if other_platform(snapshot) and snapshot.file(PORTABLE).is_file():
                 _restore_from_portable(snapshot, target, report)
                 report.method = "portable specs"
@@ -424,7 +425,9 @@ def lock_specs(snapshot: Snapshot) -> list[str]:
     ]
 
 
-def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) -> bool:
+def _restore_from_lock(
+    snapshot: Snapshot, target: Path, report: RestoreReport, extracted: Path | None = None
+) -> bool:
     from conda import CondaError
     from conda.base.context import context
 
@@ -451,7 +454,7 @@ def _restore_from_lock(snapshot: Snapshot, target: Path, report: RestoreReport) 
     with_creds = [with_credentials(spec, context.channels) for spec in specs]
     try:
         # packages kept by envguard, for an empty cache, in a package cache of the restore's own
-        with kept_packages_for(specs, report.notes):
+        with kept_packages_for(specs, report.notes, extracted):
             install_lock(with_creds, target)
     except (CondaError, OSError) as e:
         report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")

@@ -151,7 +151,7 @@ def test_export_refuses_packages_it_cannot_find(conda_run, conda_dirs, env_templ
     ok(conda_run("envguard", "export", "E", "-o", out))
     with tarfile.open(out) as tar:
         names = tar.getnames()
-    assert "snapshot/explicit.txt" in names and not any(n.startswith("packages/") for n in names)
+    assert "snapshot/explicit.txt" in names and not any(n.startswith("pkgs/") for n in names)
 
 
 def test_export_of_an_env_snapshots_it_first_when_changed_or_never_snapshotted(

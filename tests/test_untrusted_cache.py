@@ -81,12 +81,13 @@ def craft(bundle: Path, out: Path, archive: bytes, record_edit=None) -> None:
     one was (lock, manifest, member names, record), the snapshot resealed."""
     with tarfile.open(bundle) as tar:
         files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-    (old,) = [n.split("/")[1] for n in files if n.startswith("packages/") and n.endswith(VICTIM)]
+    listed = json.loads(files["envguard-bundle.json"])["packages"]
+    (old,) = [p["digest"] for p in listed if p["fn"] == VICTIM]
     new = hashlib.sha256(archive).hexdigest()
-    files = {n.replace(old, new): d.replace(old.encode(), new.encode()) for n, d in files.items()}
-    files[f"packages/{new}/{VICTIM}"] = archive
+    files = {n: d.replace(old.encode(), new.encode()) for n, d in files.items()}
+    files[f"pkgs/{VICTIM}"] = archive
     if record_edit is not None:
-        name = f"packages/{new}/repodata_record.json"
+        name = f"records/{VICTIM}.json"
         record = json.loads(files[name])
         record_edit(record)
         files[name] = json.dumps(record).encode()

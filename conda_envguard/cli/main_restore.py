@@ -122,7 +122,9 @@ def _execute_from_git(args: Namespace) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _execute(args: Namespace, snap=None) -> int:
+def _execute(args: Namespace, snap=None, extracted=None, imported: dict | None = None) -> int:
+    """`extracted`: packages checked and extracted by an import in this process; `imported`:
+    that import's report, which the restore's own report then includes."""
     from ..bundle import IMPORTED
     from ..envs import name_of, plain_name, prefix_for_name, resolve
     from ..exceptions import CorruptSnapshotError, TargetExistsError
@@ -191,11 +193,13 @@ def _execute(args: Namespace, snap=None) -> int:
             f"Saved the env that was at {target} as snapshot {replaced}"
             + (", and moved it to envguard's trash." if trashed else ".")
         )
-    report = restore(snap, target)
+    report = restore(snap, target, extracted)
     if from_store:  # `status` counts it as the env's latest snapshot, whatever prefix it names
         store.remember(target, snap)
-    # the plan's keys, as a dry run's
-    emit({**plan, **report.to_json(), "damage_ignored": damaged}, _report_text(report, damaged))
+    data = {**plan, **report.to_json(), "damage_ignored": damaged}  # a dry run's keys too
+    if imported is not None:
+        data = {"import": imported, **data}
+    emit(data, _report_text(report, damaged))
     return 0
 
 

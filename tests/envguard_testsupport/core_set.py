@@ -86,6 +86,12 @@ CORE_SET: dict[str, str] = {
     "test_bundle.py::test_an_exported_bundle_restores_offline_on_another_machine": (
         "a second package cache (extra_package_cache), tar archives on each Python"
     ),
+    "test_move.py::test_import_restore_extracts_each_package_once": (
+        "compat.extract_package over the conda_package_streaming conda ships"
+    ),
+    "test_move.py::test_plain_conda_restores_a_bundle_with_the_two_documented_commands": (
+        "how conda matches a cached archive to a lock line"
+    ),
     # the CLI inside conda: its parser, help, JSON and exit codes
     "test_cli.py::test_envguard_help_lists_every_verb": "conda's subcommand plugin",
     "test_cli.py::test_every_verb_explains_itself": "conda's argument parser",
