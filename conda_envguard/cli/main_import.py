@@ -99,10 +99,9 @@ def _import_and_restore(args: Namespace, store) -> int:
     if context.dry_run:
         # the restore's plan needs the snapshot in the store: say what the bundle holds and
         # where it would go, from its checked manifest and snapshot metadata
+        from ..envs import cli_arg
         from ..exceptions import TargetExistsError
         from .common import check_target
-
-        from ..envs import cli_arg
 
         result = inspect_bundle(bundle, store.root)
         target = _planned_target(args, result)
