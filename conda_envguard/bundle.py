@@ -246,10 +246,13 @@ _PACKAGE_SUFFIXES = (".tar.bz2", ".conda")
 _HEX = frozenset("0123456789abcdef")
 
 
-def inspect_bundle(path: Path, store_root: Path) -> dict:
+def inspect_bundle(path: Path, store_root: Path) -> tuple[dict, str]:
     """What `import_bundle` would do, with every check of the bundle's names, manifest and
-    snapshot metadata (not yet its packages' contents); writes nothing. Raises BundleError."""
-    from .snapshot import META
+    snapshot metadata (not yet its packages' contents); writes nothing. Raises BundleError.
+    Also the way a restore of it would go here, as `restore --dry-run` names it."""
+    from conda.base.context import context
+
+    from .snapshot import META, PORTABLE
     from .store import Store
 
     path = Path(path)
@@ -259,12 +262,17 @@ def inspect_bundle(path: Path, store_root: Path) -> dict:
         incoming = _read_snapshot(tar, members, path)
         _check_meta(incoming[META], snap_id, path)
     final = Store(store_root).snapshots_dir / snap_id / META
+    platform = json.loads(incoming[META]).get("platform")
+    if platform not in (None, context.subdir) and PORTABLE in incoming:
+        method = "portable specs"
+    else:
+        method = "explicit" if "explicit.txt" in incoming else "environment.yml"
     return {
         "snapshot": snap_id,
         "status": "already_present" if final.exists() else "imported",  # would be: a dry run
         "packages": len(packages),
         "env_name": manifest.get("env_name") or "",
-    }
+    }, method
 
 
 def import_bundle(path: Path, store_root: Path, extract_into: Path | None = None) -> dict:

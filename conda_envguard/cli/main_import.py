@@ -51,7 +51,7 @@ def execute(args: Namespace) -> int:
     if args.restore:
         return _import_and_restore(args, store)
     if context.dry_run:
-        result = inspect_bundle(Path(args.file), store.root)
+        result, _ = inspect_bundle(Path(args.file), store.root)
         emit(result, f"{_summary(result, dry_run=True)}\n(dry run: nothing changed)")
         return 0
     result = import_bundle(Path(args.file), store.root)
@@ -103,7 +103,7 @@ def _import_and_restore(args: Namespace, store) -> int:
         from ..exceptions import TargetExistsError
         from .common import check_target
 
-        result = inspect_bundle(bundle, store.root)
+        result, method = inspect_bundle(bundle, store.root)
         target = _planned_target(args, result)
         again = f"conda envguard import {shlex.quote(str(bundle))}"
         replace = (
@@ -114,8 +114,15 @@ def _import_and_restore(args: Namespace, store) -> int:
         check_target(target, False, f"{again} --restore -n NEW_NAME", occupied)
         from .common import emit
 
+        plan = {
+            "import": result,
+            "snapshot": result["snapshot"],
+            "env_name": result["env_name"],
+            "target": str(target),
+            "method": method,
+        }  # the keys of restore --dry-run's plan, with the import's own report
         emit(
-            {**result, "target": str(target), "restore": True},
+            plan,
             f"{_summary(result, dry_run=True)}\n  then restore it to {target}\n"
             "(dry run: nothing changed)",
         )
