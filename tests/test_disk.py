@@ -295,3 +295,25 @@ def test_doctor_warns_when_the_trash_holds_much_of_the_free_disk(
     unread = doctor()
     assert "more than 25% of the" in unread
     assert f"envguard_trash_warn_percent in {conda_dirs.condarc} is -5" in unread
+
+
+# --- trash and purge -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("unowned_to_trash")
+def test_trash_and_purge_say_what_disk_says_purging_frees(make_env, cli):
+    """A trashed env with a file of its own linked twice inside it: trash, purge's plan and
+    its result give the figure `disk` gives (every link inside the entry: freed, once)."""
+    prefix = make_env("results", "alpha")
+    (prefix / "data.bin").write_bytes(os.urandom(BIG))
+    os.link(prefix / "data.bin", prefix / "data-again.bin")
+    cli("remove", "-n", "results", "--all", "--yes")
+
+    [row] = [r for r in cli.json("envguard", "disk")["rows"] if r["kind"] == "trash"]
+    assert BIG <= row["frees_bytes"] < 2 * BIG
+    [entry] = cli.json("envguard", "trash")["entries"]
+    assert entry["size_bytes"] == row["frees_bytes"]
+    assert (
+        cli.json("envguard", "purge", "results", "--dry-run")["freed_bytes"] == row["frees_bytes"]
+    )
+    assert cli.json("envguard", "purge", "results", "-y")["freed_bytes"] == row["frees_bytes"]
