@@ -6,7 +6,7 @@ so deleting the env frees nothing of them. Here a file frees its blocks only whe
 of its links is inside the tree being deleted (its `st_nlink` equals the links seen there);
 a file linked from the package cache, another env or the store is counted in each tree's
 size but frees nothing. Each tree is walked once (`os.scandir`, one `lstat` per entry), trees
-nested in another (envs dirs and package caches inside base, the store's kept packages) are
+nested in another (envs and package caches inside base, the store's kept packages) are
 walked on their own only, and the totals count every inode once, as `du` does for the paths
 it is given.
 
@@ -171,8 +171,6 @@ def survey(progress: Callable[[str, int], None] | None = None) -> tuple[list[Row
     """Every env, trash entry, envguard's kept packages and store, and each writable package
     cache, measured. Returns the rows (in that order) and the scanner, whose `size` and
     `on_disk` count every inode of all of them once."""
-    from conda.base.context import context
-
     from .envs import known_prefixes
     from .pkgkeep import DIRNAME
     from .settings import store_dir
@@ -183,14 +181,9 @@ def survey(progress: Callable[[str, int], None] | None = None) -> tuple[list[Row
     store = os.path.normpath(str(store_dir()))
     kept = os.path.join(store, DIRNAME)
     caches = _package_caches()
-    nested = [
-        *prefixes,
-        *(e.location for e in entries),
-        *context.envs_dirs,
-        *caches,
-        store,
-        kept,
-    ]
+    # an envs dir is no tree of its own: what it holds besides envs and the trash (a half
+    # removed env, the dirs themselves) is its enclosing tree's, base's in a Miniforge layout
+    nested = [*prefixes, *(e.location for e in entries), *caches, store, kept]
     scanner = Scanner(skip=nested, progress=progress)
     rows = [_env_row(scanner, prefix) for prefix in prefixes]
     for entry in entries:

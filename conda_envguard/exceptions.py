@@ -124,10 +124,18 @@ class RestoreFailedError(EnvGuardError):
 
 
 class TrashEntryNotFoundError(EnvGuardError):
-    def __init__(self, what: str | None):
+    def __init__(self, what: str | None, rolled_back: tuple[str, str] | None = None):
+        """`rolled_back`: (env name, the snapshot taken first) of the latest in-place
+        roll-back, when `undo` is what someone types after one."""
         target = f" for '{what}'" if what else ""
+        undo = (
+            f"  '{rolled_back[0]}' was rolled back in place, not removed. Undo that with:\n"
+            f"    conda envguard restore --snapshot {rolled_back[1]} --in-place\n"
+            if rolled_back
+            else ""
+        )
         super().__init__(
-            f"envguard's trash holds no removed environment{target}.\n"
+            f"envguard's trash holds no removed environment{target}.\n{undo}"
             "  See the trash with: conda envguard trash\n"
             "  Snapshots can still be restored: conda envguard list; conda envguard restore NAME"
         )

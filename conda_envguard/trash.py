@@ -266,10 +266,9 @@ class Trash:
         _remove_if_empty(Path(entry.location).parent)
         return target
 
-    def purge(self, entry: TrashEntry) -> int:
-        """Delete the entry for good. Returns the bytes that could not be deleted (0: all
-        gone, record too); then the record stays, as purging, so `trash` shows what is left
-        and another `purge` tries again."""
+    def purge(self, entry: TrashEntry) -> None:
+        """Delete the entry for good, record too. What cannot be deleted stays with its
+        record, as purging, so `trash` shows what is left and another `purge` tries again."""
         entry.state = PURGING
         self.save(replace(entry, size_bytes=None))  # measured again when shown: part may go
         from conda.gateways.disk.delete import rm_rf
@@ -278,10 +277,9 @@ class Trash:
         if os.path.lexists(entry.location):  # rm_rf gives up quietly on some files
             shutil.rmtree(entry.location, ignore_errors=True)
         if os.path.lexists(entry.location):
-            return max(disk_usage(entry.location), 1)
+            return
         self.forget(entry)
         _remove_if_empty(Path(entry.location).parent)
-        return 0
 
 
 def _unsound(entry: TrashEntry, record: Path) -> str | None:
@@ -445,29 +443,6 @@ def _parse(stamp: str) -> datetime:
         return datetime.fromisoformat(stamp)
     except ValueError:
         return datetime.now(timezone.utc)
-
-
-def disk_usage(path: str | os.PathLike) -> int:
-    """Bytes that deleting `path` would free: files hard-linked elsewhere (conda links most
-    files from its package cache) are not counted, as they stay on disk either way."""
-    total = 0
-    stack = [str(path)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                    continue
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if st.st_nlink == 1:
-                total += getattr(st, "st_blocks", 0) * 512 or st.st_size
-    return total
 
 
 def human_size(n: int | None) -> str:

@@ -8,6 +8,7 @@ trash (let them go to envguard's trash with the env) or ignore. Files that the s
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,11 +57,28 @@ def files_at_risk_error(
         name,
         str(prefix),
         len(at_risk),
-        human_size(sum(u.size for u in at_risk)),
+        human_size(_size_once(prefix, at_risk)),
         [f"{u.path} ({human_size(u.size)})" for u in at_risk[:SHOWN]],
         command,
         **why,
     )
+
+
+def _size_once(prefix: Path, files: list) -> int:
+    """The files' sizes, a file with several links among them counted once (what they take)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for u in files:
+        try:
+            st = os.lstat(os.path.join(prefix, u.path))
+        except OSError:
+            total += u.size
+            continue
+        if st.st_nlink > 1 and (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        total += u.size
+    return total
 
 
 def held_back(prefix: Path) -> list:

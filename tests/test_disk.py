@@ -244,7 +244,7 @@ def test_clean_unchanged_for_takes_old_envs_of_any_name_and_says_what_they_free(
     assert not old.exists()
     assert recent.is_dir() and guarded.is_dir() and frozen.is_dir() and busy.is_dir()
     assert "Removed 1 env(s), 3.0 MB." in cleaned
-    assert "(3.0 MB) are in envguard's trash, their disk space held until" in cleaned
+    assert "1 of them (3.0 MB) are in envguard's trash, their disk space held until" in cleaned
     [entry] = cli.json("envguard", "trash")["entries"]
     assert entry["prefix"] == str(old)  # in the trash: snapshot first, undo brings it back
 
@@ -296,3 +296,51 @@ def test_doctor_warns_when_the_trash_holds_much_of_the_free_disk(
     unread = doctor()
     assert "more than 25% of the" in unread
     assert f"envguard_trash_warn_percent in {conda_dirs.condarc} is -5" in unread
+
+
+# --- trash and purge -------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("unowned_to_trash")
+def test_trash_and_purge_say_what_disk_says_purging_frees(make_env, cli):
+    """A trashed env with a file of its own linked twice inside it: trash, purge's plan and
+    its result give the figure `disk` gives (every link inside the entry: freed, once)."""
+    prefix = make_env("results", "alpha")
+    (prefix / "data.bin").write_bytes(os.urandom(BIG))
+    os.link(prefix / "data.bin", prefix / "data-again.bin")
+    cli("remove", "-n", "results", "--all", "--yes")
+
+    [row] = [r for r in cli.json("envguard", "disk")["rows"] if r["kind"] == "trash"]
+    assert BIG <= row["frees_bytes"] < 2 * BIG
+    [entry] = cli.json("envguard", "trash")["entries"]
+    assert entry["size_bytes"] == row["frees_bytes"]
+    assert (
+        cli.json("envguard", "purge", "results", "--dry-run")["freed_bytes"] == row["frees_bytes"]
+    )
+    assert cli.json("envguard", "purge", "results", "-y")["freed_bytes"] == row["frees_bytes"]
+
+
+def test_a_base_holding_its_envs_dir_counts_what_else_is_in_it(
+    cli, make_env, conda_dirs, monkeypatch
+):
+    """The Miniforge layout: envs live in base/envs. A half-removed env there is no env's, so
+    it is base's (as `du` counts it); the totals are `du`'s over the rows' paths."""
+    from conda.base.context import reset_context
+
+    base = conda_dirs.root / "base"
+    (base / "conda-meta").mkdir(parents=True)
+    (base / "conda-meta" / "history").touch()
+    monkeypatch.setenv("CONDA_ROOT_PREFIX", str(base))
+    monkeypatch.setenv("CONDA_ENVS_DIRS", str(base / "envs"))
+    reset_context()
+    shutil.copytree(make_env("work", "alpha"), base / "envs" / "work", symlinks=True)
+    (base / "envs" / "half-removed").mkdir()
+    (base / "envs" / "half-removed" / "lib.so").write_bytes(os.urandom(BIG))
+
+    report = cli.json("envguard", "disk")
+
+    rows = rows_of(report)
+    assert rows[("env", "base")]["frees_bytes"] >= BIG
+    paths = [r["path"] for r in report["rows"] if r["kind"] != "kept"]  # inside the store's
+    assert report["totals"]["on_disk_bytes"] == du(*paths)
+    assert report["totals"]["size_bytes"] == du(*paths, apparent=True)

@@ -487,3 +487,17 @@ def test_a_prefix_with_very_many_user_files_lists_the_first_ones_and_counts_all(
         "unowned"
     ]
     assert kept == {"env-files/etc/setup.sh": b"export X=1\n"}
+
+
+def test_a_file_of_the_user_s_linked_twice_counts_once_in_the_refusal(make_env, cli):
+    from conda_envguard.exceptions import UnownedFilesError
+
+    prefix = make_env("work", "alpha")
+    (prefix / "results.bin").write_bytes(b"r" * 3 * 1024 * 1024)
+    (prefix / "results-latest.bin").hardlink_to(prefix / "results.bin")
+
+    excinfo = cli("remove", "-n", "work", "--all", "--yes", raises=UnownedFilesError)
+
+    message = str(excinfo.value)
+    assert "holds 2 file(s), 3.0 MB, that no package installed" in message, message
+    assert prefix.is_dir()

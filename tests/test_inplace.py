@@ -152,10 +152,16 @@ def test_base_is_rolled_back_in_place_and_the_roll_back_undone(cli, root):
     history = (root.base / "conda-meta" / "history").read_text().splitlines()
     assert any(ln.startswith("-") and ln.endswith("::alpha-2.0-0") for ln in history), history
 
-    # the roll-back is itself undone the same way
-    again = cli.json(
-        "envguard", "restore", "base", "--snapshot", report["saved_first"], "--in-place", "-y"
-    )
+    # the roll-back is itself undone the same way; `undo`, which knows only the trash, says how
+    from conda_envguard.exceptions import TrashEntryNotFoundError
+
+    for env in ("base", None):
+        excinfo = cli("envguard", "undo", *filter(None, [env]), raises=TrashEntryNotFoundError)
+        message = str(excinfo.value)
+        assert "'base' was rolled back in place, not removed" in message, message
+        printed = f"conda envguard restore --snapshot {report['saved_first']} --in-place"
+        assert printed in message, message
+    again = cli.json(*printed.split()[1:], "-y")
     assert again["exact"], again
     assert (conda_list(cli), pip_list(root.base), env_vars(cli)) == broken
 

@@ -35,7 +35,8 @@ def configure_parser(verbs) -> None:
 def execute(args: Namespace) -> int:
     from conda.exceptions import ArgumentError
 
-    from ..trash import Trash, disk_usage, human_size
+    from ..diskusage import frees
+    from ..trash import Trash, human_size
     from .common import emit, local_time, lock_env, plan_and_confirm, say
 
     if not (args.env or args.all or args.older_than is not None or args.expired):
@@ -52,8 +53,7 @@ def execute(args: Namespace) -> int:
         say(f"Skipping '{entry.env_name}': a conda command is removing it right now.")
     entries = [e for e in entries if not e.in_use]
     for entry in entries:
-        if entry.size_bytes is None:
-            entry.size_bytes = disk_usage(entry.env_dir)
+        entry.size_bytes = frees(entry.location)  # what purging it frees, as `disk` says
     surplus = []
     if args.expired:  # the daily background job: also the envguard_keep retention
         from ..retention import surplus as retention_surplus
@@ -96,10 +96,10 @@ def execute(args: Namespace) -> int:
             continue  # another command undid or purged it while this one waited
         say(f"Purging {entry.env_name}...")
         try:
-            left = trash.purge(entry)
+            trash.purge(entry)
         except OSError as e:  # e.g. a full disk refused its record: say so, go on
             say(f"envguard: purging '{entry.env_name}' failed: {e.strerror or e}")
-            left = max(disk_usage(entry.location), 1) if os.path.lexists(entry.location) else 0
+        left = max(frees(entry.location), 1) if os.path.lexists(entry.location) else 0
         if left:
             failed.append((entry, left))
         else:

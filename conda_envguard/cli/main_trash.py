@@ -18,14 +18,14 @@ def configure_parser(verbs) -> None:
 
 
 def execute(args: Namespace) -> int:
-    from ..trash import PURGING, TRASHED, Trash, disk_usage, human_size
+    from ..diskusage import frees
+    from ..trash import PURGING, TRASHED, Trash, human_size
     from .common import emit, local_time, table
 
     trash = Trash()
     entries = trash.entries()
     for entry in entries:
-        if entry.size_bytes is None:
-            entry.size_bytes = disk_usage(entry.env_dir)
+        entry.size_bytes = frees(entry.location)  # what purging it frees, as `disk` says
 
     def name(e) -> str:
         if e.state == TRASHED:

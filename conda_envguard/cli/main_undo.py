@@ -40,7 +40,7 @@ def execute(args: Namespace) -> int:
     while True:
         entries = trash.find(args.env)
         if not entries:
-            raise TrashEntryNotFoundError(args.env)
+            raise TrashEntryNotFoundError(args.env, _rolled_back(args.env))
         entry = entries[-1]
         if entry.in_use:
             raise EnvGuardError(
@@ -119,3 +119,23 @@ def execute(args: Namespace) -> int:
         f"'{entry.env_name}' is back at {target} ({seconds:.2f} s).",
     )
     return 0
+
+
+def _rolled_back(env: str | None) -> tuple[str, str] | None:
+    """(name, snapshot id) when the newest snapshot of `env` (or of all) is the one an
+    in-place roll-back took first: that env never went to the trash, undo is another
+    roll-back."""
+    import os
+
+    from ..store import Store
+
+    store = Store()
+    if env:
+        wanted = os.path.abspath(os.path.expanduser(env)) if os.sep in env else None
+        snaps = store.for_env(name=env, prefix=wanted)
+    else:
+        snaps = store.all()
+    own = [s for s in snaps if not s.meta.get("imported")]
+    if own and own[-1].meta.get("trigger") == "restore --in-place":
+        return own[-1].env_name or own[-1].prefix, own[-1].id
+    return None
