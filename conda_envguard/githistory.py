@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import socket
 import stat
 import subprocess
@@ -176,6 +177,7 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         author = ensure_repo(repo)
         committed = []
         with _locked(repo):
+            _no_rebase_under_way(repo, author)
             seeding = _seed(store_root, repo)
             snaps = []
             for marker in sorted(queue.glob("*")) if queue.is_dir() else []:
@@ -207,6 +209,25 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         raise GitError(reason) from e
     error.unlink(missing_ok=True)
     return committed
+
+
+def _no_rebase_under_way(repo: Path, author: list[str]) -> None:
+    """A rebase or merge the user left stopped at a conflict (resolving one `sync` reported,
+    say) owns the working tree: a commit now would land in the middle of it."""
+    run = shlex.join(["git", "-C", str(repo), *author])
+    for marker, what, go_on in (
+        ("rebase-merge", "a rebase", "rebase --continue"),
+        ("rebase-apply", "a rebase", "rebase --continue"),
+        ("MERGE_HEAD", "a merge", "commit --no-edit"),
+    ):
+        found = git(repo, "rev-parse", "--git-path", marker).stdout.strip()
+        if (repo / found).exists():
+            raise GitError(
+                f"{what} is under way in {repo} (stopped at a conflict?), so envguard "
+                "commits nothing there until it is done.\n"
+                f"  Finish it: git -C {repo} add FILES && {run} {go_on}\n"
+                f"  or give it up: git -C {repo} {what.split()[1]} --abort"
+            )
 
 
 def _seed(store_root: Path, repo: Path) -> str | None:
@@ -482,16 +503,18 @@ def _rebase_onto(repo: Path, remote: str, branch: str, author: list[str]) -> Non
     git(repo, "rebase", "--abort", check=False)
     if not both:
         raise GitError(f"git rebase onto {upstream}: {said(rebase)}")
+    # A rebase commits: without an identity of the user's, git refuses it, so the commands
+    # carry the one envguard commits with.
+    run = shlex.join(["git", "-C", str(repo), *author])
     raise GitError(
         f"the history on {remote} changed the same env files as this machine "
         f"({', '.join(both)}), so envguard cannot put its commits on top; nothing was "
         "pushed, and the history here is as it was before this sync.\n"
         "  Keep this machine's version of those files:\n"
-        f"    git -C {repo} rebase -X theirs {upstream}\n"
+        f"    {run} rebase -X theirs {upstream}\n"
         "  or merge them by hand:\n"
-        f"    git -C {repo} rebase {upstream}    (stops at the conflict)\n"
-        f"    edit the files, then: git -C {repo} add FILES && "
-        f"git -C {repo} rebase --continue\n"
+        f"    {run} rebase {upstream}    (stops at the conflict)\n"
+        f"    edit the files, then: git -C {repo} add FILES && {run} rebase --continue\n"
         "  then push: conda envguard sync"
     )
 
