@@ -267,3 +267,19 @@ def test_turning_git_on_later_commits_at_the_next_snapshot_too(roots, cli, monke
 
     assert done["taken"] == [] and len(done["committed"]) == 1
     assert git(a / "history", "log", "--format=%s").startswith("ml: manual")
+
+
+def test_a_history_without_a_remote_names_the_command_that_adds_one(roots, cli):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    repo = a / "history"
+    git(repo, "remote", "remove", "origin")
+    cli("envguard", "snapshot", "-n", "ml")
+
+    out, _ = cli("envguard", "sync")
+
+    add = out.split("add one with: ", 1)[1].split(").")[0]
+    argv = [str(roots.server) if part == "URL" else part for part in shlex.split(add)]
+    subprocess.run(argv, check=True)  # as printed, the URL filled in
+    assert cli.json("envguard", "sync")["pushed"] is True
+    assert git(roots.server, "log", "-1", "--format=%s").startswith("ml: ")
