@@ -102,6 +102,13 @@ def ensure_repo(repo: Path) -> list[str]:
     """A working tree at `repo` (`git init` when there is none). Returns the options that
     give git an author when the user has configured none (git refuses to commit without)."""
     if not (repo / ".git").exists():
+        if os.path.lexists(repo) and not repo.is_dir():  # mkdir would say only "File exists"
+            what = f"a link to {os.readlink(repo)}" if repo.is_symlink() else "a file"
+            raise GitError(
+                f"envguard_git is {repo}, which is {what}, not a folder; set it to a folder "
+                "(a git working tree, or where envguard makes one): "
+                "conda config --set plugins.envguard_git ~/envs-history"
+            )
         repo.mkdir(parents=True, exist_ok=True)
         git(repo, "init", "-q")
     if git(repo, "config", "user.email", check=False).stdout.strip():

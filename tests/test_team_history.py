@@ -283,3 +283,29 @@ def test_a_history_without_a_remote_names_the_command_that_adds_one(roots, cli):
     subprocess.run(argv, check=True)  # as printed, the URL filled in
     assert cli.json("envguard", "sync")["pushed"] is True
     assert git(roots.server, "log", "-1", "--format=%s").startswith("ml: ")
+
+
+@pytest.mark.parametrize("place", ["file", "dangling link"])
+def test_a_git_setting_naming_a_file_says_so(roots, cli, monkeypatch, place):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")
+    setting = a / "not-a-folder"
+    if place == "file":
+        setting.write_text("mine\n")
+    else:
+        setting.symlink_to(a / "nowhere")
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(setting))
+    from conda.base.context import reset_context
+
+    reset_context()
+
+    failed = cli("envguard", "sync", raises=Exception)
+
+    text = str(failed.value)
+    what = "a file" if place == "file" else f"a link to {a / 'nowhere'}"
+    assert f"envguard_git is {setting}, which is {what}, not a folder" in text
+    assert "conda config --set plugins.envguard_git" in text
+    assert not (a / "nowhere").exists()
+    if place == "file":
+        assert setting.read_text() == "mine\n"
