@@ -101,6 +101,7 @@ def said(result: subprocess.CompletedProcess) -> str:
 def ensure_repo(repo: Path) -> list[str]:
     """A working tree at `repo` (`git init` when there is none). Returns the options that
     give git an author when the user has configured none (git refuses to commit without)."""
+    _usable(repo)
     if not (repo / ".git").exists():
         if os.path.lexists(repo) and not repo.is_dir():  # mkdir would say only "File exists"
             what = f"a link to {os.readlink(repo)}" if repo.is_symlink() else "a file"
@@ -115,6 +116,18 @@ def ensure_repo(repo: Path) -> list[str]:
         return []
     name, email = _FALLBACK_AUTHOR
     return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+def _usable(repo: Path) -> None:
+    """A relative envguard_git means another folder in each directory conda runs in: git
+    repositories made all over, or commits into whatever project's repository is there."""
+    if not repo.is_absolute():
+        raise GitError(
+            f"envguard_git is '{repo}', a relative path, so it would name another folder in "
+            "each directory conda runs in (and envguard would commit into whatever git "
+            "repository is there); envguard uses none. Set a full path: "
+            "conda config --set plugins.envguard_git ~/envs-history"
+        )
 
 
 @contextmanager
@@ -425,6 +438,7 @@ def pending(store_root: Path, repo: Path) -> dict:
     commit (queued, held, and each env's latest for a history not seeded yet), the remote."""
     from .store import Store
 
+    _usable(repo)
     store_root = Path(store_root)
     ids = {p.name for p in _listed(store_root / QUEUE)} | {h["id"] for h in held(store_root)}
     if _read(store_root / SEEDED) != str(Path(repo).absolute()):
@@ -536,6 +550,7 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
     from .exceptions import GitHistoryError
     from .snapshot import META, Snapshot
 
+    _usable(repo)
     if not (repo / ".git").exists():
         raise GitHistoryError(
             f"envguard_git is {repo}, which is not a git working tree.",

@@ -309,3 +309,28 @@ def test_a_git_setting_naming_a_file_says_so(roots, cli, monkeypatch, place):
     assert not (a / "nowhere").exists()
     if place == "file":
         assert setting.read_text() == "mine\n"
+
+
+def test_a_relative_git_setting_commits_nowhere(roots, cli, monkeypatch):
+    """`envguard_git: .` (or `envs-history`) would name the directory conda runs in: a
+    project's own git repository, say. envguard commits nowhere and says why."""
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")  # a snapshot to commit, into a history set later
+    project = a / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", ".")
+    from conda.base.context import reset_context
+
+    reset_context()
+    for argv in (("sync",), ("sync", "--dry-run"), ("restore", "ml", "--from-git", "-y")):
+        failed = cli("envguard", *argv, raises=Exception)
+        text = str(failed.value)
+        assert "envguard_git is '.', a relative path" in text, argv
+        assert "conda config --set plugins.envguard_git ~/envs-history" in text
+
+    assert sorted(p.name for p in project.iterdir()) == [".git"]
+    head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True)
+    assert head.returncode != 0  # no commit
