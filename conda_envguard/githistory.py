@@ -488,8 +488,10 @@ def sync(store_root: Path, repo: Path) -> dict:
         # clones wrote the same env's folder.
         for attempt in range(1, PUSH_TRIES + 1):
             _rebase_onto(repo, remote, branch, author)
-            if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
-                break  # nothing to push
+            head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
+            theirs = git(repo, "rev-parse", "--verify", "-q", f"{remote}/{branch}", check=False)
+            if head.returncode or head.stdout == theirs.stdout:
+                break  # nothing to push: "pushed" stays false, as the report says
             push = git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}", check=False)
             if push.returncode == 0:
                 result["pushed"] = True

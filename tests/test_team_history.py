@@ -334,3 +334,16 @@ def test_a_relative_git_setting_commits_nowhere(roots, cli, monkeypatch):
     assert sorted(p.name for p in project.iterdir()) == [".git"]
     head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True)
     assert head.returncode != 0  # no commit
+
+
+def test_a_sync_with_nothing_to_push_does_not_say_it_pushed(roots, cli):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")
+    assert cli.json("envguard", "sync")["pushed"] is True
+
+    again = cli.json("envguard", "sync")
+    out, _ = cli("envguard", "sync")
+
+    assert again["pushed"] is False and again["remote"] == "origin"
+    assert "Pushed" not in out and "origin has every commit already: nothing to push." in out

@@ -96,6 +96,8 @@ def execute(args: Namespace) -> int:
         )
     elif result["pushed"]:
         lines.append(f"  Pushed to {result['remote']}.")
+    else:
+        lines.append(f"  {result['remote']} has every commit already: nothing to push.")
     emit(result, "\n".join(lines))
     return 0
 
