@@ -731,13 +731,15 @@ def _choose(repo: Path, commit: str, rev: str, env: str, host: str | None) -> di
         return mine[0]
     listed = "\n".join(f"    {_described(repo, commit, c)}" for c in candidates)
     hosts = [c.get("host") for c in candidates]
-    by_folder = f"conda envguard restore {candidates[0]['folder']} --from-git"
+    # both examples choose the same env: the first by host
+    example = min(candidates, key=lambda c: (c.get("host") or "", c["folder"]))
+    by_folder = f"conda envguard restore {example['folder']} --from-git"
     if None in hosts or len(set(hosts)) < len(hosts):  # a host alone would not choose
         hint = f"Choose one by its folder: {by_folder}"
     else:
         hint = (
             f"Choose one by its machine: conda envguard restore {env} --from-git "
-            f"--host {sorted(hosts)[0]}\n  or by its folder: {by_folder}"
+            f"--host {example['host']}\n  or by its folder: {by_folder}"
         )
     raise GitHistoryError(
         f"{repo} holds {len(candidates)} envs named '{env}' at {rev}:\n{listed}", hint

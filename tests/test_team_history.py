@@ -347,3 +347,23 @@ def test_a_sync_with_nothing_to_push_does_not_say_it_pushed(roots, cli):
 
     assert again["pushed"] is False and again["remote"] == "origin"
     assert "Pushed" not in out and "origin has every commit already: nothing to push." in out
+
+
+def test_the_two_ways_to_choose_among_machines_name_the_same_env(roots, cli):
+    """`--host H` and the folder the hint gives are one env, whatever order the folders'
+    hashes put them in."""
+    a = roots.use("a")
+    repo = a / "history"
+    for folder, host in (("ml--00000000", "lab-z"), ("ml--ffffffff", "lab-a")):
+        (repo / folder).mkdir()
+        (repo / folder / "environment.yml").write_text("name: ml\ndependencies: [alpha]\n")
+        identity = {"env_name": "ml", "prefix": f"/opt/{host}/ml", "host": host, "user": "u"}
+        (repo / folder / "envguard-env.json").write_text(json.dumps(identity))
+    git(repo, "add", "-A")
+    git(repo, *AUTHOR, "commit", "-qm", "two other machines")
+
+    failed = cli("envguard", "restore", "ml", "--from-git", "-y", raises=Exception)
+
+    text = str(failed.value)
+    assert "--from-git --host lab-a\n" in text
+    assert "or by its folder: conda envguard restore ml--ffffffff --from-git" in text
