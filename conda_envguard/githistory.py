@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import socket
 import stat
 import subprocess
@@ -100,13 +101,33 @@ def said(result: subprocess.CompletedProcess) -> str:
 def ensure_repo(repo: Path) -> list[str]:
     """A working tree at `repo` (`git init` when there is none). Returns the options that
     give git an author when the user has configured none (git refuses to commit without)."""
+    _usable(repo)
     if not (repo / ".git").exists():
+        if os.path.lexists(repo) and not repo.is_dir():  # mkdir would say only "File exists"
+            what = f"a link to {os.readlink(repo)}" if repo.is_symlink() else "a file"
+            raise GitError(
+                f"envguard_git is {repo}, which is {what}, not a folder; set it to a folder "
+                "(a git working tree, or where envguard makes one): "
+                "conda config --set plugins.envguard_git ~/envs-history"
+            )
         repo.mkdir(parents=True, exist_ok=True)
         git(repo, "init", "-q")
     if git(repo, "config", "user.email", check=False).stdout.strip():
         return []
     name, email = _FALLBACK_AUTHOR
     return ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+
+
+def _usable(repo: Path) -> None:
+    """A relative envguard_git means another folder in each directory conda runs in: git
+    repositories made all over, or commits into whatever project's repository is there."""
+    if not repo.is_absolute():
+        raise GitError(
+            f"envguard_git is '{repo}', a relative path, so it would name another folder in "
+            "each directory conda runs in (and envguard would commit into whatever git "
+            "repository is there); envguard uses none. Set a full path: "
+            "conda config --set plugins.envguard_git ~/envs-history"
+        )
 
 
 @contextmanager
@@ -176,6 +197,7 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         author = ensure_repo(repo)
         committed = []
         with _locked(repo):
+            _no_rebase_under_way(repo, author)
             seeding = _seed(store_root, repo)
             snaps = []
             for marker in sorted(queue.glob("*")) if queue.is_dir() else []:
@@ -207,6 +229,25 @@ def commit_queued(store_root: Path, repo: Path) -> list[str]:
         raise GitError(reason) from e
     error.unlink(missing_ok=True)
     return committed
+
+
+def _no_rebase_under_way(repo: Path, author: list[str]) -> None:
+    """A rebase or merge the user left stopped at a conflict (resolving one `sync` reported,
+    say) owns the working tree: a commit now would land in the middle of it."""
+    run = shlex.join(["git", "-C", str(repo), *author])
+    for marker, what, go_on in (
+        ("rebase-merge", "a rebase", "rebase --continue"),
+        ("rebase-apply", "a rebase", "rebase --continue"),
+        ("MERGE_HEAD", "a merge", "commit --no-edit"),
+    ):
+        found = git(repo, "rev-parse", "--git-path", marker).stdout.strip()
+        if (repo / found).exists():
+            raise GitError(
+                f"{what} is under way in {repo} (stopped at a conflict?), so envguard "
+                "commits nothing there until it is done.\n"
+                f"  Finish it: git -C {repo} add FILES && {run} {go_on}\n"
+                f"  or give it up: git -C {repo} {what.split()[1]} --abort"
+            )
 
 
 def _seed(store_root: Path, repo: Path) -> str | None:
@@ -397,6 +438,7 @@ def pending(store_root: Path, repo: Path) -> dict:
     commit (queued, held, and each env's latest for a history not seeded yet), the remote."""
     from .store import Store
 
+    _usable(repo)
     store_root = Path(store_root)
     ids = {p.name for p in _listed(store_root / QUEUE)} | {h["id"] for h in held(store_root)}
     if _read(store_root / SEEDED) != str(Path(repo).absolute()):
@@ -446,8 +488,10 @@ def sync(store_root: Path, repo: Path) -> dict:
         # clones wrote the same env's folder.
         for attempt in range(1, PUSH_TRIES + 1):
             _rebase_onto(repo, remote, branch, author)
-            if git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False).returncode:
-                break  # nothing to push
+            head = git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
+            theirs = git(repo, "rev-parse", "--verify", "-q", f"{remote}/{branch}", check=False)
+            if head.returncode or head.stdout == theirs.stdout:
+                break  # nothing to push: "pushed" stays false, as the report says
             push = git(repo, "push", "-q", "-u", remote, f"HEAD:{branch}", check=False)
             if push.returncode == 0:
                 result["pushed"] = True
@@ -482,16 +526,18 @@ def _rebase_onto(repo: Path, remote: str, branch: str, author: list[str]) -> Non
     git(repo, "rebase", "--abort", check=False)
     if not both:
         raise GitError(f"git rebase onto {upstream}: {said(rebase)}")
+    # A rebase commits: without an identity of the user's, git refuses it, so the commands
+    # carry the one envguard commits with.
+    run = shlex.join(["git", "-C", str(repo), *author])
     raise GitError(
         f"the history on {remote} changed the same env files as this machine "
         f"({', '.join(both)}), so envguard cannot put its commits on top; nothing was "
         "pushed, and the history here is as it was before this sync.\n"
         "  Keep this machine's version of those files:\n"
-        f"    git -C {repo} rebase -X theirs {upstream}\n"
+        f"    {run} rebase -X theirs {upstream}\n"
         "  or merge them by hand:\n"
-        f"    git -C {repo} rebase {upstream}    (stops at the conflict)\n"
-        f"    edit the files, then: git -C {repo} add FILES && "
-        f"git -C {repo} rebase --continue\n"
+        f"    {run} rebase {upstream}    (stops at the conflict)\n"
+        f"    edit the files, then: git -C {repo} add FILES && {run} rebase --continue\n"
         "  then push: conda envguard sync"
     )
 
@@ -506,6 +552,7 @@ def materialize(repo: Path, env: str, rev: str | None, dest: Path, host: str | N
     from .exceptions import GitHistoryError
     from .snapshot import META, Snapshot
 
+    _usable(repo)
     if not (repo / ".git").exists():
         raise GitHistoryError(
             f"envguard_git is {repo}, which is not a git working tree.",
@@ -684,13 +731,15 @@ def _choose(repo: Path, commit: str, rev: str, env: str, host: str | None) -> di
         return mine[0]
     listed = "\n".join(f"    {_described(repo, commit, c)}" for c in candidates)
     hosts = [c.get("host") for c in candidates]
-    by_folder = f"conda envguard restore {candidates[0]['folder']} --from-git"
+    # both examples choose the same env: the first by host
+    example = min(candidates, key=lambda c: (c.get("host") or "", c["folder"]))
+    by_folder = f"conda envguard restore {example['folder']} --from-git"
     if None in hosts or len(set(hosts)) < len(hosts):  # a host alone would not choose
         hint = f"Choose one by its folder: {by_folder}"
     else:
         hint = (
             f"Choose one by its machine: conda envguard restore {env} --from-git "
-            f"--host {sorted(hosts)[0]}\n  or by its folder: {by_folder}"
+            f"--host {example['host']}\n  or by its folder: {by_folder}"
         )
     raise GitHistoryError(
         f"{repo} holds {len(candidates)} envs named '{env}' at {rev}:\n{listed}", hint

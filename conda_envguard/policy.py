@@ -78,7 +78,8 @@ def _pattern_protection(name: str, prefix: Path) -> Protection | None:
 
     # A path pattern holds however the path is spelled: as given, and with symlinks resolved.
     spellings = {os.path.normpath(str(prefix)), os.path.realpath(prefix)}
-    for pattern in protect_patterns():
+    rules, how_to = [], []
+    for pattern in dict.fromkeys(protect_patterns()):
         if "/" in pattern or os.sep in pattern:
             wanted = os.path.normpath(os.path.expanduser(pattern))
             matched = any(fnmatch.fnmatchcase(p, wanted) for p in spellings)
@@ -87,15 +88,17 @@ def _pattern_protection(name: str, prefix: Path) -> Protection | None:
         if matched:
             from .sources import describe, sources_of
 
-            # every place that sets it: dropping it from one leaves the env protected
+            # every pattern that matches, and every place that sets it: dropping one leaves
+            # the env protected by the others
             sources = sources_of("envguard_protect", pattern) or [None]
-            return Protection(
-                "pattern",
+            rules.append(
                 f"pattern '{pattern}' in envguard_protect, set in "
-                + " and in ".join(describe("envguard_protect", s) for s in sources),
-                "; and ".join(_how_to_drop_pattern(pattern, s) for s in sources),
+                + " and in ".join(describe("envguard_protect", s) for s in sources)
             )
-    return None
+            how_to += [_how_to_drop_pattern(pattern, s) for s in sources]
+    if not rules:
+        return None
+    return Protection("pattern", "; and ".join(rules), "; and ".join(how_to))
 
 
 def _how_to_drop_pattern(pattern: str, source: str | None) -> str:

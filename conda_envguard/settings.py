@@ -142,11 +142,11 @@ def _get(name: str, default):
     return default if value is None else value
 
 
-# What each setting must be: "list" of patterns, "int" (0 or more), "bool", "str", or a tuple
-# of the words it takes.
+# What each setting must be: "list" of patterns, "int" (0 or more), "bool", "str", "path" (a
+# full path once ~ and $VARS are expanded), or a tuple of the words it takes.
 KINDS = {
     "envguard_protect": "list",
-    "envguard_store": "str",
+    "envguard_store": "path",
     "envguard_require_snapshot": "bool",
     "envguard_trash_days": "int",
     "envguard_keep": "int",
@@ -241,7 +241,15 @@ def _wrong(kind, value, from_variable: bool) -> str | None:
         if str(value).strip().lower() in kind:
             return None
         return f"not one of {', '.join(kind)}"
-    return "not text" if isinstance(value, bool) else None
+    if isinstance(value, bool):
+        return "not text"
+    if kind == "path" and value and not os.path.isabs(_expanded(str(value))):
+        return "a relative path (another folder in each directory conda runs in)"
+    return None
+
+
+def _expanded(value: str) -> str:
+    return os.path.expanduser(os.path.expandvars(value))
 
 
 def _spelled(value) -> str:
@@ -268,9 +276,9 @@ def secret_vars() -> tuple[str, ...]:
 
 
 def store_dir() -> Path:
-    return Path(
-        os.path.expanduser(os.path.expandvars(_get("envguard_store", "") or DEFAULT_STORE))
-    )
+    # relative: the default, as for any value that cannot be read (`problems()` names it)
+    value = _expanded(str(_get("envguard_store", "") or DEFAULT_STORE))
+    return Path(value if os.path.isabs(value) else _expanded(DEFAULT_STORE))
 
 
 def require_snapshot() -> bool:

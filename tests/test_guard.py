@@ -421,6 +421,29 @@ def test_pattern_in_variable(make_env, conda_run, conda_dirs):
     assert not prefix.exists()
 
 
+def test_every_pattern_that_protects_is_named_with_its_way_out(
+    make_env, conda_cli, conda_dirs, monkeypatch
+):
+    """Two patterns match, one in .condarc and one in the variable: dropping only the one
+    named would leave the env protected, so both are named, each with its own way out."""
+    prefix = make_env("ml-prod", "alpha")
+    conda_dirs.condarc.write_text('plugins:\n  envguard_protect:\n    - "ml-*"\n')
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_PROTECT", "*-prod")
+    before = tree_state(prefix)
+
+    _out, _err, excinfo = conda_cli(
+        "remove", "-n", "ml-prod", "--all", "-y", raises=ProtectedEnvironmentError
+    )
+
+    message = str(excinfo.value)
+    assert "pattern '*-prod' in envguard_protect, set in the variable" in message
+    assert f"pattern 'ml-*' in envguard_protect, set in {conda_dirs.condarc}" in message
+    way_out = message.split("To remove it on purpose:", 1)[1]
+    assert "unset CONDA_PLUGINS_ENVGUARD_PROTECT" in way_out
+    assert "--remove plugins.envguard_protect 'ml-*'" in way_out
+    assert_untouched(prefix, before, conda_dirs)
+
+
 @pytest.mark.parametrize("how", ["--append", "--add"])
 def test_pattern_set_with_conda_config(how, make_env, conda_run, conda_dirs):
     prefix = make_env("team-prod", "alpha")

@@ -492,3 +492,34 @@ def test_every_verb_that_prints_ends_quietly_when_stdout_is_closed(
                 failures.append(f"{verb}: exit {process.returncode}\n{err[-1200:]}")
     record("verbs run with a closed stdout (python -m conda)", len(runs))
     assert not failures, "\n".join(failures)
+
+
+def test_an_error_under_json_ends_quietly_when_stdout_is_closed(conda_dirs, tmp_path):
+    """Under --json conda prints an error as JSON on stdout: `conda envguard show NOPE --json
+    | head -1` must end as an error (exit 1), not in a BrokenPipe traceback from conda's
+    error handler. One error raised as such, one that began as the system's (OSError)."""
+    runs = {
+        "no such snapshot": ["envguard", "show", "no-such-snapshot", "--json"],
+        "unusable store": ["envguard", "verify", "--all", "--json"],
+    }
+    started = {}
+    for what, argv in runs.items():
+        env = dict(os.environ)
+        if what == "unusable store":  # a file where the store's folder should be
+            (tmp_path / "not-a-folder").write_text("")
+            env["CONDA_PLUGINS_ENVGUARD_STORE"] = str(tmp_path / "not-a-folder" / "store")
+        read_end, write_end = os.pipe()
+        os.close(read_end)
+        started[what] = subprocess.Popen(
+            [sys.executable, "-m", "conda", *argv],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        os.close(write_end)
+    for what, process in started.items():
+        _, err = process.communicate(timeout=180)
+        assert process.returncode == 1, (what, err)
+        assert "Traceback" not in err and "Exception ignored" not in err, (what, err)

@@ -222,3 +222,33 @@ def test_no_daily_expiry_runs_on_defaults_standing_in(
     ok(conda_run("install", "-n", "E", "-y", *channel_args, "gamma"))
 
     assert stamp.stat().st_mtime == two_days_ago
+
+
+def test_a_relative_store_stops_a_removal_and_is_used_nowhere(
+    make_env, conda_cli, conda_dirs, tmp_path, monkeypatch
+):
+    """`envguard_store: envguard-store` names another folder in each directory conda runs
+    in: a removal's snapshot and trash record would land in this one, and `undo` run from
+    another would not find them. A relative path is a setting envguard cannot use."""
+    from conda.base.context import reset_context
+
+    from conda_envguard.exceptions import UnreadableSettingsError
+
+    prefix = make_env("work", "alpha")
+    before = tree_state(prefix)
+    here = tmp_path / "some-project"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_STORE", "envguard-store")
+    reset_context()
+
+    _, _, refused = conda_cli(
+        "remove", "-n", "work", "--all", "-y", raises=UnreadableSettingsError
+    )
+
+    assert "envguard_store in the variable CONDA_PLUGINS_ENVGUARD_STORE" in str(refused.value)
+    assert "a relative path" in str(refused.value)
+    assert tree_state(prefix) == before
+    _out, err, _code = conda_cli("envguard", "list")
+    assert "a relative path" in err
+    assert list(here.iterdir()) == []

@@ -5,6 +5,8 @@ third root restores either one's env. In-process conda; real git."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -138,7 +140,14 @@ def test_a_push_that_lost_a_race_is_rebased_and_pushed_again(roots, cli, monkeyp
     assert subjects[0].startswith("ml: manual") and subjects[1] == "another machine"
 
 
-def test_a_real_conflict_is_undone_and_names_the_commands_that_resolve_it(roots, cli):
+def _conflict(roots, cli, monkeypatch) -> tuple[Path, str, str]:
+    """Root a's `ml` committed, then edited on the server by another clone and changed here:
+    the next sync conflicts. git has no identity of the user's (a fresh machine), as envguard
+    allows. Returns (repo, folder, the message of the sync that failed)."""
+    for name in ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("GIT_COMMITTER_EMAIL", raising=False)
+    monkeypatch.delenv("EMAIL", raising=False)
     a = roots.use("a")
     ml = roots.make_env(a, "ml", "alpha")
     cli("envguard", "snapshot", "-n", "ml")
@@ -151,23 +160,54 @@ def test_a_real_conflict_is_undone_and_names_the_commands_that_resolve_it(roots,
     git(other, "push", "-q")
     set_var(ml, "2")
     cli("envguard", "snapshot", "-n", "ml")
-    repo = a / "history"
-    head = git(repo, "rev-parse", "HEAD")
-
     failed = cli("envguard", "sync", raises=Exception)
+    return a / "history", folder, str(failed.value)
 
-    text = str(failed.value)
+
+def _printed(text: str, after: str) -> list[str]:
+    """The command printed on the line after `after`, as a shell would split it."""
+    lines = text.splitlines()
+    return shlex.split(lines[lines.index(after) + 1].split("(stops")[0])
+
+
+def test_a_real_conflict_is_undone_and_names_the_commands_that_resolve_it(roots, cli, monkeypatch):
+    repo, folder, text = _conflict(roots, cli, monkeypatch)
+
     assert f"changed the same env files as this machine ({folder}/environment.yml)" in text
-    assert f"git -C {repo} rebase -X theirs origin/" in text
-    assert f"git -C {repo} rebase --continue" in text and "conda envguard sync" in text
-    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
-    branch = git(repo, "symbolic-ref", "--short", "HEAD").strip()
-    subprocess.run(  # the first command it gives, as given, then sync again
-        ["git", "-C", str(repo), *AUTHOR, "rebase", "-q", "-X", "theirs", f"origin/{branch}"],
-        check=True,
-    )
+    assert "rebase --continue" in text and "conda envguard sync" in text
+    repo_head = git(repo, "rev-parse", "HEAD")
+    assert git(repo, "status", "--porcelain") == ""
+    keep_mine = _printed(text, "  Keep this machine's version of those files:")
+    assert keep_mine[:3] == ["git", "-C", str(repo)] and "theirs" in keep_mine
+    subprocess.run(keep_mine, check=True, capture_output=True)  # as printed, then sync again
+    assert git(repo, "rev-parse", "HEAD~1") != repo_head
     assert cli.json("envguard", "sync")["pushed"] is True
     assert "ROUND" in git(roots.server, "show", f"HEAD:{folder}/environment.yml")
+
+
+def test_a_rebase_left_stopped_at_the_conflict_is_named_and_finished_as_printed(
+    roots, cli, monkeypatch
+):
+    repo, folder, text = _conflict(roots, cli, monkeypatch)
+    by_hand = _printed(text, "  or merge them by hand:")
+    stopped = subprocess.run(by_hand, capture_output=True, text=True)
+    assert stopped.returncode != 0 and "CONFLICT" in stopped.stdout + stopped.stderr
+
+    refused = cli("envguard", "sync", raises=Exception)
+
+    message = str(refused.value)
+    assert f"a rebase is under way in {repo}" in message and "rebase --abort" in message
+    assert "symbolic" not in message
+    merged = "name: ml\ndependencies: [alpha]\nvariables: {ROUND: '2'}\n"
+    (repo / folder / "environment.yml").write_text(merged)
+    finish = message.split("Finish it: ", 1)[1].splitlines()[0]
+    typed = {**os.environ, "GIT_EDITOR": "true"}  # the user's editor, for rebase --continue
+    for part in finish.split(" && "):
+        argv = shlex.split(part.replace("FILES", folder))
+        subprocess.run(argv, check=True, capture_output=True, env=typed, stdin=subprocess.DEVNULL)
+    assert cli.json("envguard", "sync")["pushed"] is True
+    assert git(roots.server, "log", "-1", "--format=%s").startswith("ml: manual")
+    assert git(roots.server, "show", f"HEAD:{folder}/environment.yml") == merged
 
 
 def test_git_s_whole_error_is_shown(roots, cli):
@@ -227,3 +267,103 @@ def test_turning_git_on_later_commits_at_the_next_snapshot_too(roots, cli, monke
 
     assert done["taken"] == [] and len(done["committed"]) == 1
     assert git(a / "history", "log", "--format=%s").startswith("ml: manual")
+
+
+def test_a_history_without_a_remote_names_the_command_that_adds_one(roots, cli):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    repo = a / "history"
+    git(repo, "remote", "remove", "origin")
+    cli("envguard", "snapshot", "-n", "ml")
+
+    out, _ = cli("envguard", "sync")
+
+    add = out.split("add one with: ", 1)[1].split(").")[0]
+    argv = [str(roots.server) if part == "URL" else part for part in shlex.split(add)]
+    subprocess.run(argv, check=True)  # as printed, the URL filled in
+    assert cli.json("envguard", "sync")["pushed"] is True
+    assert git(roots.server, "log", "-1", "--format=%s").startswith("ml: ")
+
+
+@pytest.mark.parametrize("place", ["file", "dangling link"])
+def test_a_git_setting_naming_a_file_says_so(roots, cli, monkeypatch, place):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")
+    setting = a / "not-a-folder"
+    if place == "file":
+        setting.write_text("mine\n")
+    else:
+        setting.symlink_to(a / "nowhere")
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", str(setting))
+    from conda.base.context import reset_context
+
+    reset_context()
+
+    failed = cli("envguard", "sync", raises=Exception)
+
+    text = str(failed.value)
+    what = "a file" if place == "file" else f"a link to {a / 'nowhere'}"
+    assert f"envguard_git is {setting}, which is {what}, not a folder" in text
+    assert "conda config --set plugins.envguard_git" in text
+    assert not (a / "nowhere").exists()
+    if place == "file":
+        assert setting.read_text() == "mine\n"
+
+
+def test_a_relative_git_setting_commits_nowhere(roots, cli, monkeypatch):
+    """`envguard_git: .` (or `envs-history`) would name the directory conda runs in: a
+    project's own git repository, say. envguard commits nowhere and says why."""
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")  # a snapshot to commit, into a history set later
+    project = a / "project"
+    project.mkdir()
+    git(project, "init", "-q")
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_GIT", ".")
+    from conda.base.context import reset_context
+
+    reset_context()
+    for argv in (("sync",), ("sync", "--dry-run"), ("restore", "ml", "--from-git", "-y")):
+        failed = cli("envguard", *argv, raises=Exception)
+        text = str(failed.value)
+        assert "envguard_git is '.', a relative path" in text, argv
+        assert "conda config --set plugins.envguard_git ~/envs-history" in text
+
+    assert sorted(p.name for p in project.iterdir()) == [".git"]
+    head = subprocess.run(["git", "-C", str(project), "rev-parse", "HEAD"], capture_output=True)
+    assert head.returncode != 0  # no commit
+
+
+def test_a_sync_with_nothing_to_push_does_not_say_it_pushed(roots, cli):
+    a = roots.use("a")
+    roots.make_env(a, "ml", "alpha")
+    cli("envguard", "snapshot", "-n", "ml")
+    assert cli.json("envguard", "sync")["pushed"] is True
+
+    again = cli.json("envguard", "sync")
+    out, _ = cli("envguard", "sync")
+
+    assert again["pushed"] is False and again["remote"] == "origin"
+    assert "Pushed" not in out and "origin has every commit already: nothing to push." in out
+
+
+def test_the_two_ways_to_choose_among_machines_name_the_same_env(roots, cli):
+    """`--host H` and the folder the hint gives are one env, whatever order the folders'
+    hashes put them in."""
+    a = roots.use("a")
+    repo = a / "history"
+    for folder, host in (("ml--00000000", "lab-z"), ("ml--ffffffff", "lab-a")):
+        (repo / folder).mkdir()
+        (repo / folder / "environment.yml").write_text("name: ml\ndependencies: [alpha]\n")
+        identity = {"env_name": "ml", "prefix": f"/opt/{host}/ml", "host": host, "user": "u"}
+        (repo / folder / "envguard-env.json").write_text(json.dumps(identity))
+    git(repo, "add", "-A")
+    git(repo, *AUTHOR, "commit", "-qm", "two other machines")
+
+    failed = cli("envguard", "restore", "ml", "--from-git", "-y", raises=Exception)
+
+    text = str(failed.value)
+    assert "--from-git --host lab-a\n" in text
+    assert "or by its folder: conda envguard restore ml--ffffffff --from-git" in text

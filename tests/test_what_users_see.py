@@ -41,6 +41,29 @@ def test_a_file_added_to_an_env_is_seen_by_status_and_snapshot(cli, make_env):
     assert _taken(cli, "-n", "thesis-work") == ["thesis-work"]
 
 
+def test_files_in_an_env_never_snapshotted_are_seen_by_status(cli, make_env):
+    """No snapshot describes it: status reads it now, as it reads a changed one, and its
+    --json keeps to the schema (counts are integers)."""
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    prefix = make_env("fresh-work", "alpha")
+    (prefix / "thesis").mkdir()
+    (prefix / "thesis" / "results.csv").write_text("1,2,3\n")
+
+    status = cli.json("envguard", "status")
+
+    [env] = [e for e in status["environments"] if e["name"] == "fresh-work"]
+    assert env["latest_snapshot"] is None
+    assert (env["unowned_files"], env["unowned_files_at_risk"]) == (1, 1)
+    schema = Path(__file__).parent.parent / "docs" / "json" / "status.schema.json"
+    jsonschema.validate(status, json.loads(schema.read_text()))
+    out, _ = cli("envguard", "status")
+    assert "fresh-work: 1 (1 would stop a removal)" in out
+
+
 def test_an_env_deleted_with_rm_rf_is_reported_though_a_twin_remains(cli, make_env):
     """An env with the very same packages is not the deleted one moved: its history is its own."""
     gone = make_env("twin-a", "alpha")

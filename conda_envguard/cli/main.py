@@ -72,7 +72,11 @@ def execute(args: Namespace) -> int:
     except BrokenPipeError:
         return _reader_gone()
     except OSError as e:  # the system refused: name the file and the setting, no traceback
+        _error_output_may_find_no_reader()
         raise _unusable(e) from e
+    except Exception:
+        _error_output_may_find_no_reader()
+        raise
     finally:
         release_command_locks()  # what the verb locked (see `locks.acquire_for_command`)
 
@@ -111,6 +115,40 @@ def _reader_gone() -> int:
     except (OSError, ValueError, AttributeError):
         pass  # no file descriptor behind stdout (in-process): nothing to redirect
     return 1
+
+
+class _ReaderMayBeGone:
+    """stdout for conda's error handler, which under --json prints the error there: a
+    reader gone (`| head -1`) ends it quietly, as `_reader_gone` does for a verb's output,
+    not in a BrokenPipe traceback from inside the handler."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _reader_gone()
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _error_output_may_find_no_reader() -> None:
+    import sys
+
+    from conda.base.context import context
+
+    if context.json and sys.stdout is not None:
+        sys.stdout = _ReaderMayBeGone(sys.stdout)
 
 
 # Verbs that delete for good, or replace an env: they stop while a setting cannot be read.

@@ -43,8 +43,9 @@ def execute(args: Namespace) -> int:
         found = [latest.get(os.path.normpath(prefix)), by_id.get(store.recorded(prefix))]
         snap = max((s for s in found if s), key=lambda s: s.order, default=None)
         unowned = (snap.meta.get("unowned") or {}) if snap else {}
-        if snap and not store.is_unchanged(Path(prefix)):
-            unowned = _unowned_now(prefix) or unowned  # changed since: a file added, maybe
+        if not snap or not store.is_unchanged(Path(prefix)):
+            # no snapshot describes it as it is now: a file added, maybe
+            unowned = _unowned_now(prefix) or unowned
         envs.append(
             {
                 "name": name_of(prefix),
@@ -55,10 +56,10 @@ def execute(args: Namespace) -> int:
                 "latest_snapshot_created": snap.created if snap else None,
                 "frozen": frozen_state(Path(prefix)),
                 "name_problems": _name_problems(prefix),
-                # as its latest snapshot saw them, or, changed since, as they are now: only
-                # changed envs are read again (reading every env here would be slow)
-                "unowned_files": unowned.get("files") if snap else None,
-                "unowned_files_at_risk": unowned.get("at_risk") if snap else None,
+                # as its latest snapshot saw them, or, changed since or never snapshotted, as
+                # they are now: only those envs are read (reading every env would be slow)
+                "unowned_files": unowned.get("files"),
+                "unowned_files_at_risk": unowned.get("at_risk"),
             }
         )
     trash = Trash().entries()

@@ -91,9 +91,13 @@ def execute(args: Namespace) -> int:
         )
         lines += [f"    {h['id']}" for h in result["dropped"]]
     if result["remote"] is None:
-        lines.append("  No remote to push to (add one with: git -C REPO remote add origin URL).")
+        lines.append(
+            f"  No remote to push to (add one with: git -C {repo} remote add origin URL)."
+        )
     elif result["pushed"]:
         lines.append(f"  Pushed to {result['remote']}.")
+    else:
+        lines.append(f"  {result['remote']} has every commit already: nothing to push.")
     emit(result, "\n".join(lines))
     return 0
 
