@@ -74,9 +74,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the per-line set (envguard_testsupport/core_set.py) `core`. An entry naming no
-    collected test of a file that was collected stops the session: nothing drops out unseen."""
-    from envguard_testsupport.core_set import CORE_SET
+    """Mark the per-line set (envguard_testsupport/core_set.py) `core`, and its part for the
+    other Pythons `pythons`. An entry naming no collected test of a file that was collected
+    stops the session: nothing drops out unseen."""
+    from envguard_testsupport.core_set import CORE_SET, PYTHONS_SET
+
+    assert not PYTHONS_SET - CORE_SET.keys(), PYTHONS_SET - CORE_SET.keys()
 
     matched: set[str] = set()
     files: set[str] = set()
@@ -88,6 +91,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if key in CORE_SET:
                 item.add_marker(pytest.mark.core)
                 matched.add(key)
+            if key in PYTHONS_SET:
+                item.add_marker(pytest.mark.pythons)
     if any("::" in arg for arg in config.args):
         return  # single tests asked for: the rest of their files was never collected
     missing = [key for key in CORE_SET if key.split("::")[0] in files and key not in matched]

@@ -8,7 +8,9 @@ checkout). For each Python it first makes one venv with the requirements of ever
 and this checkout with its test extra; each line then gets a venv of its own that sees those
 (a .pth file) and holds only its conda wheel, and runs pytest: the tests marked `core` but
 not `slow` by default, the whole suite with --full. The newest release line also runs on every
-other Python from 3.10 to 3.13 found on PATH or under pyenv (--pythons). It ends with a table
+other Python from 3.10 to 3.13 found on PATH or under pyenv (--pythons): the same conda, so
+the tests marked `pythons`, the part of the per-line set a different standard library can
+break. It ends with a table
 of every conda line and Python x passed / failed / skipped and exits 1 if anything failed.
 Stdlib only: it runs before any conda exists.
 
@@ -58,6 +60,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 # The stress and kill tests (marked slow) try envguard's own locks and steps: whole suite only.
 CORE_TESTS = ("-m", "core and not slow")
+# The newest line on the other Pythons: what a different standard library can break.
+PYTHONS_TESTS = ("-m", "pythons and not slow")
 # The Pythons the project supports: the newest conda line runs on each one found.
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 _WHEEL = re.compile(r"^conda-(?P<version>[0-9][^-]*)-py3-none-any\.whl$")
@@ -283,11 +287,13 @@ def table(jobs: list[Job]) -> str:
     rows = []
     for job in sorted(jobs, key=lambda j: (j.wheel.key, j.python_version.split("."))):
         r = job.result
+        kind = "pythons" if job.tests and "pythons" in job.tests[-1] else "core"
+        kind = kind if job.tests else "full suite"
         rows.append(
             [
                 job.wheel.version,
                 job.python_version,
-                "full suite" if job.tests == () else "core",
+                kind,
                 str(r.get("passed", "-")),
                 str(r.get("failed", 0) + r.get("errors", 0)),
                 str(r.get("skipped", "-")),
@@ -332,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     parser.add_argument("--full", action="store_true", help="the whole suite on every line")
     parser.add_argument("--tests", nargs="+", default=list(CORE_TESTS), help="pytest arguments")
+    parser.add_argument(
+        "--python-tests", nargs="+", default=list(PYTHONS_TESTS),
+        help="pytest arguments for the newest line on the other Pythons",
+    )  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="venvs tested at once (default 2)")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args(argv)
@@ -369,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             if python is None:
                 missing.append(minor)
                 continue
-            jobs.append(Job(newest, python, python_version(python) or minor, tests))
+            their_tests = () if args.full else tuple(args.python_tests)
+            jobs.append(Job(newest, python, python_version(python) or minor, their_tests))
 
     log_dir = Path(tempfile.mkdtemp(prefix="conda-matrix-logs-"))
     print(f"{len(jobs)} runs, {args.jobs} at a time; logs in {log_dir}", flush=True)

@@ -120,3 +120,35 @@ CORE_SET: dict[str, str] = {
     # two conda processes at once on one env
     "test_locks.py::test_two_removals_of_one_env_at_once_lose_nothing": "conda's removal",
 }
+
+# The newest line on the other Pythons: the same conda, so what can differ is the standard
+# library under envguard and conda. These entries of CORE_SET (marked `pythons` as well) cover
+# it: compat.py, archives (tarfile: bundles, extraction), argument parsing and help, JSON and
+# exit codes of real processes, locks and processes, paths and stat, redaction, the guard,
+# snapshot, trash and restore once each.
+PYTHONS_SET: frozenset[str] = frozenset(
+    {
+        "test_compat.py",
+        "test_guard.py::test_protected_env_is_never_destroyed",
+        "test_guard.py::test_unprotected_remove",
+        "test_guard.py::test_unprotected_overwrite[create-yes]",
+        "test_snapshot.py::test_environment_yml_pins_everything",
+        "test_snapshot.py::test_explicit_lock_has_url_and_sha256_of_every_conda_package",
+        "test_snapshot.py::test_pip_txt_lists_pip_packages",
+        "test_snapshot.py::test_history_is_copied",
+        "test_snapshot.py::test_explicit_lock_recreates_the_env_offline",
+        "test_snapshot.py::test_no_credentials_in_the_store",
+        "test_trash.py::test_remove_then_undo_gives_back_the_identical_env[env-remove]",
+        "test_restore.py::test_restore_takes_the_env_from_the_trash_when_it_holds_it",
+        "test_bundle.py::test_an_exported_bundle_restores_offline_on_another_machine",
+        "test_move.py::test_import_restore_extracts_each_package_once",
+        "test_move.py::test_plain_conda_restores_a_bundle_with_the_two_documented_commands",
+        "test_cli.py::test_envguard_help_lists_every_verb",
+        "test_cli.py::test_every_verb_explains_itself",
+        "test_cli.py::test_json_output_is_json[status]",
+        "test_cli.py::test_json_output_is_json_in_real_processes",
+        "test_hostile.py::test_every_verb_refuses_a_path_too_long_for_the_system",
+        "test_locks.py::test_two_removals_of_one_env_at_once_lose_nothing",
+        "test_disk.py::test_frees_and_totals_match_du",
+    }
+)
