@@ -79,8 +79,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     stops the session: nothing drops out unseen."""
     from envguard_testsupport.core_set import CORE_SET, PYTHONS_SET
 
-    assert not PYTHONS_SET - CORE_SET.keys(), PYTHONS_SET - CORE_SET.keys()
-
     matched: set[str] = set()
     files: set[str] = set()
     for item in items:
@@ -93,9 +91,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 matched.add(key)
             if key in PYTHONS_SET:
                 item.add_marker(pytest.mark.pythons)
+                matched.add(key)
     if any("::" in arg for arg in config.args):
         return  # single tests asked for: the rest of their files was never collected
-    missing = [key for key in CORE_SET if key.split("::")[0] in files and key not in matched]
+    missing = [
+        key
+        for key in (*CORE_SET, *PYTHONS_SET)
+        if key.split("::")[0] in files and key not in matched
+    ]
     if missing:
         raise pytest.UsageError(
             "envguard_testsupport/core_set.py names tests that do not exist: " + ", ".join(missing)
