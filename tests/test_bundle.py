@@ -37,6 +37,22 @@ def second_machine(root: Path) -> dict[str, str]:
     }
 
 
+def assert_arrived(conda_run, target, other, packages, payload, snapshot_id) -> None:
+    """The env at `target` on the other machine has the exported env's packages and files,
+    and its latest snapshot there is the one it was restored from."""
+    listed = json.loads(ok(conda_run("list", "-p", target, "--json", env=other)).stdout)
+    assert pinned(listed) == pinned(packages)
+    # the env's files, but conda-meta (its records name the cache they were linked from)
+    assert_same_tree(
+        target,
+        {k: v for k, v in payload.items() if not k.startswith("conda-meta")},
+        ("conda-meta",),
+    )
+    status = json.loads(ok(conda_run("envguard", "status", "--json", env=other)).stdout)
+    (env,) = [e for e in status["environments"] if e["prefix"] == str(target)]
+    assert env["latest_snapshot"] == snapshot_id
+
+
 @pytest.fixture
 def own_channel(channel, tmp_path) -> Path:
     return shutil.copytree(channel.path, tmp_path / "channel")
@@ -78,18 +94,7 @@ def test_an_exported_bundle_restores_offline_on_another_machine(
     target = tmp_path / "machine2" / "envs" / "E"
     assert report["prefix"] == str(target)
     assert (report["method"], report["exact"]) == ("explicit", True), report
-    listed = json.loads(ok(conda_run("list", "-p", target, "--json", env=other)).stdout)
-    assert pinned(listed) == pinned(packages)
-    # the env's files, but conda-meta (its records name the cache they were linked from)
-    assert_same_tree(
-        target,
-        {k: v for k, v in payload.items() if not k.startswith("conda-meta")},
-        ("conda-meta",),
-    )
-    # the restored env's latest snapshot is the one it was restored from
-    status = json.loads(ok(conda_run("envguard", "status", "--json", env=other)).stdout)
-    (env,) = [e for e in status["environments"] if e["prefix"] == str(target)]
-    assert env["latest_snapshot"] == exported["snapshot"]
+    assert_arrived(conda_run, target, other, packages, payload, exported["snapshot"])
 
 
 def test_importing_twice_is_harmless_and_a_different_snapshot_is_never_overwritten(

@@ -425,7 +425,9 @@ def test_export_refuses_a_missing_folder_and_an_unwritable_place(store_with_cont
 # --- a closed stdout --------------------------------------------------------------------------
 
 
-def _closed_stdout_start(argv: list[str], cwd: Path) -> subprocess.Popen:
+def _closed_stdout_start(
+    argv: list[str], cwd: Path | None = None, env: dict | None = None
+) -> subprocess.Popen:
     """`python -m conda ARGV` whose stdout has no reader (`| head -1` once head has gone)."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # before the child starts: its first write finds no reader
@@ -437,6 +439,7 @@ def _closed_stdout_start(argv: list[str], cwd: Path) -> subprocess.Popen:
             stdin=subprocess.DEVNULL,
             text=True,
             cwd=cwd,
+            env=env,
         )
     finally:
         os.close(write_end)
@@ -508,17 +511,7 @@ def test_an_error_under_json_ends_quietly_when_stdout_is_closed(conda_dirs, tmp_
         if what == "unusable store":  # a file where the store's folder should be
             (tmp_path / "not-a-folder").write_text("")
             env["CONDA_PLUGINS_ENVGUARD_STORE"] = str(tmp_path / "not-a-folder" / "store")
-        read_end, write_end = os.pipe()
-        os.close(read_end)
-        started[what] = subprocess.Popen(
-            [sys.executable, "-m", "conda", *argv],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env=env,
-        )
-        os.close(write_end)
+        started[what] = _closed_stdout_start(argv, env=env)
     for what, process in started.items():
         _, err = process.communicate(timeout=180)
         assert process.returncode == 1, (what, err)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from envguard_testsupport.checks import assert_same_tree, clean_error, conda_list, ok, tree
-from test_bundle import pinned, second_machine
+from test_bundle import assert_arrived, pinned, second_machine
 
 from conda_envguard.testing.channel import channel_url
 
@@ -59,16 +59,8 @@ def test_import_restore_moves_an_env_in_one_command(gone, conda_run, tmp_path):
     assert (report["method"], report["exact"]) == ("explicit", True), report
     target = tmp_path / "machine2" / "envs" / "E"
     assert report["prefix"] == str(target)
-    assert pinned(conda_list(conda_run, "-p", target)) == pinned(packages)
-    assert_same_tree(
-        target,
-        {k: v for k, v in payload.items() if not k.startswith("conda-meta")},
-        ("conda-meta",),
-    )
     # the snapshot is in this store, and the env counts it as its latest
-    status = json.loads(ok(conda_run("envguard", "status", "--json", env=other)).stdout)
-    (env,) = [e for e in status["environments"] if e["prefix"] == str(target)]
-    assert env["latest_snapshot"] == exported["snapshot"]
+    assert_arrived(conda_run, target, other, packages, payload, exported["snapshot"])
     # and the text report says both what was imported and how the env came back
     text = ok(conda_run("envguard", "import", bundle, "--restore", "-n", "again", "-y", env=other))
     assert "already in the store" in text.stderr and "It matches the snapshot" in text.stdout
