@@ -506,7 +506,10 @@ def _move(
 ) -> list[Result]:
     """export vs conda-pack (time, size); on an empty second machine, `import --restore` vs
     `tar -xzf` + `conda-unpack`; and the whole move. Each side's output is deleted once the
-    next one is written (the realistic env's are GBs)."""
+    next one is written (the realistic env's are GBs). The second machines are kept until
+    the sandbox goes: on ext4 without a journal, files made soon after many were deleted
+    cost up to 20 times more (its inode allocator skips inodes freed in the last minutes),
+    so deleting one run's files made the next run, on either side, slow at random."""
     export_limit, import_limit, move_limit = targets
     work = sb.root / f"move-{number}"
     work.mkdir()
@@ -566,20 +569,17 @@ def _move(
         }
 
     def import_restore() -> Run:
-        root, other = second_machine()
-        run = sb.conda("envguard", "import", str(latest["bundle"]), "--restore", "-n", "moved",
-                       "-y", env=other)  # fmt: skip
-        shutil.rmtree(root)
-        return run
+        other = second_machine()[1]
+        return sb.conda("envguard", "import", str(latest["bundle"]), "--restore", "-n", "moved",
+                        "-y", env=other)  # fmt: skip
 
     def unpack() -> Run:
-        root, other = second_machine()
+        other = second_machine()[1]
         target = Path(other["CONDA_ENVS_DIRS"]) / "moved"
         target.mkdir()
         untar = sb.run(["tar", "-xzf", str(latest["pack"]), "-C", str(target)])
         # conda-pack's own step that makes the env usable: the prefix rewritten in its files
         fix = sb.run([sys.executable, str(target / "bin" / "conda-unpack")])
-        shutil.rmtree(root)
         return Run(untar.seconds + fix.seconds, untar.cpu + fix.cpu)
 
     log(f"{number}. import --restore vs tar -xzf + conda-unpack, {label}: {pairs} pairs")
@@ -602,14 +602,13 @@ def _move(
     )  # fmt: skip
     if memory:  # one more run of each, untimed, under a probe of its peak memory
         conda = [sys.executable, "-m", "conda", "envguard"]
-        root, other = second_machine()
+        other = second_machine()[1]
         peaks = {
             "export": sb.peak_mb([*conda, "export", env, "-o", str(work / "peak.envguard"),
                                   "--with-packages"]),
             "import --restore": sb.peak_mb([*conda, "import", str(latest["bundle"]),
                                             "--restore", "-n", "moved", "-y"], env=other),
         }  # fmt: skip
-        shutil.rmtree(root)
         for what, peak in peaks.items():
             results.append(
                 Result(
@@ -623,7 +622,6 @@ def _move(
                     unit="MB",
                 )
             )
-    shutil.rmtree(work)
     return results
 
 

@@ -347,12 +347,13 @@ def unpack_checked(
     `dest` is gone). `claimed`, a record that came with the archive, must agree with it;
     `sums`, the archive's md5, sha256 and size when the caller summed it as it wrote it."""
     from .compat import extract_package
+    from .untar import Extracted
 
     try:
         sums = sums or _sums(archive)
         why = _archive_mismatch(entry, sums)
         if why is None:
-            written: dict[str, str] = {}
+            written = Extracted()
             extract_package(str(archive), str(dest), written)
             index = json.loads((dest / "info" / "index.json").read_bytes())
             why = _index_mismatch(entry, index) or _paths_mismatch(dest, written)
@@ -395,10 +396,11 @@ def _index_mismatch(entry: LockEntry, index) -> str | None:
     return None
 
 
-def _paths_mismatch(dest: Path, written: dict[str, str]) -> str | None:
+def _paths_mismatch(dest: Path, written) -> str | None:
     """Every file info/paths.json lists is in the package, inside it, as described (packages
-    before conda-build 3 have only info/files: each of those must be in it). `written`: the
-    sha256 of files as they were extracted, by path; the others are read back."""
+    before conda-build 3 have only info/files: each of those must be in it). `written`, the
+    extraction's `untar.Extracted`: when exact, it alone says what is there; otherwise the
+    files it did not sum are read back."""
     try:
         items = json.loads((dest / "info" / "paths.json").read_bytes())["paths"]
     except FileNotFoundError:
@@ -410,23 +412,33 @@ def _paths_mismatch(dest: Path, written: dict[str, str]) -> str | None:
         rel = item["_path"]
         if rel.startswith("/") or ".." in rel.split("/"):
             return f"its info/paths.json lists an unsafe path: {rel}"
-        path = dest / rel
-        if item.get("path_type", "hardlink") == "softlink":
-            if not path.is_symlink():
+        softlink = item.get("path_type", "hardlink") == "softlink"
+        if written.exact:  # every member is known, under folders the extraction made
+            key = "/".join(part for part in rel.split("/") if part not in ("", "."))
+            if key not in (written.links if softlink else written.files):
                 return f"{rel}, listed in its info/paths.json, is not in it"
-            continue
-        if path.is_symlink() or not path.is_file():
-            return f"{rel}, listed in its info/paths.json, is not in it"
-        # not a link itself: inside when its folder is
-        folder = os.path.dirname(rel)
-        if folder not in inside_dirs:
-            if not os.path.realpath(dest / folder).startswith(inside):
-                return f"{rel}, listed in its info/paths.json, lies outside it"
-            inside_dirs.add(folder)
-        size, digest = item.get("size_in_bytes"), item.get("sha256")
-        if size is not None and path.stat().st_size != size:
+            if softlink:
+                continue
+            size, digest = written.files[key]
+        else:
+            path = dest / rel
+            if softlink:
+                if not path.is_symlink():
+                    return f"{rel}, listed in its info/paths.json, is not in it"
+                continue
+            if path.is_symlink() or not path.is_file():
+                return f"{rel}, listed in its info/paths.json, is not in it"
+            # not a link itself: inside when its folder is
+            folder = os.path.dirname(rel)
+            if folder not in inside_dirs:
+                if not os.path.realpath(dest / folder).startswith(inside):
+                    return f"{rel}, listed in its info/paths.json, lies outside it"
+                inside_dirs.add(folder)
+            size, digest = written.files.get(rel) or (path.stat().st_size, None)
+            digest = digest or (file_digest(path, item["sha256"]) if "sha256" in item else None)
+        if item.get("size_in_bytes") not in (None, size):
             return f"{rel} is not the size its info/paths.json gives"
-        if digest is not None and (written.get(rel) or file_digest(path, digest)) != digest:
+        if item.get("sha256") not in (None, digest):
             return f"{rel} does not match the sha256 its info/paths.json gives"
     return None
 
