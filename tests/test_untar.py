@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conda_package_handling.exceptions import InvalidArchiveError
+from conda_package_streaming import package_streaming
 
 from conda_envguard.compat import extract_package
 from conda_envguard.untar import Extracted, UnsafePath
@@ -25,6 +26,7 @@ REFUSED = (UnsafePath, tarfile.TarError, OSError, KeyError, InvalidArchiveError)
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="untar runs on POSIX only")
 
 MTIME = 1_600_000_000
+zstd = getattr(package_streaming, "zstd", None)  # None before conda_package_streaming 0.12
 
 
 def member(kind: str, name: str, data: bytes = b"", mode: int = 0o644, link: str = ""):
@@ -61,8 +63,6 @@ def tar_bz2(tmp_path: Path, members) -> Path:
 
 
 def dot_conda(tmp_path: Path, pkg_members, info: list) -> Path:
-    from conda_package_streaming.package_streaming import zstd
-
     out = tmp_path / "pkg-1-0.conda"
     with zipfile.ZipFile(out, "w") as zf:
         zf.writestr("metadata.json", json.dumps({"conda_pkg_format_version": 2}))
@@ -85,7 +85,8 @@ def tree(root: Path) -> dict:
         if path.is_symlink():
             seen[rel] = ("link", os.readlink(path))
         elif path.is_dir():
-            seen[rel] = ("dir", oct(st.st_mode & 0o7777), int(st.st_mtime))
+            # a folder the archive lists keeps its time; one made for a file has the time now
+            seen[rel] = ("dir", oct(st.st_mode & 0o7777), int(st.st_mtime) == MTIME)
         elif not path.is_file():  # a fifo, say: never opened
             seen[rel] = ("other", oct(st.st_mode))
         else:
@@ -111,6 +112,8 @@ def payload() -> list:
 @pytest.mark.parametrize("kind", ["tar.bz2", "conda"])
 def test_the_same_tree_as_condas_extractor_each_file_summed_as_written(tmp_path, kind):
     members = payload()
+    if kind == "conda" and not hasattr(zstd, "open"):
+        pytest.skip("this conda's package streaming extracts .conda with zstandard, as conda does")
     if kind == "conda":
         archive = dot_conda(tmp_path, members, info_members([]))
     else:
