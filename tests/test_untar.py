@@ -38,9 +38,9 @@ def member(kind: str, name: str, data: bytes = b"", mode: int = 0o644, link: str
     return info, (io.BytesIO(data) if kind == "file" else None)
 
 
-def tar_bytes(members) -> bytes:
+def tar_bytes(members, form=tarfile.PAX_FORMAT) -> bytes:
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(fileobj=buffer, mode="w", format=form) as tar:
         for info, data in members:
             tar.addfile(info, data)
     return buffer.getvalue()
@@ -54,11 +54,11 @@ def info_members(paths: list[dict]) -> list:
     ]
 
 
-def tar_bz2(tmp_path: Path, members) -> Path:
+def tar_bz2(tmp_path: Path, members, form=tarfile.PAX_FORMAT) -> Path:
     import bz2
 
     out = tmp_path / "pkg-1-0.tar.bz2"
-    out.write_bytes(bz2.compress(tar_bytes(members)))
+    out.write_bytes(bz2.compress(tar_bytes(members, form)))
     return out
 
 
@@ -103,13 +103,16 @@ def payload() -> list:
         member("file", "lib/python3.11/site-packages/pkg/__init__.py", b"x = 1\n"),
         member("file", "bin/tool", b"#!/bin/sh\necho hi\n", mode=0o755),
         member("file", "share/empty.txt", b""),
+        member("file", "share/" + "long-folder-name/" * 8 + "and-a-long-file-name.txt", b"l"),
+        member("file", "share/naïve-ünïcode.txt", b"u"),
+        member("sym", "share/far", link="../" + "long-folder-name/" * 8 + "x"),
         member("sym", "lib/libbig.so.1", link="libbig.so"),
         member("sym", "etc/outside", link="/etc/hostname"),  # a link may point anywhere
         member("hard", "bin/tool-again", link="bin/tool", mode=0o755),
     ]
 
 
-@pytest.mark.parametrize("kind", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("kind", ["tar.bz2", "conda", "gnu-tar.bz2", "ustar-tar.bz2"])
 def test_the_same_tree_as_condas_extractor_each_file_summed_as_written(tmp_path, kind):
     members = payload()
     if kind == "conda" and not hasattr(zstd, "open"):
@@ -117,7 +120,11 @@ def test_the_same_tree_as_condas_extractor_each_file_summed_as_written(tmp_path,
     if kind == "conda":
         archive = dot_conda(tmp_path, members, info_members([]))
     else:
-        archive = tar_bz2(tmp_path, info_members([]) + members)
+        forms = {"": tarfile.PAX_FORMAT, "gnu": tarfile.GNU_FORMAT, "ustar": tarfile.USTAR_FORMAT}
+        form = forms[kind[: -len("tar.bz2")].rstrip("-")]
+        if form == tarfile.USTAR_FORMAT:  # no pax headers: ASCII, links up to 100 bytes
+            members = [m for m in members if "ï" not in m[0].name and len(m[0].linkname) <= 100]
+        archive = tar_bz2(tmp_path, info_members([]) + members, form)
     extracted = Extracted()
 
     extract_package(str(archive), str(tmp_path / "ours"), extracted)
@@ -132,7 +139,7 @@ def test_the_same_tree_as_condas_extractor_each_file_summed_as_written(tmp_path,
     }
     files["bin/tool-again"] = files["bin/tool"]
     assert extracted.files == files
-    assert extracted.links == {"lib/libbig.so.1", "etc/outside"}
+    assert extracted.links == {m[0].name for m in members if m[0].type == tarfile.SYMTYPE}
 
 
 @pytest.mark.parametrize(
