@@ -4,7 +4,9 @@ Why: an env of 20,000 small files is 20,000 tar members. Python's `extractall` p
 conda_package_streaming's safety check (a `realpath` per member) cost about 200 µs a member,
 ten times what writing the file costs. A package that is only files, folders, symlinks and
 hard links to its own files needs none of that: every path is checked by its name, every
-folder is one this extraction made, and nothing is ever written through a link.
+folder is one this extraction made, and nothing is ever written through a link. The tar is
+read by its own loop too (ustar, pax and GNU headers): tarfile's stream reader copied its
+read-ahead buffer at every header.
 
 Anything else (a member whose name holds `..`, one that replaces an earlier member or sits
 under a symlink, a device, a sparse file) is `Unusual`: the caller starts over with conda's
