@@ -23,8 +23,10 @@ import tarfile
 from dataclasses import dataclass, field
 
 _BLOCK = 1 << 20
-# never through a link, never over an existing file (POSIX only: see compat.extract_package)
-_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+# never through a link, never over an existing file (used on POSIX only, see
+# compat.extract_package; Windows lacks the last two flags but imports this module too)
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+_FLAGS |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class Unusual(Exception):
