@@ -206,7 +206,7 @@ def extract_package(archive: str, dest: str, extracted=None) -> None:
         except untar.Unusual:  # conda's extractor decides, from the start
             shutil.rmtree(dest)
             os.makedirs(dest)
-            extracted.__init__()
+            extracted.forget()
     summing = type("Summing", (_Summing, streaming.TarfileNoSameOwner), {"sums": {}})
     opener = partial(summing.open, bufsize=1 << 20, copybufsize=1 << 20)
     for reader in _tar_streams(archive, zstd):

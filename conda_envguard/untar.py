@@ -48,6 +48,10 @@ class Extracted:
     exact: bool = True
     dirs: set[str] = field(default_factory=lambda: {""})  # made here (all the streams)
 
+    def forget(self) -> None:
+        """Start again empty (the folder was emptied for another extractor)."""
+        self.files, self.links, self.exact, self.dirs = {}, set(), True, {""}
+
 
 def extract_stream(reader, dest: str, extracted: Extracted) -> None:
     """Extract the tar read from `reader` into `dest` (a folder this extraction owns: new,
