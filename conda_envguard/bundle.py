@@ -27,9 +27,10 @@ import json
 import os
 import shutil
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
+from .extractors import Extractors
 from .progress import Progress
 from .snapshot import IMPORTED
 
@@ -531,22 +532,41 @@ def _import_packages(load, packages: list, store_root: Path, added: list[Path], 
     todo = [e for e in entries if not kept.has(e)]
     # each archive is copied once, then extracted once: twice its size of work
     total = 2 * sum(m.size for e in todo if (m := load.members.get(load.names(e)[0])))
-    with Progress("Importing packages", total) as progress, ThreadPoolExecutor(1) as ahead:
-        # the next archive is copied out of the bundle (and summed) while this one is
+    with (
+        Progress("Importing packages", total) as progress,
+        Extractors(len(todo)) as extractors,
+        ThreadPoolExecutor(1) as copier,  # the bundle is read in order, by one thread
+        ThreadPoolExecutor(extractors.workers) as checkers,
+    ):
+        # archives are copied out of the bundle (and summed) while earlier ones are
         # extracted and checked: hashing, zstd and writes let another thread run
-        copies = [ahead.submit(load.copy, entry, kept, progress) for entry in todo[:1]]
+        copies = [copier.submit(load.copy, entry, kept, progress) for entry in todo]
+        checks = [
+            checkers.submit(load.check, entry, copy, kept, progress, extractors.extract)
+            for entry, copy in zip(todo, copies, strict=True)
+        ]
         try:
-            for i, entry in enumerate(todo):
-                copied = copies[i].result()
-                if i + 1 < len(todo):
-                    copies.append(ahead.submit(load.copy, todo[i + 1], kept, progress))
-                load.check(entry, copied, kept, progress)
+            for entry, check in zip(todo, checks, strict=True):
+                check.result()
                 added.append(kept.root / entry.digest)
         except BaseException:
-            for future in copies[len(added) + 1 :]:  # copied ahead, not yet checked
-                if not future.cancel() and future.exception() is None:
-                    shutil.rmtree(future.result()[0], ignore_errors=True)
+            _abandon(todo, copies, checks, kept, added)
             raise
+
+
+def _abandon(todo: list, copies: list, checks: list, kept, added: list[Path]) -> None:
+    """After a refused package (or Ctrl-C): let what runs finish, and leave the caller every
+    package kept so far in `added`, and no copy behind."""
+    for future in (*checks, *copies):
+        future.cancel()
+    wait([*checks, *copies])
+    for entry, copy, check in zip(todo, copies, checks, strict=True):
+        done = kept.root / entry.digest
+        if not check.cancelled() and check.exception() is None:
+            if done not in added:
+                added.append(done)
+        elif check.cancelled() and not copy.cancelled() and copy.exception() is None:
+            shutil.rmtree(copy.result()[0], ignore_errors=True)  # copied, never checked
 
 
 class _Loader:
@@ -588,16 +608,17 @@ class _Loader:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
-    def check(self, entry, copied, kept, progress) -> None:
-        """Extract the copied archive to check it against the lock and its own contents, and
-        keep it; into `extract_into` when given (see `import_bundle`)."""
+    def check(self, entry, copy, kept, progress, extract) -> None:
+        """Extract the archive `copy` (a future of `copy`) to check it against the lock and
+        its own contents, and keep it; into `extract_into` when given (see `import_bundle`).
+        `extract`: `extractors.Extractors.extract`."""
         from .exceptions import BundleError
         from .pkgkeep import unpack_checked
 
-        tmp, sums, claimed = copied
+        tmp, sums, claimed = copy.result()
         check = self.extract_into / entry.stem if self.extract_into else tmp / ".check"
         try:
-            why = unpack_checked(entry, tmp / entry.fn, check, claimed, sums)
+            why = unpack_checked(entry, tmp / entry.fn, check, claimed, sums, extract)
             progress.add(sums["size"])
             if self.extract_into is None:
                 shutil.rmtree(check, ignore_errors=True)

@@ -19,6 +19,7 @@ transaction-action plugins), it gets them all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -55,15 +56,17 @@ class _Plain:
         return self.record.extracted_package_dir
 
 
-def install_lock(specs: list[str], target: Path) -> None:
+def install_lock(specs: list[str], target: Path, movable: Path | None = None) -> None:
     """Install the lock lines `specs` into `target`, a new env (conda's explicit installer,
-    but the plain packages envguard links itself)."""
+    but the plain packages envguard links itself). `movable`: a package cache of this
+    restore's own, deleted afterwards: the files of its plain packages are moved into the
+    env, not linked (no second name to make, then delete, for each file)."""
     from conda.misc import get_package_records_from_explicit, install_explicit_packages
 
     records = get_package_records_from_explicit(specs)
     plain = _plain_packages(records, target)
     if plain:
-        _link(plain, target, write_history=len(plain) == len(records))
+        _link(plain, target, write_history=len(plain) == len(records), movable=movable)
     linked = {p.source for p in plain}
     left = [r for r in records if r.extracted_package_dir not in linked]
     if left:
@@ -195,7 +198,7 @@ def _prefix_record(record) -> PrefixRecord:
     )
 
 
-def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
+def _link(plain: list[_Plain], target: Path, write_history: bool, movable: Path | None) -> None:
     from conda.core.prefix_data import PrefixData
     from conda.history import History
     from conda.reporters import get_spinner
@@ -205,9 +208,20 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
     packages, files = len(plain), sum(len(p.paths) for p in plain)
     count = f"{packages} package{'s' * (packages != 1)} ({files:,} file{'s' * (files != 1)})"
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
-    with get_spinner(f"Linking {count} from the package cache"):
+    folder_mode = _folder_mode(movable, target) if movable is not None else None
+    # e.g. the store is on another filesystem: linked (or copied) from it then
+    moving = {p.source for p in plain if folder_mode and os.path.dirname(p.source) == str(movable)}
+    what = (
+        "Moving {} into the env"
+        if len(moving) == len(plain)
+        else "Linking {} from the package cache"
+    )
+    with get_spinner(what.format(count)):
         for package in plain:
-            _link_one(package, target)
+            if package.source in moving:
+                _move_one(package, target, folder_mode)
+            else:
+                _link_one(package, target)
         if write_history:  # else conda's transaction writes it, for every package
             record_creation_time(target)
             history = History(str(target))
@@ -220,15 +234,12 @@ def _link(plain: list[_Plain], target: Path, write_history: bool) -> None:
 
 def _link_one(package: _Plain, target: Path) -> None:
     """Link one package's files, then write its conda-meta record, as conda does."""
-    from conda.common.url import mask_anaconda_token, remove_auth
     from conda.core.link import determine_link_type
     from conda.gateways.disk.create import create_link
     from conda.models.enums import LinkType
-    from conda.models.records import Link
 
     link_type = determine_link_type(package.source, str(target))
     made: set[str] = set()
-    paths_data = []
     for entry in package.paths:
         path = entry["_path"]
         source, destination = f"{package.source}/{path}", f"{target}/{path}"
@@ -236,9 +247,7 @@ def _link_one(package: _Plain, target: Path) -> None:
         if parent not in made:
             os.makedirs(parent, exist_ok=True)
             made.add(parent)
-        data = {k: entry[k] for k in _PATH_FIELDS if entry.get(k) is not None}
-        # As conda's LinkPathAction: symlinks and no_link files are copied; a hard link (or
-        # copy) is recorded with its checksum in the env, a soft link as a soft link.
+        # As conda's LinkPathAction: symlinks and no_link files are copied, the rest linked.
         if entry["path_type"] == "softlink" or entry.get("no_link"):
             create_link(source, destination, LinkType.copy)
         elif link_type == LinkType.hardlink:
@@ -248,15 +257,99 @@ def _link_one(package: _Plain, target: Path) -> None:
                 create_link(source, destination, LinkType.hardlink)
         else:
             create_link(source, destination, link_type)
-            if link_type == LinkType.softlink:
-                data["path_type"] = "softlink"
+    _write_record(package, target, link_type)
+
+
+def _move_one(package: _Plain, target: Path, folder_mode: int) -> None:
+    """Move one package's files out of the restore's own cache into the env, then write its
+    conda-meta record: a copy, as far as conda can tell (the env's files are linked to
+    nothing)."""
+    from conda.models.enums import LinkType
+
+    paths = [entry["_path"] for entry in package.paths]
+    _move_files(package.source, target, paths, folder_mode)
+    _write_record(package, target, LinkType.copy)
+
+
+def _move_files(source: str, target: Path, paths: list[str], folder_mode: int) -> None:
+    """Move `paths` from the folder `source` into `target`: a folder the env lacks in one
+    rename when it holds only files of `paths` and folders of `folder_mode` (those conda
+    makes), the others one by one."""
+    listed = set(paths)
+    present: set[str] = set()  # folders the env has
+    moved: set[str] = set()  # folders moved whole
+    for path in paths:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in moved:
+                break  # moved with it
+            if folder in present:
+                continue
+            if not os.path.lexists(f"{target}/{folder}") and _only(
+                listed, source, folder, folder_mode
+            ):
+                os.rename(f"{source}/{folder}", f"{target}/{folder}")
+                moved.add(folder)
+                break
+            os.makedirs(f"{target}/{folder}", exist_ok=True)
+            present.add(folder)
+        else:
+            os.rename(f"{source}/{path}", f"{target}/{path}")
+
+
+def _only(listed: set[str], source: str, folder: str, mode: int) -> bool:
+    """Is `source/folder` a folder of `mode` holding nothing but files of `listed` and such
+    folders (none empty)?"""
+    if os.lstat(f"{source}/{folder}").st_mode != mode:
+        return False
+    entries = list(os.scandir(f"{source}/{folder}"))
+    for entry in entries:
+        path = f"{folder}/{entry.name}"
+        if entry.is_dir(follow_symlinks=False):
+            if not _only(listed, source, path, mode):
+                return False
+        elif path not in listed:
+            return False
+    return bool(entries)
+
+
+def _folder_mode(cache: Path, target: Path) -> int | None:
+    """The mode of a folder made now (the mode conda gives the env's folders), when a folder
+    of `cache` can be renamed into `target` (the same filesystem); else None."""
+    probe, moved = cache / ".move-probe", target / "conda-meta" / ".move-probe"
+    try:
+        probe.mkdir()
+        os.rename(probe, moved)
+        mode = os.lstat(moved).st_mode
+        moved.rmdir()
+        return mode
+    except OSError:
+        for folder in (probe, moved):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return None
+
+
+def _write_record(package: _Plain, target: Path, link_type) -> None:
+    """The package's conda-meta record as conda dumps it, with the per-file lists added as
+    plain data (conda's own objects for them are most of the cost this module avoids)."""
+    from conda.common.url import mask_anaconda_token, remove_auth
+    from conda.models.enums import LinkType
+    from conda.models.records import Link
+
+    paths_data = []
+    for entry in package.paths:
+        data = {k: entry[k] for k in _PATH_FIELDS if entry.get(k) is not None}
+        # as conda records them: a hard link (or copy) with its checksum in the env, a file
+        # soft-linked to the cache as a soft link
+        linked = entry["path_type"] != "softlink" and not entry.get("no_link")
+        if linked and link_type == LinkType.softlink:
+            data["path_type"] = "softlink"
         if data["path_type"] == "hardlink" and "sha256" in data:
             data["sha256_in_prefix"] = data["sha256"]
         paths_data.append(data)
-
     record = package.record
-    # The record as conda dumps it, with the per-file lists added as plain data (conda's own
-    # objects for them are most of the cost this module avoids).
     dumped = record.dump()
     dumped["url"] = remove_auth(mask_anaconda_token(record.url))
     dumped["files"] = [d["_path"] for d in paths_data]

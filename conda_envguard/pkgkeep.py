@@ -255,7 +255,8 @@ def collect(store_root: Path) -> dict:
 # file name alone): an archive conda did not download itself, filed there under a channel's
 # URL, would be linked by any later `conda create` from that channel. So a restore extracts
 # the kept packages it needs into a package cache of its own, inside the store, that only its
-# own process reads, and deletes it after (the env keeps its files: hard links or copies).
+# own process reads, and deletes it after (the env keeps its files: moved out of it, linked
+# or copied).
 @contextmanager
 def restore_cache(store_root: Path):
     """A package cache of a restore's own, inside the store, deleted afterwards."""
@@ -275,8 +276,13 @@ def kept_packages_for(lock_lines: list[str], notes: list[str], extracted: Path |
     cache holds, each checked against its own contents and the lock. What was not usable is
     a note, never an error: conda then fetches it from its channel. `extracted`, a
     `restore_cache` this process has already extracted checked packages into (an import
-    before the restore), is used as it is: each package extracted once."""
+    before the restore), is used as it is: each package extracted once. Yields that package
+    cache of the restore's own (None when conda was given none): the caller may move files
+    out of it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .compat import extra_package_cache
+    from .extractors import Extractors
     from .progress import Progress
     from .settings import store_dir
 
@@ -297,14 +303,21 @@ def kept_packages_for(lock_lines: list[str], notes: list[str], extracted: Path |
         ready = [e for e in entries if (own / e.stem / "info" / RECORD).is_file()]
         todo = [e for e in entries if e not in ready]
         used = len(ready)
-        # One at a time: extracting small files is Python work (tar headers, one call per
-        # file), and threads fighting over the interpreter took twice as long as none.
-        with Progress(
-            "Extracting packages", sum(kept.archive(e).stat().st_size for e in todo)
-        ) as progress:
-            for entry in todo:
-                why = unpack_checked(entry, kept.archive(entry), own / entry.stem)
-                progress.add(kept.archive(entry).stat().st_size)
+        with (
+            Progress(
+                "Extracting packages", sum(kept.archive(e).stat().st_size for e in todo)
+            ) as progress,
+            Extractors(len(todo)) as extractors,
+            ThreadPoolExecutor(extractors.workers) as pool,
+        ):
+
+            def unpack(entry: LockEntry) -> str | None:
+                archive = kept.archive(entry)
+                why = unpack_checked(entry, archive, own / entry.stem, extract=extractors.extract)
+                progress.add(archive.stat().st_size)
+                return why
+
+            for entry, why in zip(todo, pool.map(unpack, todo), strict=True):
                 if why is None:
                     used += 1
                 else:
@@ -315,7 +328,8 @@ def kept_packages_for(lock_lines: list[str], notes: list[str], extracted: Path |
                 notes.append(f"{used} package(s) came from envguard's kept packages")
             except Exception as e:
                 notes.append(f"envguard's kept packages could not be used ({e})")
-        yield
+                used = 0
+        yield own if used else None
 
 
 def _in_a_cache(entry: LockEntry) -> bool:
@@ -340,12 +354,14 @@ def unpack_checked(
     dest: Path,
     claimed: bytes | None = None,
     sums: dict | None = None,
+    extract=None,
 ) -> str | None:
     """Extract `archive` into `dest` (new) if it is the package the lock line `entry` names,
     with the record conda writes for a package it downloads from a lock line (its index,
     the lock's URL, the archive's own md5, sha256 and size). Returns None, or why not (and
     `dest` is gone). `claimed`, a record that came with the archive, must agree with it;
-    `sums`, the archive's md5, sha256 and size when the caller summed it as it wrote it."""
+    `sums`, the archive's md5, sha256 and size when the caller summed it as it wrote it;
+    `extract`, what extracts it (`compat.extract_package`, or `extractors.Extractors`')."""
     from .compat import extract_package
     from .untar import Extracted
 
@@ -354,7 +370,7 @@ def unpack_checked(
         why = _archive_mismatch(entry, sums)
         if why is None:
             written = Extracted()
-            extract_package(str(archive), str(dest), written)
+            (extract or extract_package)(str(archive), str(dest), written)
             index = json.loads((dest / "info" / "index.json").read_bytes())
             why = _index_mismatch(entry, index) or _paths_mismatch(dest, written)
             if why is None and claimed is not None:

@@ -5,6 +5,7 @@ the packages of a big bundle), as conda shows for its downloads. None under --js
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 # Below this many bytes the work takes a second or two: a line would only flicker.
@@ -22,6 +23,7 @@ class Progress:
         self.shown = total >= WORTH_SHOWING and not (context.json or context.quiet)
         self.tty = self.shown and self.stream.isatty()
         self.last_percent, self.last_time = -1, 0.0
+        self.lock = threading.Lock()
 
     def __enter__(self) -> Progress:
         return self
@@ -34,9 +36,11 @@ class Progress:
             self.stream.flush()
 
     def add(self, n: int) -> None:
-        self.done += n
-        if self.shown:
-            self._show(min(99, self.done * 100 // max(self.total, 1)))
+        """Count `n` more bytes done (from any thread)."""
+        with self.lock:
+            self.done += n
+            if self.shown:
+                self._show(min(99, self.done * 100 // max(self.total, 1)))
 
     def _show(self, percent: int, force: bool = False) -> None:
         # On a terminal one line redrawn at most 10 times a second; in a log a line a 10%.

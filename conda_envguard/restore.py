@@ -454,8 +454,8 @@ def _restore_from_lock(
     with_creds = [with_credentials(spec, context.channels) for spec in specs]
     try:
         # packages kept by envguard, for an empty cache, in a package cache of the restore's own
-        with kept_packages_for(specs, report.notes, extracted):
-            install_lock(with_creds, target)
+        with kept_packages_for(specs, report.notes, extracted) as own_cache:
+            install_lock(with_creds, target, movable=own_cache)
     except (CondaError, OSError) as e:
         report.notes.append(f"the lock could not be used ({_first_line(e)}): used environment.yml")
         _clean_failed(target)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import stat
 import sys
 from pathlib import Path
 
@@ -202,13 +204,15 @@ def test_conda_decides_alone_when_a_policy_or_check_applies_to_every_package(
     )
 
     assert refused.returncode != 0 and "is disallowed by configuration" in refused.stderr
-    assert "Linking" not in refused.stdout
-    assert "Linking" not in checked.stdout and "It matches the snapshot exactly." in checked.stdout
+    assert not re.search("Linking|Moving", refused.stdout)
+    assert not re.search("Linking|Moving", checked.stdout)
+    assert "It matches the snapshot exactly." in checked.stdout
 
 
 def test_without_a_package_cache_conda_downloads_the_packages_first(
-    kinds_channel, conda_run, conda_dirs, tmp_path
+    kinds_channel, conda_run, conda_dirs, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv("CONDA_PLUGINS_ENVGUARD_KEEP_PACKAGES_MB", "0")  # none kept either
     ok(conda_run("create", "-n", "E", "-y", *kinds_channel, "plain", "tool"))
     before = files(conda_dirs.envs / "E")
     lock_then_remove(conda_run, tmp_path, "E")
@@ -220,6 +224,82 @@ def test_without_a_package_cache_conda_downloads_the_packages_first(
     assert restored.index("Linking 2 packages (42 files)") > downloaded
     assert "It matches the snapshot exactly." in restored
     assert files(conda_dirs.envs / "E") == before
+
+
+def test_a_restore_from_kept_packages_moves_their_files_into_the_env(
+    kinds_channel, conda_run, conda_dirs, tmp_path
+):
+    """After `conda clean --all` the store's kept packages are extracted into a package
+    cache of the restore's own, deleted afterwards: the plain packages' files are moved out
+    of it (each file written once), and the env is the one conda makes."""
+    ok(conda_run("create", "-n", "E", "-y", *kinds_channel, *NAMES))
+    lock = lock_then_remove(conda_run, tmp_path, "E")
+    ok(conda_run("clean", "--all", "-y"))
+
+    restored = ok(conda_run("envguard", "restore", "E", "-y"))
+    ok(conda_run("--no-plugins", "create", "-n", "ref", "--file", lock, "-y"))
+
+    plain = sum(linked for _, linked in KINDS)
+    assert f"Moving {plain} packages" in restored.stdout
+    assert f"{len(KINDS)} package(s) came from envguard's kept packages" in restored.stdout
+    assert "It matches the snapshot exactly." in restored.stdout
+    e, ref = conda_dirs.envs / "E", conda_dirs.envs / "ref"
+    assert files(e) == files(ref)
+    # conda records a moved package as copied (its files are linked to nothing), and links
+    # the others from the restore's cache as it links from its own
+    mine, conda_s = records(e), records(ref)
+    moved = {f"{pkg.name}-1.0-0.json" for pkg, linked in KINDS if linked}
+    assert {n for n, r in mine.items() if r["link"]["type"] == 3} == moved
+    assert {r["link"]["type"] for r in conda_s.values()} == {1}
+    assert _without_cache(mine) == _without_cache(conda_s)
+    assert not list((conda_dirs.store / "packages").glob(".restore-*"))
+    ok(conda_run("remove", "-n", "E", "plain", "symlinked", "copied", "-y"))
+    ok(conda_run("--no-plugins", "remove", "-n", "ref", "plain", "symlinked", "copied", "-y"))
+    assert files(e) == files(ref)
+
+
+def _without_cache(recs: dict[str, dict]) -> dict[str, dict]:
+    """Records without where their package was extracted, or how it was linked from there."""
+    for record in recs.values():
+        for key in ("extracted_package_dir", "package_tarball_full_path", "link"):
+            record.pop(key, None)
+    return recs
+
+
+def test_a_folder_is_moved_whole_only_when_it_holds_just_the_package_as_conda_would_make_it(
+    tmp_path,
+):
+    from conda_envguard.linker import _move_files
+
+    source, target = tmp_path / "pkg", tmp_path / "env"
+    target.mkdir()
+    (target / "lib").mkdir()
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    mode = os.lstat(probe).st_mode  # a folder as conda makes one
+    for rel in (
+        "lib/a/x.py",
+        "lib/a/sub/y.py",
+        "share/b/z.txt",
+        "share/b/stray.txt",
+        "etc/c.conf",
+    ):
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_text(rel)
+    os.chmod(source / "etc", 0o700)
+    paths = ["lib/a/x.py", "lib/a/sub/y.py", "share/b/z.txt", "etc/c.conf"]
+    moved_whole = os.lstat(source / "lib" / "a").st_ino
+
+    _move_files(str(source), target, paths, mode)
+
+    assert os.lstat(target / "lib" / "a").st_ino == moved_whole  # the env had no lib/a
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == (
+        sorted(paths)
+    )
+    # share/ held a file the package does not list: it stays behind, the rest moved alone
+    assert (source / "share" / "b" / "stray.txt").is_file()
+    # etc/ was not a folder conda makes: the env gets one that is
+    assert stat.S_IMODE(os.lstat(target / "etc").st_mode) == stat.S_IMODE(mode)
 
 
 def test_a_noarch_python_package_with_entry_points_restores_as_conda_makes_it(

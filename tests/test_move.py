@@ -71,7 +71,7 @@ def test_import_restore_extracts_each_package_once(gone, cli, monkeypatch, tmp_p
     extracted it again. And each file was read back to be checked."""
     from conda.base.context import reset_context
 
-    import conda_envguard.compat
+    import conda_envguard.extractors
     import conda_envguard.pkgkeep
 
     bundle, _, packages, _ = gone
@@ -79,13 +79,13 @@ def test_import_restore_extracts_each_package_once(gone, cli, monkeypatch, tmp_p
         monkeypatch.setenv(name, value)
     reset_context()
     extracted = []
-    real = conda_envguard.compat.extract_package
+    real = conda_envguard.extractors.Extractors.extract
 
-    def counting(archive, *args):
+    def counting(self, archive, *args):  # in this process or its helper
         extracted.append(Path(archive).name)
-        return real(archive, *args)
+        return real(self, archive, *args)
 
-    monkeypatch.setattr(conda_envguard.compat, "extract_package", counting)
+    monkeypatch.setattr(conda_envguard.extractors.Extractors, "extract", counting)
     read_back = []
     monkeypatch.setattr(conda_envguard.pkgkeep, "file_digest", lambda *a: read_back.append(a))
 

@@ -210,11 +210,14 @@ def _as_link(kind: bytes) -> Callable[[list], list]:
     return edit
 
 
-def _second_package_altered(members: list) -> list:
-    packages = [i for i, (m, _) in enumerate(members) if m.name.endswith(".tar.bz2")]
-    info, data = members[packages[1]]
-    members[packages[1]] = (info, data[:-1] + bytes([data[-1] ^ 1]))
-    return members
+def _package_altered(which: int) -> Callable[[list], list]:
+    def edit(members: list) -> list:
+        packages = [i for i, (m, _) in enumerate(members) if m.name.endswith(".tar.bz2")]
+        info, data = members[packages[which]]
+        members[packages[which]] = (info, data[:-1] + bytes([data[-1] ^ 1]))
+        return members
+
+    return edit
 
 
 def _renamed(name: str) -> Callable[[list], list]:
@@ -258,7 +261,12 @@ MALFORMED = {
     "a Windows parent path": (_renamed("snapshot/..\\..\\evil.json"), "unsafe member"),
     "a drive letter": (_renamed("snapshot/C:evil.json"), "unsafe member"),
     "a package that fails its checksum after another was kept": (
-        _second_package_altered,
+        _package_altered(1),
+        "does not match its lock's checksum",
+    ),
+    # the others are extracted and kept at the same time: none may stay
+    "a package that fails its checksum before others are kept": (
+        _package_altered(0),
         "does not match its lock's checksum",
     ),
 }
