@@ -15,6 +15,10 @@ no path shared with another package of the lock, not on Windows. The rest go thr
 transaction, which also writes the history, as one revision. Whenever conda has something to
 check or run for every package (`disallowed_packages`, `extra_safety_checks`,
 transaction-action plugins), it gets them all.
+
+A package extracted by this restore into a package cache of its own (kept packages, a
+bundle), which is deleted afterwards, is not linked but moved: its files need no second
+name that is deleted a moment later. conda records it as copied.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def install_lock(specs: list[str], target: Path, movable: Path | None = None) ->
     from conda.misc import get_package_records_from_explicit, install_explicit_packages
 
     records = get_package_records_from_explicit(specs)
-    plain = _plain_packages(records, target)
+    plain = _plain_packages(records, target, movable)
     if plain:
         _link(plain, target, write_history=len(plain) == len(records), movable=movable)
     linked = {p.source for p in plain}
@@ -82,7 +86,11 @@ def _requested_spec(record) -> str:
     return str(MatchSpec(record.to_match_spec(), name=record.name))
 
 
-def _plain_packages(records: list[PackageCacheRecord], target: Path) -> list[_Plain]:
+def _plain_packages(
+    records: list[PackageCacheRecord], target: Path, checked: Path | None
+) -> list[_Plain]:
+    """The plain packages of `records`. `checked`: a package cache whose packages had every
+    file checked against their paths.json as they were extracted (no need to look again)."""
     if sys.platform == "win32" or _conda_must_see_every_package() or _holds_anything(target):
         return []
     contents = [_read_paths(record) for record in records]
@@ -96,7 +104,10 @@ def _plain_packages(records: list[PackageCacheRecord], target: Path) -> list[_Pl
     )
     plain = []
     for record, paths in zip(records, contents, strict=True):
-        if _is_plain(record, paths) and all(owners[entry["_path"]] == 1 for entry in paths):
+        as_extracted = checked is not None and Path(record.extracted_package_dir).parent == checked
+        if _is_plain(record, paths, as_extracted) and all(
+            owners[entry["_path"]] == 1 for entry in paths
+        ):
             plain.append(_Plain(paths, _prefix_record(record)))
     return plain
 
@@ -151,7 +162,7 @@ def _target_paths(record, paths: list[dict], site_packages: str | None) -> list[
     return [get_python_noarch_target_path(e.get("_path", ""), site_packages) for e in paths]
 
 
-def _is_plain(record, paths: list[dict]) -> bool:
+def _is_plain(record, paths: list[dict], as_extracted: bool) -> bool:
     source = Path(record.extracted_package_dir)
     if _noarch(record) not in (None, "generic") or (source / "info/link.json").exists():
         return False
@@ -170,6 +181,8 @@ def _is_plain(record, paths: list[dict]) -> bool:
             or ".." in path.split("/")
         ):
             return False
+        if as_extracted:
+            continue
         try:
             size = os.lstat(f"{source}/{path}").st_size
         except OSError:

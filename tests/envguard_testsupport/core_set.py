@@ -76,6 +76,9 @@ CORE_SET: dict[str, str] = {
     "test_linker.py::test_without_a_package_cache_conda_downloads_the_packages_first": (
         "conda's download"
     ),
+    "test_linker.py::test_a_restore_from_kept_packages_moves_their_files_into_the_env": (
+        "conda's record of a copied package, and its removal"
+    ),
     "test_move.py::test_import_restore_extracts_each_package_once": (
         "compat.extract_package over the conda_package_streaming conda ships"
     ),
@@ -133,6 +136,7 @@ PYTHONS_SET: frozenset[str] = frozenset(
         "test_move.py::test_import_restore_extracts_each_package_once",
         "test_move.py::test_plain_conda_restores_a_bundle_with_the_two_documented_commands",
         "test_untar.py",  # the tar members as this Python's tarfile reads them
+        "test_extractors.py",  # the helper process and its pipes
         "test_cli.py::test_envguard_help_lists_every_verb",
         "test_cli.py::test_every_verb_explains_itself",
         "test_cli.py::test_json_output_is_json[status]",
