@@ -31,16 +31,21 @@ class _HelperGone(Exception):
 
 class _Helper:
     def __init__(self):
+        # Started where envguard is installed: `-m` puts the working folder first on the
+        # path, and the user's (a cloned repository, say) could shadow any module.
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.process = subprocess.Popen(
             [sys.executable, "-m", __name__],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            cwd=here,
         )
 
     def extract(self, archive: str, dest: str, extracted) -> None:
+        request = {"archive": os.path.abspath(archive), "dest": os.path.abspath(dest)}
         try:
-            self.process.stdin.write(json.dumps({"archive": archive, "dest": dest}).encode())
+            self.process.stdin.write(json.dumps(request).encode())
             self.process.stdin.write(b"\n")
             self.process.stdin.flush()
             line = self.process.stdout.readline()
@@ -122,8 +127,14 @@ class Extractors:
 
 
 def _serve() -> None:
+    import signal
+
     from .compat import extract_package
     from .untar import Extracted
+
+    # Ctrl-C is for the restore: it stops, then ends this helper (end of input) once the
+    # package in hand is extracted, as a thread of its own would finish it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     for line in sys.stdin.buffer:
         request = json.loads(line)

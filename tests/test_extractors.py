@@ -9,6 +9,7 @@ import errno
 import io
 import json
 import os
+import signal
 import tarfile
 from pathlib import Path
 
@@ -119,3 +120,36 @@ def test_this_process_takes_over_when_the_helper_stops(tmp_path):
 def test_one_package_needs_no_helper():
     with Extractors(1) as extractors:
         assert extractors.workers == 1
+
+
+def test_the_working_folder_cannot_shadow_the_helpers_modules(
+    tmp_path, monkeypatch, only_the_helper
+):
+    """`python -m` puts the working folder first on the path: a cloned repository's json.py
+    would run in the helper."""
+    package(tmp_path, {"share/a.txt": b"a"}, {})
+    cwd = tmp_path / "cloned-repository"
+    cwd.mkdir()
+    (cwd / "json.py").write_text("raise SystemExit('shadowed')\n")
+    monkeypatch.chdir(cwd)
+
+    with Extractors(2) as extractors:
+        extractors.extract("../pkg-1-0.tar.bz2", "../out", Extracted())
+
+    assert (tmp_path / "out" / "share" / "a.txt").read_bytes() == b"a"
+
+
+def test_ctrl_c_leaves_the_helper_to_finish_what_it_was_given(tmp_path, monkeypatch):
+    archive = package(tmp_path, {"share/a.txt": b"a"}, {})
+    with Extractors(2) as extractors:
+        extractors.extract(str(archive), str(tmp_path / "first"), Extracted())  # the helper's
+        os.kill(extractors._helper.process.pid, signal.SIGINT)  # as Ctrl-C reaches it too
+        extractors.extract(str(archive), str(tmp_path / "second"), Extracted())  # this one's
+
+        def here(*_):
+            raise AssertionError("extracted in this process")
+
+        monkeypatch.setattr(conda_envguard.compat, "extract_package", here)
+        extractors.extract(str(archive), str(tmp_path / "third"), Extracted())
+
+    assert (tmp_path / "third" / "share" / "a.txt").read_bytes() == b"a"
