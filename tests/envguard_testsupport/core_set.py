@@ -76,9 +76,6 @@ CORE_SET: dict[str, str] = {
     "test_linker.py::test_without_a_package_cache_conda_downloads_the_packages_first": (
         "conda's download"
     ),
-    "test_linker.py::test_a_restore_from_kept_packages_moves_their_files_into_the_env": (
-        "conda's record of a copied package, and its removal"
-    ),
     "test_move.py::test_import_restore_extracts_each_package_once": (
         "compat.extract_package over the conda_package_streaming conda ships"
     ),
