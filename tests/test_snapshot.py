@@ -538,3 +538,11 @@ def test_restore_from_a_private_channel_uses_the_configured_credentials(
     assert report["exact"] is True
     assert len(token_channel.served) > served_before  # really downloaded, with credentials
     assert _leaks(conda_dirs.store, _secrets(token_channel)) == []
+
+
+def test_snapshot_without_a_target_names_every_way_to_give_one(conda_run):
+    refused = conda_run("envguard", "snapshot")
+
+    assert refused.returncode == 2, refused  # conda's exit status for a wrong argument
+    assert "Traceback" not in refused.stderr
+    assert "-n NAME or -p PREFIX, or snapshot every environment with --all" in refused.stderr

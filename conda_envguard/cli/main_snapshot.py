@@ -33,6 +33,13 @@ def execute(args: Namespace) -> int:
     from ..store import Store
     from .common import emit, lock_env, say, target_prefix
 
+    if not (args.all or args.name or args.prefix):
+        from conda.exceptions import ArgumentError
+
+        raise ArgumentError(
+            "Name the environment with -n NAME or -p PREFIX, or snapshot every environment "
+            "with --all."
+        )
     store = Store()
     prefixes = known_prefixes() if args.all else [target_prefix(args)]
     taken, skipped = [], []
