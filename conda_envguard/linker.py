@@ -24,6 +24,7 @@ name that is deleted a moment later. conda records it as copied.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -104,8 +105,7 @@ def _plain_packages(
     )
     plain = []
     for record, paths in zip(records, contents, strict=True):
-        as_extracted = checked is not None and Path(record.extracted_package_dir).parent == checked
-        if _is_plain(record, paths, as_extracted) and all(
+        if _is_plain(record, paths, _extracted_in(checked, record)) and all(
             owners[entry["_path"]] == 1 for entry in paths
         ):
             plain.append(_Plain(paths, _prefix_record(record)))
@@ -223,7 +223,7 @@ def _link(plain: list[_Plain], target: Path, write_history: bool, movable: Path 
     (target / "conda-meta").mkdir(parents=True, exist_ok=True)
     folder_mode = _folder_mode(movable, target) if movable is not None else None
     # e.g. the store is on another filesystem: linked (or copied) from it then
-    moving = {p.source for p in plain if folder_mode and os.path.dirname(p.source) == str(movable)}
+    moving = {p.source for p in plain if folder_mode and _extracted_in(movable, p.record)}
     what = (
         "Moving {} into the env"
         if len(moving) == len(plain)
@@ -308,6 +308,8 @@ def _move_files(source: str, target: Path, paths: list[str], folder_mode: int) -
             os.makedirs(f"{target}/{folder}", exist_ok=True)
             present.add(folder)
         else:
+            if os.path.lexists(f"{target}/{path}"):  # (rename would replace it silently)
+                raise FileExistsError(errno.EEXIST, "already in the env", f"{target}/{path}")
             os.rename(f"{source}/{path}", f"{target}/{path}")
 
 
@@ -325,6 +327,11 @@ def _only(listed: set[str], source: str, folder: str, mode: int) -> bool:
         elif path not in listed:
             return False
     return bool(entries)
+
+
+def _extracted_in(cache: Path | None, record) -> bool:
+    """Was `record`'s package extracted into the package cache `cache`?"""
+    return cache is not None and Path(record.extracted_package_dir).parent == cache
 
 
 def _folder_mode(cache: Path, target: Path) -> int | None:

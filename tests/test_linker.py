@@ -302,6 +302,23 @@ def test_a_folder_is_moved_whole_only_when_it_holds_just_the_package_as_conda_wo
     assert stat.S_IMODE(os.lstat(target / "etc").st_mode) == stat.S_IMODE(mode)
 
 
+def test_a_file_is_never_moved_over_one_the_env_has(tmp_path):
+    """A path can reach another package's file through a symlinked folder: rename would
+    replace it without a word, where conda's linking stops."""
+    from conda_envguard.linker import _move_files
+
+    source, target = tmp_path / "pkg", tmp_path / "env"
+    (source / "lib").mkdir(parents=True)
+    (source / "lib" / "x.so").write_text("new")
+    (target / "lib").mkdir(parents=True)
+    (target / "lib" / "x.so").write_text("theirs")
+
+    with pytest.raises(FileExistsError):
+        _move_files(str(source), target, ["lib/x.so"], os.lstat(target / "lib").st_mode)
+
+    assert (target / "lib" / "x.so").read_text() == "theirs"
+
+
 def test_a_noarch_python_package_with_entry_points_restores_as_conda_makes_it(
     conda_run, conda_dirs, tmp_path
 ):
